@@ -1,0 +1,221 @@
+-- The command line: global flags, command dispatch, flag parsing from each command's
+-- declaration, and the mapping from failures to exit statuses (docs/usage.md#exit-codes).
+--
+-- A command is a module lua/agent/commands/<name>.lua (dashes become underscores) returning
+--   { name, summary, usage, help, order, args = {{name=, required=, many=}}, flags = {...},
+--     run = function(opts, ctx) -> exit status }
+-- A flag is { name, type = "boolean"|"string"|"number"|"list", arg = "NAME", help = "..." }.
+local loader = require("agent.loader")
+local host = require("agent.host")
+
+local M = {}
+
+M.EXIT = {
+  ok = 0, fail = 1, usage = 2, script = 3, gate = 4, incomplete = 5,
+  internal = 70, sigint = 130, sigterm = 143,
+}
+
+-- Flags every command accepts.
+M.GLOBAL_FLAGS = {
+  { name = "root", type = "string", arg = "DIR", help = "repository root (default: nearest ancestor holding .agent/)" },
+  { name = "scripts", type = "list", arg = "DIR", help = "extra script directory searched first (repeatable; also AGENT_SCRIPTS)" },
+  { name = "json", type = "boolean", help = "print one JSON document on stdout; human text goes to stderr" },
+  { name = "log-format", type = "string", arg = "FMT", help = "stderr diagnostics as 'text' (default) or 'json'" },
+  { name = "verbose", short = "v", type = "boolean", help = "more detail on stderr" },
+  { name = "quiet", short = "q", type = "boolean", help = "only warnings and errors on stderr" },
+  { name = "no-color", type = "boolean", help = "no colour on stderr (also NO_COLOR)" },
+  { name = "help", short = "h", type = "boolean", help = "show help for the command" },
+}
+
+-- A failure the user can act on: one line on stderr and a non-zero exit status.
+local Failure = {}
+Failure.__index = Failure
+Failure.__tostring = function(f) return f.message end
+
+function M.fail(code, message)
+  error(setmetatable({ code = code, message = message }, Failure), 0)
+end
+
+function M.usage_error(message) M.fail(M.EXIT.usage, message) end
+
+function M.is_failure(v) return getmetatable(v) == Failure end
+
+local function module_name(command)
+  return "agent.commands." .. command:gsub("-", "_")
+end
+
+-- The command module, or nil when there is no such command.
+function M.command(name)
+  if not name:match("^[a-z][a-z0-9-]*$") then return nil end
+  if not loader.resolve("lua", (module_name(name):gsub("%.", "/")) .. ".lua") then return nil end
+  return require(module_name(name))
+end
+
+-- Every command, sorted by its `order` then name.
+function M.commands()
+  local list = {}
+  local seen = {}
+  local prefix = "lua/agent/commands/"
+  local function add(file)
+    local name = file:match("([%w_]+)%.lua$")
+    if name and not seen[name] then
+      seen[name] = true
+      local cmd = require("agent.commands." .. name)
+      list[#list + 1] = cmd
+    end
+  end
+  for _, path in ipairs(host.builtins(prefix)) do add(path) end
+  table.sort(list, function(a, b)
+    local oa, ob = a.order or 100, b.order or 100
+    if oa ~= ob then return oa < ob end
+    return a.name < b.name
+  end)
+  return list
+end
+
+local function find_flag(flags, name, short)
+  for _, set in ipairs(flags) do
+    for _, f in ipairs(set) do
+      if (name and f.name == name) or (short and f.short == short) then return f end
+    end
+  end
+end
+
+local function convert(cmdname, flag, value)
+  if flag.type == "number" then
+    local n = tonumber(value)
+    if not n then M.usage_error(("%s: flag --%s needs a number, got '%s'"):format(cmdname, flag.name, value)) end
+    return n
+  end
+  if flag.type == "string" or flag.type == "list" then
+    if flag.choices then
+      for _, c in ipairs(flag.choices) do if c == value then return value end end
+      M.usage_error(("%s: flag --%s must be one of %s, got '%s'"):format(cmdname, flag.name, table.concat(flag.choices, ", "), value))
+    end
+  end
+  return value
+end
+
+-- Parses argv[first..] against the command's flags and the global ones.
+-- Returns opts: flag values by name (dashes kept) plus opts.args, the positionals.
+function M.parse(cmd, argv, first)
+  local cmdname = "agent " .. cmd.name
+  local sets = { cmd.flags or {}, M.GLOBAL_FLAGS }
+  local opts = { args = {} }
+  local i = first
+  local only_positional = false
+  local function set(flag, value)
+    if flag.type == "list" then
+      opts[flag.name] = opts[flag.name] or {}
+      table.insert(opts[flag.name], value)
+    else
+      opts[flag.name] = value
+    end
+  end
+  while i <= #argv do
+    local a = argv[i]
+    if only_positional or a == "-" or not a:match("^%-") then
+      opts.args[#opts.args + 1] = a
+    elseif a == "--" then
+      only_positional = true
+    else
+      local name, value = a:match("^%-%-([^=]+)=(.*)$")
+      local short
+      if not name then name = a:match("^%-%-(.+)$") end
+      if not name then short = a:match("^%-(%a)$") end
+      local flag = find_flag(sets, name, short)
+      if not flag then
+        M.usage_error(("%s: unknown flag '%s' (see 'agent help %s')"):format(cmdname, a, cmd.name))
+      end
+      if flag.type == "boolean" then
+        if value ~= nil then M.usage_error(("%s: flag --%s takes no value"):format(cmdname, flag.name)) end
+        set(flag, true)
+      else
+        if value == nil then
+          i = i + 1
+          value = argv[i]
+          if value == nil then M.usage_error(("%s: flag --%s needs a value (%s)"):format(cmdname, flag.name, flag.arg or "VALUE")) end
+        end
+        set(flag, convert(cmdname, flag, value))
+      end
+    end
+    i = i + 1
+  end
+  if opts.help then return opts end
+  local specs = cmd.args or {}
+  local n = 0
+  for _, spec in ipairs(specs) do
+    if spec.many then n = math.huge else n = n + 1 end
+    if spec.required and #opts.args < (spec.many and #specs or n) then
+      M.usage_error(("%s: missing %s (usage: %s)"):format(cmdname, spec.name, cmd.usage))
+    end
+  end
+  if #opts.args > n then
+    M.usage_error(("%s: unexpected argument '%s' (usage: %s)"):format(cmdname, opts.args[n + 1], cmd.usage))
+  end
+  return opts
+end
+
+-- Formats the help of one command.
+function M.help_text(cmd)
+  local lines = { "usage: " .. cmd.usage, "", cmd.summary }
+  if cmd.help then lines[#lines + 1] = "" ; lines[#lines + 1] = cmd.help end
+  local function flag_lines(title, flags)
+    if #flags == 0 then return end
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = title
+    for _, f in ipairs(flags) do
+      local left = "  " .. (f.short and ("-" .. f.short .. ", ") or "") .. "--" .. f.name .. (f.arg and (" " .. f.arg) or "")
+      lines[#lines + 1] = left .. string.rep(" ", math.max(2, 28 - #left)) .. f.help
+    end
+  end
+  flag_lines("flags:", cmd.flags or {})
+  flag_lines("global flags:", M.GLOBAL_FLAGS)
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function version_line()
+  return ("agent %s (%s)"):format(host.version, host.lua_version)
+end
+M.version_line = version_line
+
+-- Runs one invocation. argv[0] is the program name. Returns the exit status.
+function M.main(argv)
+  local name = argv[1]
+  if name == "--version" or name == "-V" then
+    io.stdout:write(version_line(), "\n")
+    return M.EXIT.ok
+  end
+  if name == nil or name == "--help" or name == "-h" then name = "help" end
+  local ok, status = xpcall(function()
+    if name:match("^%-") then
+      M.usage_error(("unknown flag '%s' before the command (see 'agent help')"):format(name))
+    end
+    local cmd = M.command(name)
+    if not cmd then M.usage_error(("unknown command '%s' (see 'agent help')"):format(name)) end
+    local opts = M.parse(cmd, argv, 2)
+    if opts.help then
+      io.stdout:write(M.help_text(cmd))
+      return M.EXIT.ok
+    end
+    local context = require("agent.session").setup(cmd, opts)
+    return cmd.run(opts, context)
+  end, function(err)
+    if M.is_failure(err) then return err end
+    return debug.traceback(tostring(err), 2)
+  end)
+  if ok then return status or M.EXIT.ok end
+  if M.is_failure(status) then
+    local msg = status.message
+    io.stderr:write(msg:match("^agent ") and "" or "agent: ", msg, "\n")
+    return status.code
+  end
+  if host.interrupted() then
+    io.stderr:write("agent: interrupted\n")
+    return host.interrupted() == "SIGINT" and M.EXIT.sigint or M.EXIT.sigterm
+  end
+  io.stderr:write("agent: internal error (please report it): ", tostring(status), "\n")
+  return M.EXIT.internal
+end
+
+return M

@@ -1,0 +1,76 @@
+-- One invocation's setup: logging from the global flags, the repository root, the
+-- configuration, and the script search path. Commands receive the result as `ctx`.
+local log = require("agent.log")
+local loader = require("agent.loader")
+local sys = require("agent.sys")
+
+local M = {}
+
+-- Finds the repository root: --root DIR, else the nearest ancestor of the working directory
+-- holding .agent/. Returns the absolute root or nil, message.
+function M.find_root(explicit)
+  local fs = require("agent.fs")
+  if explicit then
+    local abs, err = fs.realpath(explicit)
+    if not abs then return nil, ("--root: %s"):format(err) end
+    local st = fs.stat(abs .. "/.agent")
+    if not st or st.type ~= "directory" then
+      return nil, ("--root %s: no .agent/ directory there (run 'agent init %s' to create one)"):format(explicit, explicit)
+    end
+    return abs
+  end
+  local dir, err = fs.realpath(".")
+  if not dir then return nil, err end
+  while true do
+    local st = fs.stat(dir .. "/.agent")
+    if st and st.type == "directory" then return dir end
+    if dir == "/" then break end
+    dir = dir:match("^(.*)/[^/]*$")
+    if dir == "" then dir = "/" end
+  end
+  return nil, "no .agent/ directory in this directory or any parent (run 'agent init' or pass --root DIR)"
+end
+
+local function log_setup(cmd, opts)
+  local format = opts["log-format"] or sys.getenv("AGENT_LOG_FORMAT") or "text"
+  if format ~= "text" and format ~= "json" then
+    require("agent.cli").usage_error(("--log-format must be 'text' or 'json', got '%s'"):format(format))
+  end
+  local no_color = opts["no-color"] or (sys.getenv("NO_COLOR") or "") ~= ""
+  log.setup({
+    format = format,
+    level = opts.verbose and "debug" or opts.quiet and "warn" or "info",
+    color = not no_color and sys.isatty("stderr"),
+    program = "agent " .. cmd.name,
+  })
+end
+
+-- Returns ctx = { root = abs|nil, agent_dir = root/.agent, config = table, opts = opts }.
+-- Raises a usage failure (via cli) when the command needs a repo and none is found.
+function M.setup(cmd, opts)
+  log_setup(cmd, opts)
+  local ctx = { opts = opts, json = opts.json or false }
+  local scripts, user = loader.env_layers(sys.getenv)
+  for i = #(opts.scripts or {}), 1, -1 do table.insert(scripts, 1, opts.scripts[i]) end
+  local root, err
+  if cmd.needs_repo ~= false then
+    root, err = M.find_root(opts.root)
+    if not root then require("agent.cli").fail(1, err) end
+  elseif opts.root then
+    root = M.find_root(opts.root)
+  end
+  ctx.root = root
+  ctx.agent_dir = root and (root .. "/.agent") or nil
+  local config = require("agent.config")
+  ctx.config = root and config.load(root) or config.defaults()
+  loader.configure({
+    scripts = scripts,
+    repo = ctx.agent_dir,
+    user = user,
+    trusted = ctx.config.scripts.trusted,
+    limits = ctx.config.scripts.limits,
+  })
+  return ctx
+end
+
+return M

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs the Debian packages agent needs, only when some are missing (quiet otherwise).
+# usage: scripts/deps.sh build|test|all [extra-package...]
+set -eu
+
+build_pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 lua-cjson-dev libyaml-dev libcmark-dev libcurl4-openssl-dev"
+test_pkgs="lua-busted python3 fd-find hyperfine cmark neovim git"
+
+case "${1:-build}" in
+  build) want="$build_pkgs" ;;
+  test|all) want="$build_pkgs $test_pkgs" ;;
+  *) echo "usage: $0 build|test|all [package...]" >&2; exit 2 ;;
+esac
+[ $# -gt 0 ] && shift
+want="$want $*"
+
+missing=""
+for p in $want; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in *"install ok installed"*) ;; *) missing="$missing $p" ;; esac
+done
+[ -z "$missing" ] && exit 0
+
+echo "Installing Debian packages:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+  echo "error: missing packages:$missing (run as root, or install them)" >&2; exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

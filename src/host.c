@@ -1,0 +1,565 @@
+/* The host: lua_State life cycle, preloading of the C modules, the built-in scripts, and the
+ * limits that keep a team's scripts from taking the process down (an accounting allocator
+ * for a memory cap, a count hook for instruction and wall-clock budgets). Also the
+ * `agent.host` module through which the Lua loader reaches these, and luaopen_agent. */
+#include "agent.h"
+#include "embedded.h"
+#include "host.h"
+#include "agent_limits.h"
+#include "luax.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+/* ==== Per-state context ====================================================================
+ * One struct per lua_State, living in a full userdata anchored in the registry. It wraps the
+ * state's allocator (whoever created the state) so the host can count bytes and refuse
+ * growth past a script's cap. Its __gc puts the original allocator back before the memory
+ * holding the struct goes away. */
+
+enum limit_kind { LIMIT_NONE = 0, LIMIT_MEMORY, LIMIT_INSTRUCTIONS, LIMIT_TIME };
+
+struct agent_ctx {
+  lua_Alloc orig_alloc;
+  void *orig_ud;
+  long long used;  /* bytes allocated through the wrapper, minus bytes freed */
+  long long limit; /* refuse growth past this `used`; 0 when no cap is active */
+  /* budgets of the limited call in progress */
+  long instructions_left; /* < 0: no instruction budget */
+  double deadline_ms;     /* 0: no wall-clock budget */
+  enum limit_kind hit;    /* the limit that stopped the current call */
+  char where[256];        /* last script position seen by the hook (for memory errors) */
+};
+
+static const char CTX_KEY = 'c'; /* registry key: its address */
+
+/* volatile sig_atomic_t is the one thing a signal handler may set: the only process-wide
+ * state in the program, by necessity. */
+static volatile sig_atomic_t signal_pending = 0;
+
+static void *accounting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  struct agent_ctx *ctx = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize > old && ctx->limit > 0 && ctx->used + (long long)(nsize - old) > ctx->limit) {
+    ctx->hit = LIMIT_MEMORY;
+    return NULL;
+  }
+  void *p = ctx->orig_alloc(ctx->orig_ud, ptr, osize, nsize);
+  if (p || nsize == 0)
+    ctx->used += (long long)nsize - (long long)old;
+  return p;
+}
+
+static struct agent_ctx *get_ctx(lua_State *L)
+{
+  void *ud = NULL;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  if (f == accounting_alloc)
+    return ud;
+  return NULL;
+}
+
+static int ctx_gc(lua_State *L)
+{
+  struct agent_ctx *ctx = luaL_checkudata(L, 1, "agent.Context");
+  if (lua_getallocf(L, NULL) == accounting_alloc)
+    lua_setallocf(L, ctx->orig_alloc, ctx->orig_ud);
+  return 0;
+}
+
+/* Creates the context once per state and swaps in the accounting allocator. */
+static struct agent_ctx *install_ctx(lua_State *L)
+{
+  struct agent_ctx *ctx = get_ctx(L);
+  if (ctx)
+    return ctx;
+  ctx = lua_newuserdatauv(L, sizeof(*ctx), 0);
+  memset(ctx, 0, sizeof(*ctx));
+  ctx->instructions_left = -1;
+  if (luaL_newmetatable(L, "agent.Context")) {
+    lua_pushcfunction(L, ctx_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &CTX_KEY); /* anchored for the state's lifetime */
+  ctx->orig_alloc = lua_getallocf(L, &ctx->orig_ud);
+  lua_setallocf(L, accounting_alloc, ctx);
+  return ctx;
+}
+
+/* ==== Limited calls ========================================================================
+ * host.call_limited runs a function under a memory cap, an instruction budget and a
+ * wall-clock budget. The count hook checks the budgets every AGENT_HOOK_INTERVAL
+ * instructions; coroutines created inside inherit the hook. Once a budget is spent the hook
+ * fires on every instruction, so a script that catches the error with pcall is stopped
+ * again at its next instruction. */
+
+static double monotonic_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+  struct agent_ctx *ctx = get_ctx(L);
+  if (!ctx)
+    return;
+  if (ctx->limit > 0 && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+    snprintf(ctx->where, sizeof(ctx->where), "%s:%d:", ar->short_src, ar->currentline);
+  int over = 0;
+  if (ctx->hit == LIMIT_INSTRUCTIONS || ctx->hit == LIMIT_TIME) {
+    over = 1;
+  } else if (ctx->instructions_left >= 0 && (ctx->instructions_left -= AGENT_HOOK_INTERVAL) < 0) {
+    ctx->hit = LIMIT_INSTRUCTIONS;
+    over = 1;
+  } else if (ctx->deadline_ms > 0 && monotonic_ms() > ctx->deadline_ms) {
+    ctx->hit = LIMIT_TIME;
+    over = 1;
+  } else if (signal_pending) {
+    luaL_error(L, "interrupted");
+  }
+  if (!over)
+    return;
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  luaL_where(L, 0);
+  lua_pushstring(L, ctx->hit == LIMIT_TIME ? "time budget exceeded" : "instruction budget exceeded");
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+static int traceback_handler(lua_State *L)
+{
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+struct saved_budget {
+  long long limit;
+  long instructions_left;
+  double deadline_ms;
+  enum limit_kind hit;
+  lua_Hook hook;
+  int mask, count;
+};
+
+static const char *limit_name(enum limit_kind k)
+{
+  switch (k) {
+  case LIMIT_MEMORY: return "memory";
+  case LIMIT_INSTRUCTIONS: return "instructions";
+  case LIMIT_TIME: return "time";
+  default: return "error";
+  }
+}
+
+/* host.call_limited(opts, fn, ...) -> true, ... | false, message, kind, traceback
+ * opts: {memory = bytes, instructions = n, time_ms = ms}; kind is "error", "memory",
+ * "instructions" or "time". Nested calls never get more than the outer call has left. */
+static int host_call_limited(lua_State *L)
+{
+  struct agent_ctx *ctx = get_ctx(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_Integer mem = agent_optfield_int(L, 1, "memory", AGENT_SCRIPT_MEMORY_MAX);
+  lua_Integer instr = agent_optfield_int(L, 1, "instructions", AGENT_SCRIPT_INSTRUCTIONS_MAX);
+  lua_Number time_ms = agent_optfield_num(L, 1, "time_ms", AGENT_SCRIPT_TIME_MS);
+  luaL_argcheck(L, ctx != NULL, 1, "no agent context in this state");
+
+  struct saved_budget saved = {ctx->limit, ctx->instructions_left, ctx->deadline_ms, ctx->hit,
+                               lua_gethook(L), lua_gethookmask(L), lua_gethookcount(L)};
+  long long new_limit = mem > 0 ? ctx->used + mem : 0;
+  if (saved.limit > 0 && (new_limit == 0 || saved.limit < new_limit))
+    new_limit = saved.limit;
+  long new_instr = instr > 0 ? (long)instr : -1;
+  if (saved.instructions_left >= 0 && (new_instr < 0 || saved.instructions_left < new_instr))
+    new_instr = saved.instructions_left;
+  double new_deadline = time_ms > 0 ? monotonic_ms() + time_ms : 0;
+  if (saved.deadline_ms > 0 && (new_deadline == 0 || saved.deadline_ms < new_deadline))
+    new_deadline = saved.deadline_ms;
+
+  ctx->limit = new_limit;
+  ctx->instructions_left = new_instr;
+  ctx->deadline_ms = new_deadline;
+  ctx->hit = LIMIT_NONE;
+  ctx->where[0] = '\0';
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, AGENT_HOOK_INTERVAL);
+
+  int nargs = lua_gettop(L) - 2;
+  lua_pushcfunction(L, traceback_handler);
+  lua_insert(L, 2); /* stack: opts handler fn args... */
+  int status = lua_pcall(L, nargs, LUA_MULTRET, 2);
+  enum limit_kind hit = ctx->hit;
+
+  lua_sethook(L, saved.hook, saved.mask, saved.count);
+  long spent = new_instr >= 0 ? new_instr - ctx->instructions_left : 0;
+  ctx->limit = saved.limit;
+  ctx->instructions_left = saved.instructions_left >= 0 ? saved.instructions_left - spent : -1;
+  ctx->deadline_ms = saved.deadline_ms;
+  ctx->hit = saved.hit;
+
+  if (status == LUA_OK) {
+    lua_pushboolean(L, 1);
+    lua_replace(L, 2); /* handler slot becomes `true` */
+    return lua_gettop(L) - 1;
+  }
+  /* stack: opts handler err */
+  const char *err = lua_tostring(L, -1);
+  luaL_pushfail(L);
+  if (status == LUA_ERRMEM && hit == LIMIT_MEMORY) {
+    lua_pushfstring(L, "%s memory cap of %I bytes exceeded",
+                    ctx->where[0] ? ctx->where : "?:", (lua_Integer)mem);
+  } else {
+    /* the handler appended a traceback: split it off for the caller */
+    const char *tb = err ? strstr(err, "\nstack traceback:") : NULL;
+    if (tb)
+      lua_pushlstring(L, err, (size_t)(tb - err));
+    else
+      lua_pushstring(L, err ? err : "error object is not a string");
+  }
+  lua_pushstring(L, limit_name(status == LUA_ERRMEM ? LIMIT_MEMORY : hit));
+  lua_pushvalue(L, -4); /* the full message with traceback */
+  return 4;
+}
+
+/* host.limit_hit() -> kind | nil: the budget that stopped the current limited call, so
+ * sandbox wrappers of pcall can re-raise instead of swallowing it. */
+static int host_limit_hit(lua_State *L)
+{
+  struct agent_ctx *ctx = get_ctx(L);
+  if (!ctx || ctx->hit == LIMIT_NONE)
+    return 0;
+  lua_pushstring(L, limit_name(ctx->hit));
+  return 1;
+}
+
+/* host.memory() -> bytes allocated through the host since the context was installed. */
+static int host_memory(lua_State *L)
+{
+  struct agent_ctx *ctx = get_ctx(L);
+  lua_pushinteger(L, ctx ? (lua_Integer)ctx->used : 0);
+  return 1;
+}
+
+/* ==== Built-in scripts ==================================================================== */
+
+static const struct agent_embedded *find_embedded(const char *path)
+{
+  for (size_t i = 0; i < agent_embedded_count; i++)
+    if (strcmp(agent_embedded_files[i].path, path) == 0)
+      return &agent_embedded_files[i];
+  return NULL;
+}
+
+/* host.builtin(path) -> source | nil: a built-in file by its source-tree path. */
+static int host_builtin(lua_State *L)
+{
+  const struct agent_embedded *e = find_embedded(luaL_checkstring(L, 1));
+  if (!e)
+    return 0;
+  lua_pushlstring(L, e->data, e->size);
+  return 1;
+}
+
+/* host.builtins(prefix) -> {path...}: built-in files whose path starts with prefix, sorted. */
+static int host_builtins(lua_State *L)
+{
+  size_t plen;
+  const char *prefix = luaL_checklstring(L, 1, &plen);
+  lua_newtable(L);
+  lua_Integer n = 0;
+  for (size_t i = 0; i < agent_embedded_count; i++) {
+    if (strncmp(agent_embedded_files[i].path, prefix, plen) == 0) {
+      lua_pushstring(L, agent_embedded_files[i].path);
+      lua_rawseti(L, -2, ++n);
+    }
+  }
+  return 1;
+}
+
+/* host.interrupted() -> "SIGINT" | "SIGTERM" | nil */
+static int host_interrupted(lua_State *L)
+{
+  int sig = agent_signal_pending();
+  if (!sig)
+    return 0;
+  lua_pushstring(L, sig == SIGINT ? "SIGINT" : "SIGTERM");
+  return 1;
+}
+
+static const char SHARE_KEY = 's';
+
+/* host.share_dir() -> path | nil: the installed built-ins (bin/../share/agent), if any. */
+static int host_share_dir(lua_State *L)
+{
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &SHARE_KEY);
+  return 1;
+}
+
+static const luaL_Reg host_funcs[] = {
+  {"call_limited", host_call_limited},
+  {"limit_hit", host_limit_hit},
+  {"memory", host_memory},
+  {"builtin", host_builtin},
+  {"builtins", host_builtins},
+  {"interrupted", host_interrupted},
+  {"share_dir", host_share_dir},
+  {NULL, NULL},
+};
+
+int luaopen_agent_host(lua_State *L)
+{
+  luaL_newlib(L, host_funcs);
+  lua_pushstring(L, AGENT_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, LUA_RELEASE);
+  lua_setfield(L, -2, "lua_version");
+  return 1;
+}
+
+/* ==== Opening a state ===================================================================== */
+
+static const luaL_Reg preloads[] = {
+  {"agent.fs", luaopen_agent_fs},
+  {"agent.http", luaopen_agent_http},
+  {"agent.yaml", luaopen_agent_yaml},
+  {"agent.markdown", luaopen_agent_markdown},
+  {"agent.rules", luaopen_agent_rules},
+  {"agent.sys", luaopen_agent_sys},
+  {"agent.host", luaopen_agent_host},
+  {"cjson", luaopen_cjson},
+  {NULL, NULL},
+};
+
+void agent_open_state(lua_State *L, const char *share_dir)
+{
+  install_ctx(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* stack: preload */
+  for (const luaL_Reg *m = preloads; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+  if (share_dir)
+    lua_pushstring(L, share_dir);
+  else
+    lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &SHARE_KEY);
+
+  const char *loader = "lua/agent/loader.lua";
+  const struct agent_embedded *e = find_embedded(loader);
+  if (!e)
+    luaL_error(L, "built-in %s is missing from this build", loader);
+  if (luaL_loadbufferx(L, e->data, e->size, "@lua/agent/loader.lua", "t") != LUA_OK)
+    lua_error(L);
+  lua_call(L, 0, 0); /* installs the search-path searcher */
+}
+
+/* Drops relative entries ("./?.lua", "./?.so") from package.path/cpath: a repo must not be
+ * able to plant modules or shared objects that agent would load from the working
+ * directory. Only for states the host created; agent.so leaves its host's paths alone. */
+static void strip_relative_paths(lua_State *L)
+{
+  static const char *const fields[] = {"path", "cpath"};
+  lua_getglobal(L, "package");
+  for (size_t f = 0; f < 2; f++) {
+    lua_getfield(L, -1, fields[f]);
+    const char *s = lua_tostring(L, -1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int first = 1;
+    while (s && *s) {
+      const char *end = strchr(s, ';');
+      size_t len = end ? (size_t)(end - s) : strlen(s);
+      if (len > 0 && s[0] == '/') {
+        if (!first)
+          luaL_addchar(&b, ';');
+        luaL_addlstring(&b, s, len);
+        first = 0;
+      }
+      s += len + (end ? 1 : 0);
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, -3, fields[f]);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* ==== The host ============================================================================ */
+
+struct agent_host {
+  lua_State *L;
+  char share_dir[PATH_MAX];
+};
+
+/* Finds bin/../share/agent beside the running binary: the same layout in the build tree
+ * and in any install prefix, so no environment variable is needed. */
+static void find_share_dir(char *out, size_t size)
+{
+  out[0] = '\0';
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0)
+    return;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (!slash)
+    return;
+  *slash = '\0';
+  char candidate[PATH_MAX];
+  if ((size_t)snprintf(candidate, sizeof(candidate), "%s/../share/agent", exe) >= sizeof(candidate))
+    return;
+  struct stat st;
+  if (stat(candidate, &st) == 0 && S_ISDIR(st.st_mode) && realpath(candidate, exe))
+    snprintf(out, size, "%s", exe);
+}
+
+static int open_host_state(lua_State *L)
+{
+  const char *share = lua_touserdata(L, 1);
+  luaL_openlibs(L);
+  strip_relative_paths(L);
+  agent_open_state(L, share && *share ? share : NULL);
+  return 0;
+}
+
+struct agent_host *agent_host_new(void)
+{
+  struct agent_host *h = calloc(1, sizeof(*h));
+  if (!h)
+    return NULL;
+  h->L = luaL_newstate();
+  if (!h->L) {
+    free(h);
+    return NULL;
+  }
+  find_share_dir(h->share_dir, sizeof(h->share_dir));
+  lua_pushcfunction(h->L, open_host_state);
+  lua_pushlightuserdata(h->L, h->share_dir);
+  if (lua_pcall(h->L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "agent: cannot start: %s\n", lua_tostring(h->L, -1));
+    lua_close(h->L);
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+
+/* Runs cli.main(args) inside the state; every error that escapes it is a bug in agent. */
+static int run_cli(lua_State *L)
+{
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "agent.cli");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc, 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int agent_host_run(struct agent_host *h, int argc, char **argv)
+{
+  lua_State *L = h->L;
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, traceback_handler);
+  lua_pushcfunction(L, run_cli);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  int status = lua_pcall(L, 2, 1, base + 1);
+  int code;
+  if (status != LUA_OK) {
+    fprintf(stderr, "agent: internal error: %s\n", lua_tostring(L, -1));
+    code = AGENT_EINTERNAL;
+  } else {
+    code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : AGENT_EINTERNAL;
+  }
+  lua_settop(L, base);
+  int sig = agent_signal_pending();
+  if (sig)
+    code = sig == SIGINT ? AGENT_EINT : AGENT_ETERM;
+  return code;
+}
+
+lua_State *agent_host_state(struct agent_host *h)
+{
+  return h->L;
+}
+
+void agent_host_free(struct agent_host *h)
+{
+  if (!h)
+    return;
+  lua_close(h->L);
+  free(h);
+}
+
+const char *agent_version(void)
+{
+  return AGENT_VERSION;
+}
+
+/* ==== Signals ============================================================================= */
+
+static void on_signal(int sig)
+{
+  signal_pending = sig;
+}
+
+void agent_catch_signals(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND; /* a second signal takes the default action: exit now */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+int agent_signal_pending(void)
+{
+  return (int)signal_pending;
+}
+
+/* ==== require "agent" from a stock Lua 5.4 ================================================ */
+
+/* The module table is lua/agent/init.lua, the same file `require "agent"` finds inside the
+ * binary. */
+int luaopen_agent(lua_State *L)
+{
+  agent_open_state(L, NULL);
+  const struct agent_embedded *e = find_embedded("lua/agent/init.lua");
+  if (!e)
+    return luaL_error(L, "built-in lua/agent/init.lua is missing from this build");
+  if (luaL_loadbufferx(L, e->data, e->size, "@lua/agent/init.lua", "t") != LUA_OK)
+    return lua_error(L);
+  lua_pushliteral(L, "agent");
+  lua_call(L, 1, 1);
+  return 1;
+}
