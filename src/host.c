@@ -224,7 +224,7 @@ static int host_call_limited(lua_State *L)
   }
   /* stack: opts handler err */
   const char *err = lua_tostring(L, -1);
-  luaL_pushfail(L);
+  lua_pushboolean(L, 0); /* like pcall: false, not fail */
   if (status == LUA_ERRMEM && hit == LIMIT_MEMORY) {
     lua_pushfstring(L, "%s memory cap of %I bytes exceeded",
                     ctx->where[0] ? ctx->where : "?:", (lua_Integer)mem);
