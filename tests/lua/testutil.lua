@@ -1,0 +1,116 @@
+-- Helpers for specs: temporary directories, files, running the real agent binary, and
+-- starting the loopback test servers (tests/servers/*.py). Environment set by ctest:
+-- AGENT_BIN, AGENT_SRC, AGENT_BUILD, PYTHON (see tests/CMakeLists.txt).
+local M = {}
+
+M.src = os.getenv("AGENT_SRC") or "."
+M.bin = os.getenv("AGENT_BIN") or (M.src .. "/build/bin/agent")
+M.python = os.getenv("PYTHON") or "python3"
+
+-- Quotes one word for /bin/sh.
+function M.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function sh(cmd)
+  local ok, how, code = os.execute(cmd)
+  return ok == true, code
+end
+M.sh = sh
+
+-- Reads a whole file (nil when missing).
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Writes a file, creating its directory.
+function M.write(path, data)
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then sh("mkdir -p " .. M.q(dir)) end
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+  return path
+end
+
+local tmpdirs = {}
+
+-- A fresh temporary directory, removed by M.cleanup() (call it in teardown/finally).
+function M.tmpdir()
+  local p = io.popen("mktemp -d " .. M.q((os.getenv("TMPDIR") or "/tmp") .. "/agent-test.XXXXXX"))
+  local dir = p:read("l")
+  p:close()
+  tmpdirs[#tmpdirs + 1] = dir
+  return dir
+end
+
+function M.cleanup()
+  for _, d in ipairs(tmpdirs) do
+    sh("chmod -R u+rwX " .. M.q(d) .. " 2>/dev/null; rm -rf " .. M.q(d))
+  end
+  tmpdirs = {}
+end
+
+-- Copies a directory's contents into dst (dst is created).
+function M.copy_tree(src, dst)
+  assert(sh("mkdir -p " .. M.q(dst) .. " && cp -R " .. M.q(src) .. "/. " .. M.q(dst)))
+  return dst
+end
+
+-- Runs the agent binary. args: array of words. opts: {cwd=, env={NAME=value|false},
+-- stdin=string, timeout=seconds}. Returns {code=, stdout=, stderr=}.
+-- With AGENT_VALGRIND=1 the binary runs under valgrind memcheck and any error fails.
+function M.run(args, opts)
+  opts = opts or {}
+  local dir = M.tmpdir()
+  local parts = {}
+  if opts.cwd then parts[#parts + 1] = "cd " .. M.q(opts.cwd) .. " &&" end
+  parts[#parts + 1] = "env"
+  for k, v in pairs(opts.env or {}) do
+    if v == false then parts[#parts + 1] = "-u " .. k else parts[#parts + 1] = k .. "=" .. M.q(v) end
+  end
+  if opts.timeout then parts[#parts + 1] = "timeout -s TERM " .. tostring(opts.timeout) end
+  if os.getenv("AGENT_VALGRIND") == "1" then
+    parts[#parts + 1] = "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+  end
+  parts[#parts + 1] = M.q(opts.bin or M.bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = M.q(a) end
+  if opts.stdin then
+    M.write(dir .. "/stdin", opts.stdin)
+    parts[#parts + 1] = "<" .. M.q(dir .. "/stdin")
+  else
+    parts[#parts + 1] = "</dev/null"
+  end
+  parts[#parts + 1] = ">" .. M.q(dir .. "/stdout") .. " 2>" .. M.q(dir .. "/stderr")
+  local _, code = sh(table.concat(parts, " "))
+  return { code = code, stdout = M.read(dir .. "/stdout") or "", stderr = M.read(dir .. "/stderr") or "" }
+end
+
+-- Starts a python server script from tests/servers/ on an ephemeral loopback port.
+-- The script must accept --port-file PATH (it writes its port there once listening) and
+-- any extra args. Returns {port=, url=, pid=, dir=, stop=function}.
+function M.start_server(script, args)
+  local dir = M.tmpdir()
+  local portfile = dir .. "/port"
+  local cmd = { M.q(M.python), M.q(M.src .. "/tests/servers/" .. script), "--port-file", M.q(portfile) }
+  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = M.q(a) end
+  local p = io.popen(table.concat(cmd, " ") .. " >" .. M.q(dir .. "/server.log") .. " 2>&1 & echo $!")
+  local pid = p:read("l")
+  p:close()
+  local port
+  for _ = 1, 500 do
+    local s = M.read(portfile)
+    if s and s:match("^%d+%s*$") then port = tonumber(s) break end
+    sh("sleep 0.01")
+  end
+  assert(port, "server " .. script .. " did not start: " .. (M.read(dir .. "/server.log") or ""))
+  local server = { port = port, url = "http://127.0.0.1:" .. port, pid = pid, dir = dir }
+  function server.stop() sh("kill " .. pid .. " 2>/dev/null; wait " .. pid .. " 2>/dev/null") end
+  return server
+end
+
+return M
