@@ -98,19 +98,16 @@ function M.resolve(kind, relpath)
   return found[1], found
 end
 
--- Names (without .lua) of every script of a kind on the search path, sorted, with the
--- winning candidate for each. Team layers are listed with the fs module when present.
+-- Names (without .lua) of every script of a kind on the search path, sorted.
 function M.list(kind)
   local names = {}
   local function add(name) if name and not names[name] then names[name] = true end end
-  local ok, fs = pcall(require, "agent.fs")
+  local fs = require("agent.fs")
   for _, layer in ipairs(state.layers) do
-    local dir = layer.root .. "/" .. TEAM_DIRS[kind]
-    local entries = ok and fs.list and fs.list(dir) or {}
-    for _, e in ipairs(entries) do add(e:match("^(.+)%.lua$")) end
+    for _, e in ipairs(fs.list(layer.root .. "/" .. TEAM_DIRS[kind]) or {}) do add(e:match("^(.+)%.lua$")) end
   end
   local share = host.share_dir()
-  if share and ok and fs.list then
+  if share then
     for _, e in ipairs(fs.list(share .. "/" .. BUILTIN_DIRS[kind]) or {}) do add(e:match("^(.+)%.lua$")) end
   end
   local prefix = BUILTIN_DIRS[kind] .. "/"
@@ -190,7 +187,7 @@ function M.sandbox_env(path, extra)
     return load(chunk, name, "t", cenv or env)
   end
   env.agent = readonly(state.api, "agent")
-  env.require = function(name) return M.require_script(name) end
+  env.require = M.require_script -- no wrapper: error levels must point at the script
   for k, v in pairs(extra or {}) do env[k] = v end
   env._G = env
   -- unknown globals are a bug in the script, not nil
