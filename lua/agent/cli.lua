@@ -3,7 +3,8 @@
 --
 -- A command is a module lua/agent/commands/<name>.lua (dashes become underscores) returning
 --   { name, summary, usage, help, order, args = {{name=, required=, many=}}, flags = {...},
---     run = function(opts, ctx) -> exit status }
+--     needs_repo = false (default true), pass_through = true (flags after the first
+--     positional belong to it), run = function(opts, ctx) -> exit status }
 -- A flag is { name, type = "boolean"|"string"|"number"|"list", arg = "NAME", help = "..." }.
 local loader = require("agent.loader")
 local host = require("agent.host")
@@ -116,6 +117,8 @@ function M.parse(cmd, argv, first)
     local a = argv[i]
     if only_positional or a == "-" or not a:match("^%-") then
       opts.args[#opts.args + 1] = a
+      -- commands that hand their arguments on (agent lua FILE ARGS...) stop at the first one
+      if cmd.pass_through then only_positional = true end
     elseif a == "--" then
       only_positional = true
     else
