@@ -10,7 +10,7 @@ return {
   usage = "agent version [--json]",
   run = function(opts)
     if opts.json then
-      io.stdout:write(require("cjson").encode({ version = host.version, lua = host.lua_version }), "\n")
+      io.stdout:write(require("agent.json").encode({ version = host.version, lua = host.lua_version }), "\n")
     else
       io.stdout:write(cli.version_line(), "\n")
     end

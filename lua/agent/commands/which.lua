@@ -1,0 +1,54 @@
+-- agent which persona|template|module NAME: the file that wins on the search path, and the
+-- ones it shadows, highest priority first.
+local cli = require("agent.cli")
+local json = require("agent.json")
+local loader = require("agent.loader")
+
+local KINDS = { persona = "personas", template = "templates", module = "lua" }
+
+local function relpath_of(kind, name)
+  if kind == "lua" then return (name:gsub("%.", "/")) .. ".lua" end
+  return name .. ".lua"
+end
+
+return {
+  name = "which",
+  order = 60,
+  needs_repo = false,
+  summary = "Show which file provides a persona, template or module, and what it shadows",
+  usage = "agent which persona|template|module NAME",
+  args = { { name = "KIND", required = true }, { name = "NAME", required = true } },
+  help = [[The search path, first match wins: --scripts DIR / AGENT_SCRIPTS, the repo's .agent/,
+$XDG_CONFIG_HOME/agent/, the installed built-ins, the built-ins inside the binary.
+
+Examples:
+  agent which persona security
+  agent which template runbook
+  agent which module agent.panel]],
+  run = function(opts, ctx)
+    local kind = KINDS[opts.args[1]]
+    if not kind then
+      cli.usage_error(("which: unknown kind '%s' (persona, template or module)"):format(opts.args[1]))
+    end
+    local name = opts.args[2]
+    local winner, found = loader.resolve(kind, relpath_of(kind, name))
+    if kind == "lua" and not winner then
+      winner, found = loader.resolve(kind, (name:gsub("%.", "/")) .. "/init.lua")
+    end
+    if not winner then
+      if ctx.json then io.stdout:write(json.encode({ kind = opts.args[1], name = name, found = false }), "\n") end
+      cli.fail(cli.EXIT.fail, ("which: no %s named '%s' on the search path"):format(opts.args[1], name))
+    end
+    if ctx.json then
+      local list = {}
+      for i, c in ipairs(found) do list[i] = { path = c.path, origin = c.origin } end
+      io.stdout:write(json.encode({ kind = opts.args[1], name = name, found = true, path = winner.path, origin = winner.origin, shadows = json.array({ table.unpack(list, 2) }) }), "\n")
+      return cli.EXIT.ok
+    end
+    io.stdout:write(("%s (%s)\n"):format(winner.path, winner.origin))
+    for i = 2, #found do
+      io.stdout:write(("  shadows %s (%s)\n"):format(found[i].path, found[i].origin))
+    end
+    return cli.EXIT.ok
+  end,
+}
