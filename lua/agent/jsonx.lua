@@ -1,10 +1,7 @@
--- Tolerant JSON for model replies, and a JSON encoder for request bodies.
---
--- Models wrap the JSON they were asked for in all sorts of things: <think> blocks from
--- reasoning models, ```json fences, a sentence before and after, trailing commas.
--- extract() finds the object inside and says plainly what was wrong when there is none.
--- encode() exists because Debian's lua-cjson writes an empty Lua table as {} and has no
--- array marker: wire formats that need [] mark their arrays with array().
+-- Tolerant JSON from model replies. Models wrap the JSON they were asked for in all sorts
+-- of things: <think> blocks from reasoning models, ```json fences, a sentence before and
+-- after, trailing commas. extract() finds the object inside and says plainly what was wrong
+-- when there is none. (Encoding is agent.json's job.)
 local cjson = require("cjson")
 
 local M = {}
@@ -220,68 +217,6 @@ function M.truncated_hint(text)
     pos = close + 1
   end
   return false
-end
-
--- ---- Encoding ----------------------------------------------------------------------------
-
-local array_mt = { __name = "jsonx.array" }
-
--- jsonx.array([t]) -> t: marks t as a JSON array, so it encodes as [] even when empty.
-function M.array(t)
-  return setmetatable(t or {}, array_mt)
-end
-
-local function is_array(t)
-  if getmetatable(t) == array_mt then return true end
-  return t[1] ~= nil
-end
-
-local encode_value
-
-local function encode_array(t, depth)
-  local n = 0
-  for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 then
-      error(("jsonx.encode: array with a non-index key '%s'"):format(tostring(k)), depth + 2)
-    end
-    n = n + 1
-  end
-  local parts = {}
-  for i = 1, n do
-    if t[i] == nil then error("jsonx.encode: array with holes", depth + 2) end
-    parts[i] = encode_value(t[i], depth + 1)
-  end
-  return "[" .. table.concat(parts, ",") .. "]"
-end
-
-local function encode_object(t, depth)
-  local keys = {}
-  for k in pairs(t) do
-    if type(k) ~= "string" then
-      error(("jsonx.encode: object with a %s key"):format(type(k)), depth + 2)
-    end
-    keys[#keys + 1] = k
-  end
-  table.sort(keys)
-  local parts = {}
-  for i, k in ipairs(keys) do
-    parts[i] = cjson.encode(k) .. ":" .. encode_value(t[k], depth + 1)
-  end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-
-function encode_value(v, depth)
-  if depth > 100 then error("jsonx.encode: nesting deeper than 100", depth + 1) end
-  if type(v) ~= "table" then return cjson.encode(v) end
-  if is_array(v) then return encode_array(v, depth) end
-  return encode_object(v, depth)
-end
-
--- jsonx.encode(value) -> string: JSON with object keys sorted (the same request always has
--- the same bytes) and tables marked by array() written as arrays, even when empty. Raises
--- on values JSON cannot hold (functions, mixed tables).
-function M.encode(value)
-  return encode_value(value, 0)
 end
 
 return M
