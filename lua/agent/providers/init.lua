@@ -1,0 +1,294 @@
+-- Model providers: which one to use, and running a batch of calls through them at once.
+--
+-- Each file beside this one is one wire format (openai, anthropic, gemini, ollama) or the
+-- offline panel. A provider builds an agent.http request from a call, folds server-sent
+-- events into a stream state, and turns the response into a reply; run() sends every call
+-- of a batch in one http.request_all, so personas on different providers still run
+-- concurrently. docs/providers.md is the user guide; docs/internals.md has the contract.
+--
+-- The second half of this file holds what the provider files share (keys, base URLs,
+-- error replies); they require this module for it.
+local sys = require("agent.sys")
+local json = require("agent.json")
+
+local M = {}
+
+M.DEFAULT_MAX_TOKENS = 4096 -- per reply, when a call names none
+M.DEFAULT_TIMEOUT = 120 -- seconds per call (each attempt)
+M.DEFAULT_RETRIES = 3
+
+local NAMES = { "offline", "openai", "anthropic", "gemini", "ollama" }
+local KNOWN = {}
+for _, n in ipairs(NAMES) do KNOWN[n] = true end
+
+-- names() -> array of provider names, the default first.
+function M.names()
+  return { table.unpack(NAMES) }
+end
+
+-- get(name) -> provider | nil, msg
+function M.get(name)
+  if type(name) ~= "string" or not KNOWN[name] then
+    return nil, ("unknown provider '%s' (known: %s)"):format(tostring(name), table.concat(NAMES, ", "))
+  end
+  return require("agent.providers." .. name)
+end
+
+-- choose(flags, config) -> name, model | nil, msg. flags are the CLI options
+-- (--provider, --model); config the loaded .agent/etc/agent.yaml. Precedence: the flag,
+-- then agent.provider / agent.models.<name>, then "offline" / the provider's default.
+function M.choose(flags, config)
+  flags = flags or {}
+  local agent = (config or {}).agent or {}
+  local name = flags.provider or agent.provider or "offline"
+  local provider, err = M.get(name)
+  if not provider then return nil, err end
+  local models = type(agent.models) == "table" and agent.models or {}
+  local model = flags.model or models[name] or provider.default_model
+  return name, model
+end
+
+-- ---- Running a batch -----------------------------------------------------------------------
+
+-- The http failure codes that mean a streamed reply was cut after it started.
+local NOT_A_DROP = { timeout = true, interrupted = true, toobig = true, aborted = true }
+
+-- Settings a provider reads: its section of config.providers, and the environment.
+local function settings(name, opts)
+  local section = ((opts.config or {}).providers or {})[name]
+  local cfg = {}
+  if type(section) == "table" then
+    for k, v in pairs(section) do cfg[k] = v end
+  end
+  cfg.getenv = opts.getenv or sys.getenv
+  return cfg
+end
+
+local function failure(call, msg, kind)
+  return { error = msg, kind = kind, provider = call.provider }
+end
+
+-- Turns one request_all outcome into a result. req is the request sent, state the stream
+-- state (or nil).
+local function finish(provider, call, req, state, res, err, code)
+  if not res then
+    local kind = code or "http"
+    if state and state.started and not NOT_A_DROP[kind] then
+      return failure(call, ("%s: the reply stream was cut off: %s"):format(provider.name, err), "dropped")
+    end
+    return failure(call, ("%s: %s"):format(provider.name, err), kind)
+  end
+  local reply, msg, kind = provider.parse(res, state, req)
+  if not reply then return failure(call, msg, kind or "format") end
+  reply.truncated = reply.finish == "length"
+  reply.model = reply.model or call.model
+  reply.elapsed_ms = res.elapsed_ms
+  reply.attempts = res.attempts
+  return { reply = reply, provider = provider.name }
+end
+
+-- Builds the http request of call i, or returns its result when it fails before any
+-- request (unknown provider, offline, missing key).
+local function prepare(i, call, opts, started_ms)
+  local provider, err = M.get(call.provider)
+  if not provider then return nil, failure(call, err, "config") end
+  if provider.offline then
+    return nil, failure(call, "offline: the offline provider sends no requests", "offline")
+  end
+  local req, msg, kind = provider.request(call, settings(provider.name, opts))
+  if not req then return nil, failure(call, msg, kind or "auth") end
+  local timeout = call.timeout or opts.timeout or M.DEFAULT_TIMEOUT
+  if opts.deadline then
+    local left = opts.deadline - (sys.clock() - started_ms) / 1000
+    timeout = math.max(0.001, math.min(timeout, left))
+  end
+  req.timeout = timeout
+  req.retries = opts.retries or M.DEFAULT_RETRIES
+  local state
+  if call.stream and provider.event then
+    state = { parts = {}, chars = 0 }
+    local on_progress = opts.on_progress
+    req.on_event = function(ev)
+      state.started = true
+      local before = state.chars
+      provider.event(state, ev)
+      if on_progress and state.chars ~= before then on_progress(i, state.chars) end
+    end
+  end
+  return { provider = provider, call = call, req = req, state = state }
+end
+
+-- run(calls, opts) -> results: every call in one http.request_all. See docs/internals.md.
+-- calls[i] = {provider=, model=, system=, user=, max_tokens=, temperature=, json=, stream=}
+-- opts = {timeout=, deadline=, retries=, parallel=, on_done=fn(i, result),
+--         on_progress=fn(i, chars), config=, getenv=}
+-- results[i] = {reply={text=, finish=, truncated=, usage={input=, output=}, model=,
+--               elapsed_ms=, attempts=}, provider=} or {error=msg, kind=, provider=}
+function M.run(calls, opts)
+  assert(type(calls) == "table", "providers.run: calls must be an array")
+  opts = opts or {}
+  local started = sys.clock()
+  local results, prepared, reqs = {}, {}, {}
+  for i, call in ipairs(calls) do
+    local p, early = prepare(i, call, opts, started)
+    if p then
+      p.index = i
+      prepared[#prepared + 1] = p
+      reqs[#reqs + 1] = p.req
+    else
+      results[i] = early
+      if opts.on_done then opts.on_done(i, early) end
+    end
+  end
+  if #reqs == 0 then return results end
+  local function settle(j, res, err, code)
+    local p = prepared[j]
+    local result = finish(p.provider, p.call, p.req, p.state, res, err, code)
+    results[p.index] = result
+    if opts.on_done then opts.on_done(p.index, result) end
+  end
+  local http = require("agent.http")
+  local outcomes = http.request_all(reqs, { parallel = opts.parallel, on_done = settle })
+  -- on_done covers every request; this only fills a result an odd http module skipped.
+  for j, out in ipairs(outcomes) do
+    if not results[prepared[j].index] then
+      if out.error then settle(j, nil, out.error, out.code) else settle(j, out) end
+    end
+  end
+  return results
+end
+
+-- ---- Shared by the provider files ----------------------------------------------------------
+
+-- A provider setting: config.providers.<name>[key], else the default.
+function M.setting(cfg, key, default)
+  local v = cfg[key]
+  if v == nil then return default end
+  return v
+end
+
+-- The base URL: the environment variable, else config.providers.<name>.base_url, else the
+-- provider's default; without a trailing slash.
+function M.base_url(cfg, env_name, default)
+  local url = cfg.getenv(env_name)
+  if not url or url == "" then url = cfg.base_url end
+  if not url or url == "" then url = default end
+  return (url:gsub("/+$", ""))
+end
+
+-- The first non-empty environment variable of names, and its name.
+function M.env_key(cfg, names)
+  for _, n in ipairs(names) do
+    local v = cfg.getenv(n)
+    if v and v ~= "" then return v, n end
+  end
+  return nil
+end
+
+-- The one-line advice for a key that is missing or refused.
+function M.key_advice(provider, status)
+  local var = provider.key_env
+  if provider.key_env_alt then var = var .. " (or " .. provider.key_env_alt .. ")" end
+  if status then
+    return ("%s: the API key was refused (HTTP %d): set %s to a valid key"):format(provider.name, status, var)
+  end
+  return ("%s: no API key: set %s"):format(provider.name, var)
+end
+
+-- Scrubs a key out of a server's text and keeps it to one short line.
+local function one_line(text, key)
+  text = tostring(text or "")
+  if key and #key >= 4 then
+    local at = text:find(key, 1, true)
+    while at do
+      text = text:sub(1, at - 1) .. "[key]" .. text:sub(at + #key)
+      at = text:find(key, at + 5, true)
+    end
+  end
+  text = text:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+  if #text > 300 then text = text:sub(1, 297) .. "..." end
+  return text
+end
+M.one_line = one_line
+
+-- The message inside an error body, whatever the format's shape:
+-- {"error": {"message": ...}}, {"error": "..."}, {"message": ...}.
+local function server_message(body)
+  local doc = json.decode(body or "")
+  if type(doc) ~= "table" then return nil, doc end
+  local e = doc.error
+  if type(e) == "table" and type(e.message) == "string" then return e.message, doc end
+  if type(e) == "string" then return e, doc end
+  if type(doc.message) == "string" then return doc.message, doc end
+  return nil, doc
+end
+
+-- The credential a request carries (to scrub from server messages), or nil.
+local function sent_key(req)
+  local h = req and req.headers or {}
+  local key = h["x-api-key"] or h["x-goog-api-key"] or h.authorization
+  return key and key:gsub("^Bearer ", "") or nil
+end
+
+-- For an HTTP error status: msg, kind. 401/403 become the key advice; everything else
+-- names the status and the server's own message (with any key scrubbed out).
+function M.http_error(provider, res, req)
+  local status = res.status
+  if (status == 401 or status == 403) and provider.key_env then
+    return M.key_advice(provider, status), "auth"
+  end
+  local said = server_message(res.body)
+  local msg = ("%s: HTTP %d"):format(provider.name, status)
+  if said then msg = msg .. ": " .. one_line(said, sent_key(req)) end
+  if res.attempts and res.attempts > 1 then msg = msg .. (" (after %d attempts)"):format(res.attempts) end
+  return msg, "http"
+end
+
+-- Decodes a reply body that must be a JSON object: doc | nil, msg, "format".
+function M.decode_reply(provider, body)
+  if not body or body == "" then
+    return nil, ("%s: the reply body is empty"):format(provider.name), "format"
+  end
+  local doc, err = json.decode(body)
+  if type(doc) ~= "table" then
+    return nil, ("%s: the reply is not valid JSON (%s)"):format(provider.name, one_line(err or "not an object")), "format"
+  end
+  return doc
+end
+
+-- Decodes one streamed chunk into state; records a format error (never raises: it runs
+-- inside the http module's event delivery).
+function M.decode_chunk(provider, state, data)
+  local doc = json.decode(data or "")
+  if type(doc) ~= "table" then
+    state.error = state.error or ("%s: a streamed chunk is not valid JSON: %s"):format(provider.name, one_line(data):sub(1, 80))
+    state.error_kind = state.error_kind or "format"
+    return nil
+  end
+  return doc
+end
+
+-- Appends streamed text to state.
+function M.append(state, text)
+  if type(text) == "string" and text ~= "" then
+    state.parts[#state.parts + 1] = text
+    state.chars = state.chars + #text
+  end
+end
+
+-- The reply assembled from a stream, or nil, msg, kind: an error the stream carried, or
+-- a stream that ended before its end marker (cut off: never a silently short reply).
+function M.stream_reply(provider, state, complete)
+  if state.error then return nil, state.error, state.error_kind or "http" end
+  if not complete then
+    return nil, ("%s: the reply stream ended before the reply was complete (%d characters received)"):format(provider.name, state.chars), "dropped"
+  end
+  return {
+    text = table.concat(state.parts),
+    finish = state.finish or "other",
+    usage = { input = state.input, output = state.output },
+    model = state.model,
+  }
+end
+
+return M
