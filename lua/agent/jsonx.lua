@@ -149,18 +149,22 @@ local function decode(candidate, offset)
   return nil, decode_error(first_err, offset)
 end
 
--- Candidate "{" positions tried per range: bounds the work on a reply full of braces that
--- are not JSON (each try scans to the matching brace).
+-- Each "{" tried scans to its matching brace, so a reply full of braces that are not JSON
+-- could cost quadratic time. Trying stops after this many candidates, or once the bytes
+-- scanned reach four times the range (plus a little for short replies).
 local MAX_CANDIDATES = 64
+local function scan_budget(from, to) return 4 * (to - from + 1) + 65536 end
 
 -- Tries each "{" in s[from..to] in order. Returns value, or nil, first decode error,
 -- whether some object never closed.
 local function scan(s, from, to)
   local first_err, unclosed, pos = nil, false, from
+  local budget = scan_budget(from, to)
   for _ = 1, MAX_CANDIDATES do
     local open = s:find("{", pos, true)
-    if not open or open > to then break end
+    if not open or open > to or budget <= 0 then break end
     local close = balanced_end(s, open, to)
+    budget = budget - ((close or to) - open + 1)
     if close then
       local value, err = decode(s:sub(open, close), open - 1)
       if value ~= nil then return value end

@@ -1,0 +1,128 @@
+-- agent.jsonx: the JSON object inside a model reply, whatever the model wrapped it in.
+require("agent")
+local jsonx = require("agent.jsonx")
+local json = require("agent.json")
+
+-- extract() must fail with a message matching `pattern`.
+local function fails(text, pattern)
+  local v, err = jsonx.extract(text)
+  assert.is_nil(v)
+  assert.is_string(err)
+  assert.matches(pattern, err)
+  return err
+end
+
+describe("jsonx.extract", function()
+  it("decodes a bare object", function()
+    local v = assert(jsonx.extract('{"verdict": "APPROVE", "items": [1, 2]}'))
+    assert.are.same({ verdict = "APPROVE", items = { 1, 2 } }, v)
+  end)
+
+  it("finds the object in prose before and after", function()
+    local v = assert(jsonx.extract('Here is my review:\n{"verdict": "BLOCK"}\nLet me know if you need more.'))
+    assert.are.equal("BLOCK", v.verdict)
+  end)
+
+  it("takes a ```json fence over an example object in the prose", function()
+    local text = 'An example looks like {"verdict": "EXAMPLE"}.\n\n```json\n{"verdict": "CHANGES"}\n```\nDone.'
+    assert.are.equal("CHANGES", assert(jsonx.extract(text)).verdict)
+  end)
+
+  it("reads a fence without a language whose body is an object", function()
+    assert.are.equal(3, assert(jsonx.extract("Result:\n```\n{\"n\": 3}\n```")).n)
+  end)
+
+  it("is not fooled by a fence inside a JSON string", function()
+    local text = '{"section": "Run:\\n```sh\\nmake\\n```\\n", "ok": true}'
+    local v = assert(jsonx.extract(text))
+    assert.is_true(v.ok)
+    assert.are.equal("Run:\n```sh\nmake\n```\n", v.section)
+  end)
+
+  it("respects braces and escaped quotes inside strings", function()
+    local v = assert(jsonx.extract('x {"a": "} { \\" }", "b": {"c": "{{"}} y'))
+    assert.are.equal('} { " }', v.a)
+    assert.are.equal("{{", v.b.c)
+  end)
+
+  it("skips braces in prose that are not JSON", function()
+    local v = assert(jsonx.extract('Use {name} placeholders. Answer: {"name": "x"}'))
+    assert.are.equal("x", v.name)
+  end)
+
+  it("strips <think> blocks, braces and all", function()
+    local v = assert(jsonx.extract('<think>maybe {"verdict": "BLOCK"}? no.</think>\n{"verdict": "APPROVE"}'))
+    assert.are.equal("APPROVE", v.verdict)
+    v = assert(jsonx.extract('<THINKING>{"x": 1}</THINKING>{"x": 2}'))
+    assert.are.equal(2, v.x)
+  end)
+
+  it("strips reasoning whose opening tag was in the prompt template", function()
+    local v = assert(jsonx.extract('the user wants {"a": 0}...</think>\n\n{"a": 1}'))
+    assert.are.equal(1, v.a)
+  end)
+
+  it("says so when the reply is only an unterminated <think> block", function()
+    fails('<think>\nLet me consider {"a": 1} and then', "only a <think> block")
+  end)
+
+  it("tolerates trailing commas", function()
+    local v = assert(jsonx.extract('{"items": [1, 2, ], "x": {"y": 1,},}'))
+    assert.are.same({ 1, 2 }, v.items)
+    assert.are.equal(1, v.x.y)
+  end)
+
+  it("keeps JSON null distinguishable", function()
+    local v = assert(jsonx.extract('{"rule": null}'))
+    assert.are.equal(json.null, v.rule)
+  end)
+
+  it("decodes unicode escapes", function()
+    assert.are.equal("é✓", assert(jsonx.extract('{"s": "\\u00e9\\u2713"}')).s)
+  end)
+
+  it("reports a syntax error with its character position in the reply", function()
+    local text = 'Here: {"a": 1 "b": 2}'
+    local err = fails(text, "^JSON error at character %d+: ")
+    local at = tonumber(err:match("character (%d+)"))
+    assert.are.equal(text:find('"b"', 1, true), at)
+    assert.matches("expected comma or object end but found a string", err)
+  end)
+
+  it("says a cut-off object is not closed", function()
+    fails('```json\n{"verdict": "CHANGES", "items": [{"text": "unfinis', "not closed.*truncated")
+  end)
+
+  it("says when there is no object at all", function()
+    fails("I cannot review this story.", "^no JSON object in the reply$")
+    fails("   \n", "empty")
+    fails('["an", "array"]', "^no JSON object in the reply$")
+  end)
+
+  it("raises on a non-string (a caller's bug)", function()
+    assert.has_error(function() jsonx.extract(nil) end)
+    assert.has_error(function() jsonx.extract({}) end)
+  end)
+
+  it("stays fast on a reply full of braces", function()
+    local t0 = os.clock()
+    fails(string.rep("{", 200000), "not closed")
+    fails(string.rep("{x}", 100000), "JSON error")
+    assert.is_true(os.clock() - t0 < 1, "took " .. (os.clock() - t0) .. " s")
+  end)
+end)
+
+describe("jsonx.truncated_hint", function()
+  it("flags an object that never closes", function()
+    assert.is_true(jsonx.truncated_hint('{"a": [1, 2'))
+    assert.is_true(jsonx.truncated_hint('```json\n{"a": "open string'))
+    assert.is_true(jsonx.truncated_hint('Sure: {"done": true} and then {"next": '))
+  end)
+
+  it("does not flag complete or JSON-free replies", function()
+    assert.is_false(jsonx.truncated_hint('{"a": "}"}'))
+    assert.is_false(jsonx.truncated_hint("no braces here"))
+    assert.is_false(jsonx.truncated_hint('<think>{"half": </think>{"ok": 1}'))
+    assert.is_false(jsonx.truncated_hint(nil))
+  end)
+end)
