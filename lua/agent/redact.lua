@@ -1,0 +1,463 @@
+-- Secret redaction: every text bound for a model passes through here first, and each credential
+-- in it becomes [REDACTED:KIND]. docs/security.md lists the kinds, what each catches and what it
+-- deliberately leaves alone.
+--
+-- How it stays linear: every detector finds its candidates by a literal anchor with a plain
+-- string.find (memchr speed), then confirms each one with a pattern anchored at that spot, so no
+-- pattern ever rescans a long run from every position. Detectors only record spans; one sort and
+-- one rebuild apply them, so overlapping finds (a GitHub token inside `token=...`) are redacted
+-- once, by the most specific detector.
+local M = {}
+
+local find, sub, byte, lower = string.find, string.sub, string.byte, string.lower
+
+-- Detector order is priority: when two spans start at the same byte, the earlier kind wins.
+M.KINDS = {
+  "PRIVATE_KEY", "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "GITLAB_TOKEN",
+  "SLACK_TOKEN", "SLACK_WEBHOOK", "GOOGLE_API_KEY", "ANTHROPIC_KEY", "OPENAI_KEY", "JWT",
+  "URL_PASSWORD", "PASSWORD", "TOKEN", "API_KEY", "SECRET", "EMAIL", "IPV4", "IPV6", "ENV",
+}
+local PRIORITY = {}
+for i, kind in ipairs(M.KINDS) do PRIORITY[kind] = i end
+
+-- Byte classes as lookup tables: cheaper than a pattern match per neighbour check.
+local function class(pattern)
+  local t = {}
+  for b = 0, 255 do t[b] = string.char(b):find(pattern) ~= nil end
+  return t
+end
+local WORD = class("[%w_]")          -- identifier characters
+local TOKEN_CHAR = class("[%w_%-]")  -- what a key body may be glued to
+local NAME = class("[%w_%.%-]")      -- assignment names: db.password, api-key
+local ALNUM = class("%w")
+local SPACE = class("[ \t\r]")
+local DIGIT = class("%d")
+local DIGIT_DOT = class("[%d%.]")
+local HEX_COLON = class("[%x:]")
+
+local NAME_MAX = 64 -- longest assignment name considered
+
+local function before(s, p) return byte(s, p - 1) or 0 end
+
+-- Calls fn(pos) for each plain occurrence of lit in hay; fn returns where to resume (or nil
+-- for pos + 1), which lets a detector skip the text it has just consumed.
+local function each(hay, lit, fn)
+  local init = 1
+  while true do
+    local p = find(hay, lit, init, true)
+    if not p then return end
+    init = math.max(fn(p) or 0, p + 1)
+  end
+end
+
+local function span(spans, first, last, kind)
+  spans[#spans + 1] = { first, last, kind }
+end
+
+-- ---- PEM private keys --------------------------------------------------------------------
+-- Header to footer, any key type (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP ... BLOCK); a block
+-- without its footer is redacted to the end of the text rather than leaked line by line.
+local PEM_HEAD = "^%-%-%-%-%-BEGIN [%u%d ]-PRIVATE KEY[%u ]*%-%-%-%-%-"
+local PEM_FOOT = "%-%-%-%-%-END [%u%d ]-PRIVATE KEY[%u ]*%-%-%-%-%-"
+
+local function private_keys(s, spans)
+  each(s, "-----BEGIN ", function(p)
+    local _, head_end = find(s, PEM_HEAD, p)
+    if not head_end then return end
+    local _, foot_end = find(s, PEM_FOOT, head_end + 1)
+    foot_end = foot_end or #s
+    span(spans, p, foot_end, "PRIVATE_KEY")
+    return foot_end + 1
+  end)
+end
+
+-- ---- AWS ---------------------------------------------------------------------------------
+-- A 40-character base64 secret with both cases: a git SHA (lower-case hex) never qualifies.
+local AWS_SECRET = "%f[%w/+]" .. ("[%w/+]"):rep(40) .. "%f[^%w/+]"
+local function aws_secret_like(v)
+  return #v == 40 and find(v, "^[%w/+]+$") and find(v, "%u") and find(v, "%l")
+end
+
+-- Access key ids (AKIA.../ASIA...), and the secret that follows one within a few lines, as in
+-- a credentials CSV or a key pair pasted into an issue.
+local function aws(s, spans)
+  for _, lit in ipairs({ "AKIA", "ASIA" }) do
+    each(s, lit, function(p)
+      if ALNUM[before(s, p)] then return end
+      local _, e = find(s, "^A[KS]IA" .. ("[%u%d]"):rep(16), p)
+      if not e or ALNUM[byte(s, e + 1) or 0] then return end
+      span(spans, p, e, "AWS_ACCESS_KEY")
+      local window = sub(s, e + 1, e + 240)
+      local a, b = find(window, AWS_SECRET)
+      if a and aws_secret_like(sub(window, a, b)) then
+        span(spans, e + a, e + b, "AWS_SECRET_KEY")
+      end
+      return e + 1
+    end)
+  end
+end
+
+-- ---- Vendor tokens with a fixed prefix -----------------------------------------------------
+-- lits: anchors; pat: the token anchored there; min/len: body length checks that keep short
+-- look-alikes (sk-learn, task-force) out; glue: characters that may not precede the token.
+local PREFIXED = {
+  { kind = "GITHUB_TOKEN", lits = { "ghp_", "gho_", "ghu_", "ghs_", "ghr_" }, pat = "^gh[pousr]_%w+", min = 34 },
+  { kind = "GITHUB_TOKEN", lits = { "github_pat_" }, pat = "^github_pat_[%w_]+", min = 33 },
+  { kind = "GITLAB_TOKEN", lits = { "glpat-", "gldt-", "glrt-", "glptt-" }, pat = "^gl%l+%-[%w_%-]+", min = 25 },
+  { kind = "SLACK_TOKEN", lits = { "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-" },
+    pat = "^x%l%l%l%-[%w%-]+", min = 20 },
+  { kind = "GOOGLE_API_KEY", lits = { "AIza" }, pat = "^AIza[%w_%-]+", len = 39 },
+  { kind = "ANTHROPIC_KEY", lits = { "sk-ant-" }, pat = "^sk%-ant%-[%w_%-]+", min = 27 },
+  { kind = "OPENAI_KEY", lits = { "sk-" }, pat = "^sk%-[%w_%-]+", min = 23, unless = "^sk%-ant%-", mixed = true },
+}
+
+local function prefixed(s, spans)
+  for _, d in ipairs(PREFIXED) do
+    for _, lit in ipairs(d.lits) do
+      each(s, lit, function(p)
+        if TOKEN_CHAR[before(s, p)] then return end
+        local _, e = find(s, d.pat, p)
+        if not e then return end
+        local n = e - p + 1
+        local ok = (d.len and n == d.len) or (not d.len and n >= d.min)
+        if ok and d.unless and find(s, d.unless, p) then ok = false end
+        if ok and d.mixed then
+          local body = sub(s, p + 3, e)
+          ok = find(body, "%a") ~= nil and find(body, "%d") ~= nil
+        end
+        if ok then span(spans, p, e, d.kind) end
+        return e + 1
+      end)
+    end
+  end
+end
+
+-- Slack incoming webhooks: the whole URL is the credential.
+local function slack_webhooks(s, spans)
+  each(s, "hooks.slack.com/", function(p)
+    local _, e = find(s, "^hooks%.slack%.com/[%w/_%-]+", p)
+    if not e or e - p < 36 then return end
+    local first = p
+    for _, scheme in ipairs({ "https://", "http://" }) do
+      if sub(s, p - #scheme, p - 1) == scheme then first = p - #scheme end
+    end
+    span(spans, first, e, "SLACK_WEBHOOK")
+    return e + 1
+  end)
+end
+
+-- JSON Web Tokens: three base64url segments, the header starting eyJ ('{"').
+local function jwts(s, spans)
+  each(s, "eyJ", function(p)
+    if TOKEN_CHAR[before(s, p)] then return end
+    local _, e = find(s, "^eyJ[%w_%-]+%.[%w_%-]+%.[%w_%-]*", p)
+    if not e then return end
+    local _, dot = find(s, "^eyJ[%w_%-]+%.", p)
+    if dot - p >= 10 and e - dot >= 6 then span(spans, p, e, "JWT") end
+    return e + 1
+  end)
+end
+
+-- ---- Values that are placeholders, not secrets ---------------------------------------------
+local NOT_A_VALUE = {
+  [""] = true, null = true, none = true, ["nil"] = true, ["true"] = true, ["false"] = true,
+  ["~"] = true, undefined = true, string = true, str = true, number = true, int = true,
+  integer = true, bool = true, boolean = true, any = true, bytes = true, object = true,
+  optional = true, unknown = true, secretstr = true, text = true,
+}
+
+local function placeholder(v)
+  return NOT_A_VALUE[lower(v)] or find(v, "^%$") or find(v, "^%%[%(%w]") or find(v, "^{{")
+    or find(v, "^<.*>$") or find(v, "^%*+$") or find(v, "^%[REDACTED") ~= nil
+end
+
+-- Credentials in URLs: scheme://user:password@host keeps the user and the host.
+local function url_passwords(s, spans)
+  each(s, "://", function(p)
+    if not ALNUM[before(s, p)] then return end
+    local _, e, pass = find(s, "^://[^%s/:@]+:([^%s/@]+)@", p)
+    if not e or placeholder(pass) then return end
+    span(spans, e - #pass, e - 1, "URL_PASSWORD")
+    return e + 1
+  end)
+end
+
+-- ---- name = value assignments ----------------------------------------------------------------
+-- The kind a name implies, from its last component (db.password -> password): it must END
+-- with the secret word, so max_tokens, token_count, password_policy and secretary stay.
+local function name_kind(name)
+  local n = lower(name):gsub("^.*%.", ""):gsub("%-", "_")
+  if find(n, "password$") or find(n, "passwd$") or find(n, "passphrase$") then return "PASSWORD" end
+  if find(n, "token$") then return "TOKEN" end
+  if find(n, "api_?key$") then return "API_KEY" end
+  if find(n, "secret$") then return "SECRET" end
+  if find(n, "key$") and (find(n, "secret") or find(n, "private")) then
+    return find(n, "access") and "AWS_SECRET_KEY" or "SECRET"
+  end
+  return nil
+end
+
+-- Where a quoted value ends (the closing quote), honouring backslash escapes, on one line.
+local function quoted_end(s, open, q)
+  local i = open + 1
+  while true do
+    local c = byte(s, i)
+    if not c or c == 10 then return nil end
+    if c == 92 then
+      i = i + 2
+    elseif c == q then
+      return i
+    else
+      i = i + 1
+    end
+  end
+end
+
+-- The value after `name <op>` at v: returns its first and last byte, or nil when it is not a
+-- literal (an expression, a type annotation, a sentence after `Password:`).
+local function value_at(s, v, op)
+  local c = byte(s, v)
+  if c == 34 or c == 39 or c == 96 then
+    local close = quoted_end(s, v, c)
+    if not close or close == v + 1 then return nil end
+    return v + 1, close - 1
+  end
+  local _, e = find(s, "^[^%s\"'`,;&|<>(){}%[%]]+", v)
+  if not e then return nil end
+  local nc = byte(s, e + 1)
+  if nc == 40 or nc == 91 then return nil end -- a call or an index: code, not a literal
+  if op == ":" and not (find(s, "^[ \t\r]*[\n#,;}%]]", e + 1) or find(s, "^[ \t\r]*$", e + 1)) then
+    return nil -- "Password: must be 12 characters" is prose, not a credential
+  end
+  return v, e
+end
+
+local ASSIGN_WORDS = { "pass", "secret", "token", "api", "private" }
+
+local function assignments(s, low, spans)
+  local seen = {}
+  for _, word in ipairs(ASSIGN_WORDS) do
+    each(low, word, function(p)
+      local first = p
+      while NAME[before(s, first)] and p - first < NAME_MAX do first = first - 1 end
+      local _, last = find(s, "^[%w_%-]*", p + #word)
+      -- a name longer than NAME_MAX is no credential name: skip its whole run at once
+      if last - first >= NAME_MAX or NAME[before(s, first)] then return last + 1 end
+      if seen[last] then return last + 1 end
+      seen[last] = true
+      local kind = name_kind(sub(s, first, last))
+      if not kind then return last + 1 end
+      local _, op_end, op = find(s, "^[\"']?[ \t]*([:=]=?>?)[ \t]*", last + 1)
+      -- `::` is a path (Token::new), not an assignment
+      if not op_end or byte(s, op_end + 1) == 58 then return last + 1 end
+      local a, b = value_at(s, op_end + 1, op)
+      if not a then return last + 1 end
+      local value = sub(s, a, b)
+      if placeholder(value) then return b + 1 end
+      if kind == "AWS_SECRET_KEY" and not aws_secret_like(value) then kind = "SECRET" end
+      span(spans, a, b, kind)
+      return b + 1
+    end)
+  end
+end
+
+-- ---- Opt-in: e-mail addresses and IP addresses -----------------------------------------------
+local EMAIL_LOCAL = class("[%w%.!#%$%%&'%*%+/=%?%^_`{|}~%-]")
+
+local function emails(s, spans)
+  each(s, "@", function(p)
+    local first = p
+    while EMAIL_LOCAL[before(s, first)] and p - first < 64 do first = first - 1 end
+    while byte(s, first) == 46 and first < p do first = first + 1 end -- no leading dot
+    if first == p then return end
+    local _, e = find(s, "^@[%w%-][%w%-%.]*%.%a%a+", p)
+    if not e or TOKEN_CHAR[byte(s, e + 1) or 0] then return end
+    span(spans, first, e, "EMAIL")
+    return e + 1
+  end)
+end
+
+-- Version numbers look exactly like IPv4 (2.31.0.1), so a dotted quad counts as an address only
+-- when something says so: a port or prefix after it, a word like "host" or "dns" just before
+-- it, or a first octet of 10 or more outside a version context.
+local function set(list)
+  local t = {}
+  for _, w in ipairs(list) do t[w] = true end
+  return t
+end
+local VERSION_WORDS = set({ "version", "release", "upgrade", "downgrade", "bump", "tag" })
+local IP_WORDS = set({ "ip", "ips", "host", "addr", "address", "server", "dns", "nameserver",
+  "gateway", "proxy", "bind", "listen", "ping", "subnet", "route", "endpoint", "remote" })
+local VERSION_GLUE = class("[%w_=@~%^<>%+%-]")
+
+-- The last two words before p on its line, lower-cased and stripped of punctuation: the
+-- context that says whether a dotted quad is a version or an address.
+local function words_before(s, p)
+  local back = lower(sub(s, math.max(1, p - 40), p - 1)):gsub("^.*\n", "")
+  local words = {}
+  for tok in back:gmatch("%S+") do
+    tok = tok:gsub("[^%w]", "")
+    if tok ~= "" then words[#words + 1] = tok end
+  end
+  return words[#words - 1], words[#words]
+end
+
+local function ipv4_at(s, p, e, octets)
+  for _, o in ipairs(octets) do
+    if tonumber(o) > 255 or (#o > 1 and byte(o) == 48) then return false end
+  end
+  local nxt = sub(s, e + 1, e + 2)
+  if find(nxt, "^%.%d") or find(nxt, "^[%w_%-%+]") then return false end
+  if VERSION_GLUE[before(s, p)] then return false end
+  local w1, w2 = words_before(s, p)
+  if VERSION_WORDS[w1] or VERSION_WORDS[w2] then return false end
+  return tonumber(octets[1]) >= 10 or find(nxt, "^[:/]%d") ~= nil or IP_WORDS[w1] or IP_WORDS[w2] or false
+end
+
+-- Anchored on each "." with digits on both sides; the quad is matched from the start of the
+-- digit run before it, and the scan resumes after the quad.
+local function ipv4(s, spans)
+  each(s, ".", function(dot)
+    if not DIGIT[before(s, dot)] or not DIGIT[byte(s, dot + 1) or 0] then return end
+    local p = dot - 1
+    while DIGIT[before(s, p)] do p = p - 1 end
+    local _, run_end = find(s, "^[%d%.]*", dot)
+    if DIGIT_DOT[before(s, p)] then return run_end + 1 end -- inside 1.2.3.4.5: not an address
+    local _, e, a, b, c, d = find(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)", p)
+    if not e then return run_end + 1 end
+    if ipv4_at(s, p, e, { a, b, c, d }) then span(spans, p, e, "IPV4") end
+    return e + 1
+  end)
+end
+
+-- Full (8 groups) or compressed (one ::) IPv6; needs a hex letter or three groups, so a Python
+-- slice a[10::2], a clock 12:30:45 and C++ std::vector stay.
+local function ipv6_valid(tok)
+  if find(tok, ":::") or find(tok, "^:[^:]") or find(tok, "[^:]:$") then return false end
+  local _, doubles = tok:gsub("::", "")
+  if doubles > 1 then return false end
+  local groups = 0
+  for g in tok:gmatch("[^:]+") do
+    if #g > 4 then return false end
+    groups = groups + 1
+  end
+  if doubles == 0 and groups ~= 8 then return false end
+  if doubles == 1 and groups > 7 then return false end
+  return tok == "::1" or (groups >= 2 and (find(tok, "%a") ~= nil or groups >= 3))
+end
+
+-- Anchored on each ":"; the candidate is the whole run of hex digits and colons around it.
+local function ipv6(s, spans)
+  each(s, ":", function(colon)
+    local p = colon
+    while HEX_COLON[before(s, p)] and colon - p < 45 do p = p - 1 end
+    local _, e = find(s, "^[%x:]*", colon)
+    if e - p >= 45 then return e + 1 end
+    local nxt = byte(s, e + 1) or 0
+    if not WORD[before(s, p)] and not WORD[nxt] and nxt ~= 46 and ipv6_valid(sub(s, p, e)) then
+      span(spans, p, e, "IPV6")
+    end
+    return e + 1
+  end)
+end
+
+-- ---- .env files -----------------------------------------------------------------------------
+-- Every KEY=value line's value (quoted: the inside), comments and blank lines untouched.
+local function env_values(s, spans)
+  local init = 1
+  while init <= #s do
+    local line_end = find(s, "\n", init, true) or (#s + 1)
+    local _, eq = find(s, "^[ \t]*[%a_][%w_%.%-]*[ \t]*=[ \t]*", init)
+    if not eq then _, eq = find(s, "^[ \t]*export[ \t]+[%a_][%w_%.%-]*[ \t]*=[ \t]*", init) end
+    if eq and eq + 1 < line_end then
+      local a, b = eq + 1, line_end - 1
+      while b >= a and SPACE[byte(s, b)] do b = b - 1 end
+      local q = byte(s, a)
+      if q == 34 or q == 39 then
+        a = a + 1 -- the quotes stay; an unclosed one opens a multi-line value
+        if b >= a and byte(s, b) == q then b = b - 1 end
+      end
+      if b >= a then span(spans, a, b, "ENV") end
+    end
+    init = line_end + 1
+  end
+end
+
+-- ---- Applying the spans -------------------------------------------------------------------
+-- Overlapping spans merge into the first (the earliest, then the most specific kind), grown to
+-- cover them all: a later, longer find is never left half-visible.
+local function apply(s, spans)
+  if #spans == 0 then return s, {} end
+  table.sort(spans, function(x, y)
+    if x[1] ~= y[1] then return x[1] < y[1] end
+    return PRIORITY[x[3]] < PRIORITY[y[3]]
+  end)
+  local merged = { spans[1] }
+  for i = 2, #spans do
+    local cur, sp = merged[#merged], spans[i]
+    if sp[1] <= cur[2] then
+      if sp[2] > cur[2] then cur[2] = sp[2] end
+    else
+      merged[#merged + 1] = sp
+    end
+  end
+  local out, counts, pos = {}, {}, 1
+  for _, sp in ipairs(merged) do
+    out[#out + 1] = sub(s, pos, sp[1] - 1)
+    out[#out + 1] = "[REDACTED:" .. sp[3] .. "]"
+    counts[sp[3]] = (counts[sp[3]] or 0) + 1
+    pos = sp[2] + 1
+  end
+  out[#out + 1] = sub(s, pos)
+  return table.concat(out), counts
+end
+
+local function collect(s, opts, env)
+  local spans = {}
+  private_keys(s, spans)
+  aws(s, spans)
+  prefixed(s, spans)
+  slack_webhooks(s, spans)
+  jwts(s, spans)
+  url_passwords(s, spans)
+  assignments(s, lower(s), spans)
+  if opts.emails then emails(s, spans) end
+  if opts.ips then
+    ipv4(s, spans)
+    ipv6(s, spans)
+  end
+  if env then env_values(s, spans) end
+  return spans
+end
+
+local function check(s, opts)
+  if type(s) ~= "string" then error("redact: text must be a string, got " .. type(s), 3) end
+  if opts ~= nil and type(opts) ~= "table" then error("redact: opts must be a table", 3) end
+  return opts or {}
+end
+
+-- redact.text(s [, {emails=bool, ips=bool}]) -> redacted, counts ({KIND = n})
+function M.text(s, opts)
+  opts = check(s, opts)
+  return apply(s, collect(s, opts, false))
+end
+
+-- redact.env_file(s [, opts]) -> redacted, counts: text() plus every KEY=value line's value.
+function M.env_file(s, opts)
+  opts = check(s, opts)
+  return apply(s, collect(s, opts, true))
+end
+
+-- Whether a path names a .env-like file (.env, .env.local, prod.env, .envrc).
+function M.is_env_path(path)
+  local base = path:match("[^/]*$")
+  return base == ".env" or base == ".envrc" or find(base, "^%.env%.") ~= nil or find(base, "%.env$") ~= nil
+end
+
+-- Adds counts b into a (both {KIND = n}); returns a.
+function M.merge_counts(a, b)
+  for kind, n in pairs(b) do a[kind] = (a[kind] or 0) + n end
+  return a
+end
+
+return M
