@@ -10,6 +10,7 @@
 
 /* agent.http */
 #define AGENT_HTTP_BODY_MAX (32u * 1024u * 1024u) /* response body cap */
+#define AGENT_HTTP_HEADERS_MAX (256u * 1024u)     /* response header lines, together */
 #define AGENT_HTTP_TIMEOUT_MS 120000L             /* whole transfer */
 #define AGENT_HTTP_CONNECT_TIMEOUT_MS 10000L
 #define AGENT_HTTP_PARALLEL_MAX 64      /* transfers at once in request_all */
