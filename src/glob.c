@@ -1,0 +1,1076 @@
+/* Glob patterns in plain C: brace expansion, a compiler from pattern text to a per-segment
+ * token program with literal hints (prefix, suffix, extension), a matcher that keeps one
+ * backtrack point per level instead of recursing, and the path index rules.select uses to
+ * try each glob against only the paths that could match it. */
+#include "glob.h"
+#include "agent_limits.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== The program ==========================================================================
+ * A glob is a list of alternatives (its brace expansion); an alternative a list of segments
+ * (the pattern split at `/`); a segment either `**` or a list of tokens. Literal bytes live
+ * in one pool and class ranges in one array, referenced by offset, so a program is five
+ * allocations however long the pattern. */
+
+enum tok_kind { TOK_LIT, TOK_ANY, TOK_STAR, TOK_CLASS };
+
+struct tok {
+  unsigned char kind;
+  unsigned char negate; /* TOK_CLASS: [!...] */
+  size_t off, len;      /* TOK_LIT: pool bytes; TOK_CLASS: ranges */
+};
+
+struct range {
+  uint32_t lo, hi; /* code points, inclusive */
+};
+
+struct seg {
+  size_t tok, ntok;
+  int globstar;
+};
+
+struct span {
+  size_t off, len; /* bytes in the pool */
+};
+
+struct alt {
+  size_t seg, nseg;
+  struct span prefix; /* every matching path starts with these bytes */
+  struct span suffix; /* ... ends with these (within the basename) */
+  struct span needle; /* ... contains these somewhere: a cheap memmem test */
+  struct span ext;    /* ... has this extension (after the basename's last '.') */
+  int has_ext;
+  int exact_base; /* the suffix is the whole basename */
+};
+
+struct agent_glob {
+  struct tok *toks;
+  size_t ntok, cap_tok;
+  struct range *ranges;
+  size_t nrange, cap_range;
+  struct seg *segs;
+  size_t nseg, cap_seg;
+  struct alt *alts;
+  size_t nalt, cap_alt;
+  char *pool;
+  size_t npool, cap_pool;
+};
+
+/* Makes room for `need` elements of `size` bytes in the array whose pointer is at arrp;
+ * doubles so appends stay O(1). The pointer is read and written with memcpy, so one helper
+ * serves every element type without type-punning it. */
+static int reserve(void *arrp, size_t *cap, size_t need, size_t size)
+{
+  if (need <= *cap)
+    return AGENT_GLOB_OK;
+  size_t n = *cap ? *cap : 8;
+  while (n < need)
+    n *= 2;
+  void *arr;
+  memcpy(&arr, arrp, sizeof(arr));
+  arr = realloc(arr, n * size);
+  if (!arr)
+    return AGENT_GLOB_ENOMEM;
+  memcpy(arrp, &arr, sizeof(arr));
+  *cap = n;
+  return AGENT_GLOB_OK;
+}
+
+#define RESERVE(arr, cap, need) reserve(&(arr), &(cap), (need), sizeof(*(arr)))
+
+static int push_tok(struct agent_glob *g, enum tok_kind kind, size_t off, size_t len)
+{
+  if (RESERVE(g->toks, g->cap_tok, g->ntok + 1))
+    return AGENT_GLOB_ENOMEM;
+  g->toks[g->ntok++] = (struct tok){(unsigned char)kind, 0, off, len};
+  return AGENT_GLOB_OK;
+}
+
+static int push_range(struct agent_glob *g, uint32_t lo, uint32_t hi)
+{
+  if (RESERVE(g->ranges, g->cap_range, g->nrange + 1))
+    return AGENT_GLOB_ENOMEM;
+  g->ranges[g->nrange++] = (struct range){lo, hi};
+  return AGENT_GLOB_OK;
+}
+
+static int push_seg(struct agent_glob *g, size_t tok, size_t ntok, int globstar)
+{
+  if (RESERVE(g->segs, g->cap_seg, g->nseg + 1))
+    return AGENT_GLOB_ENOMEM;
+  g->segs[g->nseg++] = (struct seg){tok, ntok, globstar};
+  return AGENT_GLOB_OK;
+}
+
+/* Appends len bytes from src (outside the pool) to the pool; *out, if given, locates them. */
+static int pool_append(struct agent_glob *g, const char *src, size_t len, struct span *out)
+{
+  if (RESERVE(g->pool, g->cap_pool, g->npool + len + 1))
+    return AGENT_GLOB_ENOMEM;
+  if (len)
+    memcpy(g->pool + g->npool, src, len);
+  if (out)
+    *out = (struct span){g->npool, len};
+  g->npool += len;
+  return AGENT_GLOB_OK;
+}
+
+/* Appends a copy of pool bytes [off, off+len): by offset, since the pool may move. */
+static int pool_copy(struct agent_glob *g, size_t off, size_t len)
+{
+  if (RESERVE(g->pool, g->cap_pool, g->npool + len + 1))
+    return AGENT_GLOB_ENOMEM;
+  memcpy(g->pool + g->npool, g->pool + off, len);
+  g->npool += len;
+  return AGENT_GLOB_OK;
+}
+
+void agent_glob_free(struct agent_glob *g)
+{
+  if (!g)
+    return;
+  free(g->toks);
+  free(g->ranges);
+  free(g->segs);
+  free(g->alts);
+  free(g->pool);
+  free(g);
+}
+
+size_t agent_glob_alternatives(const struct agent_glob *g)
+{
+  return g->nalt;
+}
+
+/* ==== UTF-8 and errors ==================================================================== */
+
+/* Decodes one character leniently: an invalid or truncated sequence counts as one byte,
+ * so any byte string can be matched and `?` always makes progress. */
+static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *len)
+{
+  unsigned c = s[0];
+  size_t need = c >= 0xF0 && c < 0xF8 ? 3 : c >= 0xE0 && c < 0xF0 ? 2 : c >= 0xC2 && c < 0xE0 ? 1 : 0;
+  if (c < 0x80 || need == 0 || need >= n) {
+    *len = 1;
+    return c;
+  }
+  uint32_t cp = c & (0x3Fu >> need);
+  for (size_t i = 1; i <= need; i++) {
+    if ((s[i] & 0xC0) != 0x80) {
+      *len = 1;
+      return c;
+    }
+    cp = cp << 6 | (s[i] & 0x3Fu);
+  }
+  *len = need + 1;
+  return cp;
+}
+
+struct errbuf {
+  char *buf;
+  size_t size;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct errbuf *e, const char *fmt, ...)
+{
+  if (e->size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->buf, e->size, fmt, ap);
+    va_end(ap);
+  }
+  return AGENT_GLOB_EPATTERN;
+}
+
+/* ==== Character classes =================================================================== */
+
+struct posix_class {
+  const char *name;
+  struct range r[4];
+  size_t n;
+};
+
+/* ASCII only, as in the C locale: rule globs name files, not prose. */
+static const struct posix_class posix_classes[] = {
+  {"alnum", {{'0', '9'}, {'A', 'Z'}, {'a', 'z'}}, 3},
+  {"alpha", {{'A', 'Z'}, {'a', 'z'}}, 2},
+  {"blank", {{' ', ' '}, {'\t', '\t'}}, 2},
+  {"digit", {{'0', '9'}}, 1},
+  {"lower", {{'a', 'z'}}, 1},
+  {"punct", {{'!', '/'}, {':', '@'}, {'[', '`'}, {'{', '~'}}, 4},
+  {"space", {{' ', ' '}, {'\t', '\r'}}, 2},
+  {"upper", {{'A', 'Z'}}, 1},
+  {"xdigit", {{'0', '9'}, {'A', 'F'}, {'a', 'f'}}, 3},
+};
+
+/* One member character at p[*j] (possibly escaped); advances *j past it. */
+static int class_char(const char *p, size_t n, size_t *j, uint32_t *cp, struct errbuf *e)
+{
+  if (p[*j] == '\\' && ++*j >= n)
+    return fail(e, "unclosed '['");
+  size_t len;
+  *cp = utf8_decode((const unsigned char *)p + *j, n - *j, &len);
+  *j += len;
+  return AGENT_GLOB_OK;
+}
+
+/* A `[:name:]` at p[j]; *end is set past it. Returns 1 when found, 0 when p[j] is an
+ * ordinary '[', or an error for an unknown name. Adds the ranges when g is non-NULL. */
+static int posix_class(struct agent_glob *g, const char *p, size_t n, size_t j, size_t *end,
+                       struct errbuf *e)
+{
+  if (j + 1 >= n || p[j + 1] != ':')
+    return 0;
+  for (size_t k = j + 2; k + 1 < n; k++) {
+    if (p[k] == ':' && p[k + 1] == ']') {
+      size_t nlen = k - (j + 2);
+      for (size_t c = 0; c < sizeof(posix_classes) / sizeof(posix_classes[0]); c++) {
+        const struct posix_class *pc = &posix_classes[c];
+        if (strlen(pc->name) != nlen || memcmp(pc->name, p + j + 2, nlen) != 0)
+          continue;
+        for (size_t r = 0; g && r < pc->n; r++)
+          if (push_range(g, pc->r[r].lo, pc->r[r].hi))
+            return AGENT_GLOB_ENOMEM;
+        *end = k + 2;
+        return 1;
+      }
+      return fail(e, "unknown character class '[:%.*s:]'", (int)(nlen > 32 ? 32 : nlen), p + j + 2);
+    }
+    if (p[k] == ']')
+      break;
+  }
+  return 0;
+}
+
+/* Parses the class starting at p[i] == '['; *end is set past its ']'. With g non-NULL the
+ * ranges are added and *tok describes them; with g NULL it only finds the end, which is how
+ * brace and segment scanning step over classes (a '/' or '{' inside one is a member). */
+static int parse_class(struct agent_glob *g, const char *p, size_t n, size_t i, size_t *end,
+                       struct tok *tok, struct errbuf *e)
+{
+  size_t j = i + 1;
+  int negate = j < n && (p[j] == '!' || p[j] == '^');
+  j += (size_t)negate;
+  size_t first_range = g ? g->nrange : 0;
+  for (int first = 1;; first = 0) {
+    if (j >= n)
+      return fail(e, "unclosed '['");
+    if (p[j] == ']' && !first)
+      break;
+    if (p[j] == '[') {
+      int r = posix_class(g, p, n, j, &j, e);
+      if (r < 0)
+        return r;
+      if (r == 1)
+        continue;
+    }
+    uint32_t lo, hi;
+    if (class_char(p, n, &j, &lo, e))
+      return AGENT_GLOB_EPATTERN;
+    hi = lo;
+    if (j + 1 < n && p[j] == '-' && p[j + 1] != ']') {
+      j++;
+      if (class_char(p, n, &j, &hi, e))
+        return AGENT_GLOB_EPATTERN;
+      if (hi < lo)
+        return fail(e, "reversed range in '[...]'");
+    }
+    if (g && push_range(g, lo, hi))
+      return AGENT_GLOB_ENOMEM;
+  }
+  *end = j + 1;
+  if (tok)
+    *tok = (struct tok){TOK_CLASS, (unsigned char)negate, first_range,
+                        g ? g->nrange - first_range : 0};
+  return AGENT_GLOB_OK;
+}
+
+/* The end of the atom at p[i]: an escape pair, a whole class, or one byte. */
+static int atom_end(const char *p, size_t n, size_t i, size_t *end, struct errbuf *e)
+{
+  if (p[i] == '\\') {
+    if (i + 1 >= n)
+      return fail(e, "trailing backslash");
+    *end = i + 2;
+    return AGENT_GLOB_OK;
+  }
+  if (p[i] == '[')
+    return parse_class(NULL, p, n, i, end, NULL, e);
+  *end = i + 1;
+  return AGENT_GLOB_OK;
+}
+
+/* A separator is '/' or an escaped one: a segment can never contain '/', so `\/` has no
+ * other meaning it could keep. */
+static int is_sep(const char *p, size_t i, size_t end)
+{
+  return (end == i + 1 && p[i] == '/') || (end == i + 2 && p[i + 1] == '/');
+}
+
+/* ==== Brace expansion =====================================================================
+ * First a pass that checks the braces pair up and drops the braces of groups with a single
+ * alternative (`{a}` is `a`); then every remaining group has two or more alternatives, so
+ * each expansion step adds at least one string and the AGENT_GLOB_BRACE_MAX cap bounds the
+ * work as well as the result. Expansion takes the first outermost group of a string and
+ * replaces the string with one per alternative, depth first, keeping the written order. */
+
+struct strbuf {
+  char *p;
+  size_t n;
+};
+
+struct strlist {
+  struct strbuf *s;
+  size_t n, cap;
+};
+
+static void strlist_free(struct strlist *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    free(l->s[i].p);
+  free(l->s);
+  *l = (struct strlist){NULL, 0, 0};
+}
+
+/* Appends the concatenation a + b + c (any may be empty) to l. */
+static int strlist_push3(struct strlist *l, const char *a, size_t na, const char *b, size_t nb,
+                         const char *c, size_t nc)
+{
+  if (RESERVE(l->s, l->cap, l->n + 1))
+    return AGENT_GLOB_ENOMEM;
+  char *p = malloc(na + nb + nc + 1);
+  if (!p)
+    return AGENT_GLOB_ENOMEM;
+  memcpy(p, a, na);
+  memcpy(p + na, b, nb);
+  memcpy(p + na + nb, c, nc);
+  l->s[l->n++] = (struct strbuf){p, na + nb + nc};
+  return AGENT_GLOB_OK;
+}
+
+/* Checks brace pairing and writes p without the braces of single-alternative groups into
+ * out (n bytes; the caller allocates). *nout is the length written. */
+static int normalise_braces(const char *p, size_t n, char *out, size_t *nout, struct errbuf *e)
+{
+  /* per open brace: its position and whether a comma was seen at its level; per byte:
+   * whether it is kept. One block, as depth never exceeds n. */
+  size_t *open = malloc((n + 1) * (sizeof(*open) + 2));
+  if (!open)
+    return AGENT_GLOB_ENOMEM;
+  unsigned char *has_comma = (unsigned char *)(open + n + 1);
+  unsigned char *keep = has_comma + n + 1;
+  memset(keep, 1, n + 1);
+  size_t depth = 0;
+  int rc = AGENT_GLOB_OK;
+  for (size_t i = 0, end; i < n && rc == AGENT_GLOB_OK; i = end) {
+    rc = atom_end(p, n, i, &end, e);
+    if (rc || end != i + 1)
+      continue;
+    if (p[i] == '{') {
+      open[depth] = i;
+      has_comma[depth++] = 0;
+    } else if (p[i] == ',' && depth) {
+      has_comma[depth - 1] = 1;
+    } else if (p[i] == '}') {
+      if (!depth)
+        rc = fail(e, "unmatched '}'");
+      else if (!has_comma[--depth])
+        keep[open[depth]] = keep[i] = 0;
+    }
+  }
+  if (rc == AGENT_GLOB_OK && depth)
+    rc = fail(e, "unclosed '{'");
+  size_t w = 0;
+  for (size_t i = 0; rc == AGENT_GLOB_OK && i < n; i++)
+    if (keep[i])
+      out[w++] = p[i];
+  *nout = w;
+  free(open);
+  return rc;
+}
+
+/* Finds the first outermost group of s: its braces at *lb, *rb. 0 when there is none. */
+static int first_group(const char *s, size_t n, size_t *lb, size_t *rb)
+{
+  size_t depth = 0;
+  struct errbuf none = {NULL, 0};
+  for (size_t i = 0, end; i < n; i = end) {
+    if (atom_end(s, n, i, &end, &none) || end != i + 1)
+      continue; /* already validated; classes and escapes are opaque */
+    if (s[i] == '{' && depth++ == 0)
+      *lb = i;
+    else if (s[i] == '}' && --depth == 0) {
+      *rb = i;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Replaces `s` (taken off the work stack) by one string per alternative of its first group,
+ * pushed in reverse so they pop in written order. */
+static int expand_group(const struct strbuf *s, size_t lb, size_t rb, struct strlist *work)
+{
+  size_t cuts[AGENT_GLOB_BRACE_MAX + 2];
+  size_t ncut = 0, depth = 0;
+  struct errbuf none = {NULL, 0};
+  cuts[ncut++] = lb;
+  for (size_t i = lb + 1, end; i < rb; i = end) {
+    if (atom_end(s->p, s->n, i, &end, &none) || end != i + 1)
+      continue;
+    if (s->p[i] == '{')
+      depth++;
+    else if (s->p[i] == '}')
+      depth--;
+    else if (s->p[i] == ',' && depth == 0) {
+      if (ncut > AGENT_GLOB_BRACE_MAX)
+        return AGENT_GLOB_EPATTERN; /* more alternatives than the cap: the caller says so */
+      cuts[ncut++] = i;
+    }
+  }
+  cuts[ncut] = rb;
+  for (size_t k = ncut; k-- > 0;) {
+    size_t from = cuts[k] + 1, to = cuts[k + 1];
+    int rc = strlist_push3(work, s->p, lb, s->p + from, to - from, s->p + rb + 1, s->n - rb - 1);
+    if (rc)
+      return rc;
+  }
+  return AGENT_GLOB_OK;
+}
+
+static int brace_cap_error(struct errbuf *e)
+{
+  return fail(e, "braces expand to more than %d alternatives", AGENT_GLOB_BRACE_MAX);
+}
+
+/* Expands p into *out: every brace-free alternative, in written order. */
+static int expand_braces(const char *p, size_t n, struct strlist *out, struct errbuf *e)
+{
+  struct strlist work = {NULL, 0, 0};
+  char *norm = malloc(n + 1);
+  if (!norm)
+    return AGENT_GLOB_ENOMEM;
+  size_t nn;
+  int rc = normalise_braces(p, n, norm, &nn, e);
+  if (rc == AGENT_GLOB_OK)
+    rc = strlist_push3(&work, norm, nn, "", 0, "", 0);
+  free(norm);
+  while (rc == AGENT_GLOB_OK && work.n > 0) {
+    struct strbuf s = work.s[--work.n];
+    size_t lb = 0, rb = 0;
+    if (!first_group(s.p, s.n, &lb, &rb)) {
+      rc = RESERVE(out->s, out->cap, out->n + 1);
+      if (rc == AGENT_GLOB_OK)
+        out->s[out->n++] = s;
+      else
+        free(s.p);
+      continue;
+    }
+    rc = expand_group(&s, lb, rb, &work);
+    free(s.p);
+    if (rc == AGENT_GLOB_EPATTERN || (rc == AGENT_GLOB_OK && work.n + out->n > AGENT_GLOB_BRACE_MAX))
+      rc = brace_cap_error(e);
+  }
+  strlist_free(&work);
+  return rc;
+}
+
+/* ==== Compiling one alternative =========================================================== */
+
+/* Appends one literal byte, extending the segment's last token when it is a literal that
+ * ends the pool (always true while a segment is being compiled). */
+static int add_lit(struct agent_glob *g, size_t seg_tok, char c)
+{
+  struct tok *last = g->ntok > seg_tok ? &g->toks[g->ntok - 1] : NULL;
+  int extend = last && last->kind == TOK_LIT && last->off + last->len == g->npool;
+  if (pool_append(g, &c, 1, NULL))
+    return AGENT_GLOB_ENOMEM;
+  if (extend) {
+    g->toks[g->ntok - 1].len++;
+    return AGENT_GLOB_OK;
+  }
+  return push_tok(g, TOK_LIT, g->npool - 1, 1);
+}
+
+/* Compiles the segment text p[i..end) (no separators) into tokens and one segment. */
+static int compile_segment(struct agent_glob *g, const char *p, size_t i, size_t end,
+                           struct errbuf *e)
+{
+  if (end - i == 2 && p[i] == '*' && p[i + 1] == '*')
+    return push_seg(g, g->ntok, 0, 1);
+  size_t first = g->ntok;
+  int rc = AGENT_GLOB_OK;
+  while (i < end && rc == AGENT_GLOB_OK) {
+    char c = p[i];
+    if (c == '*') {
+      /* `**` inside a segment is just `*`: collapse runs of stars */
+      if (g->ntok == first || g->toks[g->ntok - 1].kind != TOK_STAR)
+        rc = push_tok(g, TOK_STAR, 0, 0);
+      i++;
+    } else if (c == '?') {
+      rc = push_tok(g, TOK_ANY, 0, 0);
+      i++;
+    } else if (c == '[') {
+      struct tok t;
+      rc = parse_class(g, p, end, i, &i, &t, e);
+      if (rc == AGENT_GLOB_OK)
+        rc = push_tok(g, TOK_CLASS, t.off, t.len);
+      if (rc == AGENT_GLOB_OK)
+        g->toks[g->ntok - 1].negate = t.negate;
+    } else if (c == '\\') {
+      if (i + 1 >= end)
+        return fail(e, "trailing backslash");
+      rc = add_lit(g, first, p[i + 1]);
+      i += 2;
+    } else {
+      rc = add_lit(g, first, c);
+      i++;
+    }
+  }
+  if (rc)
+    return rc;
+  return push_seg(g, first, g->ntok - first, 0);
+}
+
+static int span_is(const char *p, struct span s, const char *text)
+{
+  return s.len == strlen(text) && memcmp(p + s.off, text, s.len) == 0;
+}
+
+/* Splits p at separators into spans (the caller sizes `out` for n + 1). */
+static int split_segments(const char *p, size_t n, struct span *out, size_t *nout,
+                          struct errbuf *e)
+{
+  size_t count = 0, start = 0;
+  for (size_t i = 0, end; i < n; i = end) {
+    int rc = atom_end(p, n, i, &end, e);
+    if (rc)
+      return rc;
+    if (is_sep(p, i, end)) {
+      out[count++] = (struct span){start, i - start};
+      start = end;
+    }
+  }
+  out[count++] = (struct span){start, n - start};
+  *nout = count;
+  return AGENT_GLOB_OK;
+}
+
+static int last_is_globstar(const struct agent_glob *g, size_t first_seg)
+{
+  return g->nseg > first_seg && g->segs[g->nseg - 1].globstar;
+}
+
+/* Emits the segments of one alternative: a leading globstar in basename mode, the kept
+ * spans, the globstar a trailing slash means ("everything below"), and, when the pattern
+ * ends in a globstar, a `*` segment before it, so that a final `**` after `src/` needs at
+ * least one segment below src/ (as in .gitignore). */
+static int emit_segments(struct agent_glob *g, const char *p, const struct span *sp, size_t nsp,
+                         struct errbuf *e)
+{
+  size_t first = 0, last = nsp;
+  int anchored = 0, dir_tail = 0;
+  while (first < last && (sp[first].len == 0 || span_is(p, sp[first], "."))) {
+    anchored = 1; /* a leading "/" or "./" */
+    first++;
+  }
+  while (last > first && sp[last - 1].len == 0) {
+    dir_tail = 1;
+    last--;
+  }
+  size_t kept = 0;
+  for (size_t k = first; k < last; k++)
+    kept += sp[k].len > 0 && !span_is(p, sp[k], ".");
+  if (kept == 0)
+    return fail(e, "empty pattern");
+
+  size_t seg0 = g->nseg;
+  int rc = AGENT_GLOB_OK;
+  if (!anchored && kept == 1)
+    rc = push_seg(g, g->ntok, 0, 1); /* basename at any depth */
+  for (size_t k = first; k < last && rc == AGENT_GLOB_OK; k++) {
+    if (sp[k].len == 0 || span_is(p, sp[k], "."))
+      continue; /* "a//b" and "a/./b" are "a/b" */
+    size_t before = g->nseg;
+    rc = compile_segment(g, p, sp[k].off, sp[k].off + sp[k].len, e);
+    if (rc == AGENT_GLOB_OK && g->segs[before].globstar && before > seg0 &&
+        g->segs[before - 1].globstar)
+      g->nseg--; /* a globstar after a globstar adds nothing */
+  }
+  if (rc == AGENT_GLOB_OK && dir_tail && !last_is_globstar(g, seg0))
+    rc = push_seg(g, g->ntok, 0, 1);
+  if (rc == AGENT_GLOB_OK && last_is_globstar(g, seg0)) {
+    g->nseg--;
+    rc = push_tok(g, TOK_STAR, 0, 0);
+    if (rc == AGENT_GLOB_OK)
+      rc = push_seg(g, g->ntok - 1, 1, 0);
+    if (rc == AGENT_GLOB_OK)
+      rc = push_seg(g, g->ntok, 0, 1);
+  }
+  return rc;
+}
+
+static int is_lit_seg(const struct agent_glob *g, const struct seg *s)
+{
+  return !s->globstar && s->ntok == 1 && g->toks[s->tok].kind == TOK_LIT;
+}
+
+/* Derives an alternative's literal hints from its segments: the prefix every match starts
+ * with, the suffix it ends with, the extension that suffix implies, and the longest other
+ * literal for a memmem pre-test. */
+static int derive_hints(struct agent_glob *g, struct alt *a)
+{
+  size_t pstart = g->npool, covered = g->segs[a->seg].tok; /* tokens the prefix includes */
+  for (size_t k = 0; k < a->nseg; k++) {
+    const struct seg *s = &g->segs[a->seg + k];
+    if (s->globstar)
+      break;
+    const struct tok *t = &g->toks[s->tok];
+    if (s->ntok > 0 && t->kind == TOK_LIT) {
+      if (pool_copy(g, t->off, t->len))
+        return AGENT_GLOB_ENOMEM;
+      covered = s->tok + 1;
+    }
+    if (!is_lit_seg(g, s))
+      break;
+    if (k + 1 < a->nseg && pool_append(g, "/", 1, NULL))
+      return AGENT_GLOB_ENOMEM;
+  }
+  a->prefix = (struct span){pstart, g->npool - pstart};
+
+  const struct seg *ls = &g->segs[a->seg + a->nseg - 1];
+  size_t suffix_tok = (size_t)-1;
+  if (!ls->globstar && ls->ntok > 0 && g->toks[ls->tok + ls->ntok - 1].kind == TOK_LIT) {
+    suffix_tok = ls->tok + ls->ntok - 1;
+    a->suffix = (struct span){g->toks[suffix_tok].off, g->toks[suffix_tok].len};
+    a->exact_base = ls->ntok == 1;
+    const char *dot = NULL;
+    for (size_t i = 0; i < a->suffix.len; i++)
+      if (g->pool[a->suffix.off + i] == '.')
+        dot = g->pool + a->suffix.off + i;
+    if (dot) {
+      size_t at = (size_t)(dot - g->pool) + 1;
+      a->ext = (struct span){at, a->suffix.off + a->suffix.len - at};
+      a->has_ext = 1;
+    }
+  }
+
+  const struct seg *end_seg = &g->segs[a->seg + a->nseg - 1];
+  for (size_t t = covered; t < end_seg->tok + end_seg->ntok; t++)
+    if (t != suffix_tok && g->toks[t].kind == TOK_LIT && g->toks[t].len > a->needle.len)
+      a->needle = (struct span){g->toks[t].off, g->toks[t].len};
+  return AGENT_GLOB_OK;
+}
+
+static int compile_alt(struct agent_glob *g, const char *p, size_t n, struct errbuf *e)
+{
+  struct span *sp = malloc((n + 1) * sizeof(*sp));
+  if (!sp)
+    return AGENT_GLOB_ENOMEM;
+  size_t nsp = 0, seg0 = g->nseg;
+  int rc = split_segments(p, n, sp, &nsp, e);
+  if (rc == AGENT_GLOB_OK)
+    rc = emit_segments(g, p, sp, nsp, e);
+  free(sp);
+  if (rc == AGENT_GLOB_OK)
+    rc = RESERVE(g->alts, g->cap_alt, g->nalt + 1);
+  if (rc)
+    return rc;
+  struct alt *a = &g->alts[g->nalt++];
+  memset(a, 0, sizeof(*a));
+  a->seg = seg0;
+  a->nseg = g->nseg - seg0;
+  return derive_hints(g, a);
+}
+
+int agent_glob_compile(const char *pattern, size_t len, struct agent_glob **out, char *err,
+                       size_t errsize)
+{
+  struct errbuf e = {err, errsize};
+  *out = NULL;
+  if (errsize)
+    err[0] = '\0';
+  if (len == 0)
+    return fail(&e, "empty pattern");
+  if (len > AGENT_GLOB_PATTERN_MAX)
+    return fail(&e, "pattern longer than %d bytes", AGENT_GLOB_PATTERN_MAX);
+  struct agent_glob *g = calloc(1, sizeof(*g));
+  if (!g)
+    return AGENT_GLOB_ENOMEM;
+  struct strlist alts = {NULL, 0, 0};
+  int rc = expand_braces(pattern, len, &alts, &e);
+  for (size_t i = 0; i < alts.n && rc == AGENT_GLOB_OK; i++)
+    rc = compile_alt(g, alts.s[i].p, alts.s[i].n, &e);
+  strlist_free(&alts);
+  if (rc == AGENT_GLOB_ENOMEM && errsize)
+    snprintf(err, errsize, "out of memory");
+  if (rc) {
+    agent_glob_free(g);
+    return rc;
+  }
+  *out = g;
+  return AGENT_GLOB_OK;
+}
+
+/* ==== Matching ============================================================================
+ * Both levels use the classic wildcard algorithm: remember the last star and, on a mismatch,
+ * let it take one more unit and retry from there. Every other token matches in exactly one
+ * way, so the leftmost placement after the last star is always the right one and an earlier
+ * star never needs revisiting: O(pattern x text), never exponential. */
+
+static int class_has(const struct agent_glob *g, const struct tok *t, uint32_t cp)
+{
+  for (size_t r = t->off; r < t->off + t->len; r++)
+    if (cp >= g->ranges[r].lo && cp <= g->ranges[r].hi)
+      return 1;
+  return 0;
+}
+
+/* Tries token t at s[*i]; advances *i on a match. */
+static int tok_step(const struct agent_glob *g, const struct tok *t, const char *s, size_t n,
+                    size_t *i)
+{
+  if (t->kind == TOK_LIT) {
+    if (n - *i < t->len || memcmp(s + *i, g->pool + t->off, t->len) != 0)
+      return 0;
+    *i += t->len;
+    return 1;
+  }
+  if (*i >= n)
+    return 0;
+  size_t clen;
+  uint32_t cp = utf8_decode((const unsigned char *)s + *i, n - *i, &clen);
+  if (t->kind == TOK_CLASS && class_has(g, t, cp) == t->negate)
+    return 0;
+  *i += clen;
+  return 1;
+}
+
+/* Matches one path segment s[0..n) against the tokens of segment sg. */
+static int seg_match(const struct agent_glob *g, const struct seg *sg, const char *s, size_t n)
+{
+  const struct tok *t = g->toks + sg->tok;
+  size_t nt = sg->ntok, ti = 0, si = 0, star_ti = (size_t)-1, star_si = 0;
+  for (;;) {
+    if (ti < nt && t[ti].kind == TOK_STAR) {
+      star_ti = ti++;
+      star_si = si;
+      continue;
+    }
+    if (ti == nt && si == n)
+      return 1;
+    if (ti < nt && tok_step(g, &t[ti], s, n, &si)) {
+      ti++;
+      continue;
+    }
+    if (star_ti == (size_t)-1 || star_si >= n)
+      return 0;
+    size_t clen;
+    utf8_decode((const unsigned char *)s + star_si, n - star_si, &clen);
+    star_si += clen; /* the star takes one more character */
+    si = star_si;
+    ti = star_ti + 1;
+  }
+}
+
+static size_t seg_end(const char *s, size_t n, size_t i)
+{
+  const char *slash = memchr(s + i, '/', n - i);
+  return slash ? (size_t)(slash - s) : n;
+}
+
+/* Matches the whole path against the segments of one alternative; `**` is the star here
+ * and a path segment the unit. A position past n means no segment is left. */
+static int segs_match(const struct agent_glob *g, const struct alt *a, const char *s, size_t n)
+{
+  const struct seg *sg = g->segs + a->seg;
+  size_t np = a->nseg, pi = 0, si = 0, star_pi = (size_t)-1, star_si = 0;
+  for (;;) {
+    if (pi < np && sg[pi].globstar) {
+      star_pi = pi++;
+      star_si = si;
+      continue;
+    }
+    if (si > n) {
+      while (pi < np && sg[pi].globstar)
+        pi++;
+      return pi == np;
+    }
+    size_t e = seg_end(s, n, si);
+    if (pi < np && seg_match(g, &sg[pi], s + si, e - si)) {
+      pi++;
+      si = e + 1;
+      continue;
+    }
+    if (star_pi == (size_t)-1)
+      return 0;
+    star_si = seg_end(s, n, star_si) + 1; /* the globstar takes one more segment */
+    si = star_si;
+    pi = star_pi + 1;
+  }
+}
+
+/* memmem and memrchr are GNU extensions; paths are short, so plain loops do. */
+static const char *find_bytes(const char *s, size_t n, const char *lit, size_t len)
+{
+  for (const char *end = s + n - len, *p = s; p <= end; p++) {
+    p = memchr(p, lit[0], (size_t)(end - p) + 1);
+    if (!p)
+      return NULL;
+    if (memcmp(p, lit, len) == 0)
+      return p;
+  }
+  return NULL;
+}
+
+static const char *find_last(const char *s, size_t n, char c)
+{
+  while (n > 0)
+    if (s[--n] == c)
+      return s + n;
+  return NULL;
+}
+
+static int has_span(const struct agent_glob *g, struct span sp, const char *s, size_t n, int where)
+{
+  if (sp.len == 0)
+    return 1;
+  if (sp.len > n)
+    return 0;
+  const char *lit = g->pool + sp.off;
+  if (where < 0)
+    return memcmp(s, lit, sp.len) == 0;
+  if (where > 0)
+    return memcmp(s + n - sp.len, lit, sp.len) == 0;
+  return find_bytes(s, n, lit, sp.len) != NULL;
+}
+
+static int alt_match(const struct agent_glob *g, const struct alt *a, const char *s, size_t n)
+{
+  return has_span(g, a->prefix, s, n, -1) && has_span(g, a->suffix, s, n, 1) &&
+         has_span(g, a->needle, s, n, 0) && segs_match(g, a, s, n);
+}
+
+static void skip_dot_slash(const char **s, size_t *n)
+{
+  while (*n >= 2 && (*s)[0] == '.' && (*s)[1] == '/') {
+    *s += 2;
+    *n -= 2;
+  }
+}
+
+int agent_glob_match(const struct agent_glob *g, const char *path, size_t len)
+{
+  skip_dot_slash(&path, &len);
+  for (size_t i = 0; i < g->nalt; i++)
+    if (alt_match(g, &g->alts[i], path, len))
+      return 1;
+  return 0;
+}
+
+/* ==== The path index ====================================================================== */
+
+struct entry {
+  const char *s;
+  size_t len;
+  size_t input; /* position in order of adding */
+};
+
+struct keyed {
+  const char *key; /* extension or basename of the path at sorted position pos */
+  size_t len;
+  size_t pos;
+};
+
+struct agent_glob_index {
+  struct entry *e; /* sorted bytewise by agent_glob_index_build */
+  size_t n, cap;
+  struct keyed *by_ext; /* paths that have an extension, by (extension, pos) */
+  size_t next;
+  struct keyed *by_base; /* every path, by (basename, pos) */
+};
+
+struct agent_glob_index *agent_glob_index_new(size_t capacity)
+{
+  struct agent_glob_index *ix = calloc(1, sizeof(*ix));
+  if (!ix)
+    return NULL;
+  if (RESERVE(ix->e, ix->cap, capacity ? capacity : 1)) {
+    free(ix);
+    return NULL;
+  }
+  return ix;
+}
+
+void agent_glob_index_free(struct agent_glob_index *ix)
+{
+  if (!ix)
+    return;
+  free(ix->e);
+  free(ix->by_ext);
+  free(ix->by_base);
+  free(ix);
+}
+
+int agent_glob_index_add(struct agent_glob_index *ix, const char *path, size_t len)
+{
+  if (RESERVE(ix->e, ix->cap, ix->n + 1))
+    return AGENT_GLOB_ENOMEM;
+  skip_dot_slash(&path, &len);
+  ix->e[ix->n] = (struct entry){path, len, ix->n};
+  ix->n++;
+  return AGENT_GLOB_OK;
+}
+
+static int bytes_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+  int c = memcmp(a, b, na < nb ? na : nb);
+  return c ? c : (na > nb) - (na < nb);
+}
+
+static int entry_cmp(const void *pa, const void *pb)
+{
+  const struct entry *a = pa, *b = pb;
+  int c = bytes_cmp(a->s, a->len, b->s, b->len);
+  return c ? c : (a->input > b->input) - (a->input < b->input);
+}
+
+static int keyed_cmp(const void *pa, const void *pb)
+{
+  const struct keyed *a = pa, *b = pb;
+  int c = bytes_cmp(a->key, a->len, b->key, b->len);
+  return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+int agent_glob_index_build(struct agent_glob_index *ix)
+{
+  int sorted = 1; /* fs.walk hands over sorted paths: skip the sort then */
+  for (size_t i = 1; i < ix->n && sorted; i++)
+    sorted = entry_cmp(&ix->e[i - 1], &ix->e[i]) < 0;
+  if (!sorted)
+    qsort(ix->e, ix->n, sizeof(*ix->e), entry_cmp);
+  free(ix->by_ext);
+  free(ix->by_base);
+  ix->by_ext = malloc((ix->n ? ix->n : 1) * sizeof(*ix->by_ext));
+  ix->by_base = malloc((ix->n ? ix->n : 1) * sizeof(*ix->by_base));
+  if (!ix->by_ext || !ix->by_base)
+    return AGENT_GLOB_ENOMEM;
+  ix->next = 0;
+  for (size_t pos = 0; pos < ix->n; pos++) {
+    const struct entry *en = &ix->e[pos];
+    const char *slash = find_last(en->s, en->len, '/');
+    const char *base = slash ? slash + 1 : en->s;
+    size_t blen = en->len - (size_t)(base - en->s);
+    ix->by_base[pos] = (struct keyed){base, blen, pos};
+    const char *dot = find_last(base, blen, '.');
+    if (dot)
+      ix->by_ext[ix->next++] =
+          (struct keyed){dot + 1, blen - (size_t)(dot + 1 - base), pos};
+  }
+  qsort(ix->by_ext, ix->next, sizeof(*ix->by_ext), keyed_cmp);
+  qsort(ix->by_base, ix->n, sizeof(*ix->by_base), keyed_cmp);
+  return AGENT_GLOB_OK;
+}
+
+/* A contiguous run of candidates: sorted positions lo..hi, or, through `keyed`, the
+ * positions keyed[lo..hi).pos (ascending too, by the tie-break of keyed_cmp). */
+struct candidates {
+  const struct keyed *keyed;
+  size_t lo, hi;
+};
+
+/* Binary search over the sorted paths for the run that starts with key[0..len): the first
+ * position not before it (upper = 0) or the first after it (upper = 1). Paths that start
+ * with the key are contiguous in bytewise order, so the two bounds delimit them. */
+static size_t bound_sorted(const struct agent_glob_index *ix, const char *key, size_t len, int upper)
+{
+  size_t lo = 0, hi = ix->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct entry *en = &ix->e[mid];
+    int c = bytes_cmp(en->s, en->len < len ? en->len : len, key, len);
+    if (c < 0 || (upper && c == 0))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The same over a keyed array, for the run whose key equals key[0..len). */
+static size_t bound_keyed(const struct keyed *k, size_t n, const char *key, size_t len, int upper)
+{
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = bytes_cmp(k[mid].key, k[mid].len, key, len);
+    if (c < 0 || (upper && c == 0))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Picks the smallest candidate run the alternative's hints allow. */
+static struct candidates pick_candidates(const struct agent_glob_index *ix,
+                                         const struct agent_glob *g, const struct alt *a)
+{
+  struct candidates best = {NULL, 0, ix->n};
+  if (a->prefix.len) {
+    const char *p = g->pool + a->prefix.off;
+    best.lo = bound_sorted(ix, p, a->prefix.len, 0);
+    best.hi = bound_sorted(ix, p, a->prefix.len, 1);
+  }
+  const struct keyed *k = NULL;
+  size_t nk = 0;
+  struct span key = {0, 0};
+  if (a->exact_base) { /* the basename is known: one by_base run */
+    k = ix->by_base;
+    nk = ix->n;
+    key = a->suffix;
+  } else if (a->has_ext) { /* the suffix has a '.': its extension is the path's */
+    k = ix->by_ext;
+    nk = ix->next;
+    key = a->ext;
+  }
+  if (k) {
+    const char *kp = g->pool + key.off;
+    size_t lo = bound_keyed(k, nk, kp, key.len, 0), hi = bound_keyed(k, nk, kp, key.len, 1);
+    if (hi - lo < best.hi - best.lo)
+      best = (struct candidates){k, lo, hi};
+  }
+  return best;
+}
+
+long agent_glob_index_first(const struct agent_glob_index *ix, const struct agent_glob *g)
+{
+  size_t best = ix->n;
+  for (size_t i = 0; i < g->nalt; i++) {
+    const struct alt *a = &g->alts[i];
+    struct candidates c = pick_candidates(ix, g, a);
+    for (size_t k = c.lo; k < c.hi; k++) {
+      size_t pos = c.keyed ? c.keyed[k].pos : k;
+      if (pos >= best)
+        break; /* an earlier alternative already matched a smaller path */
+      if (alt_match(g, a, ix->e[pos].s, ix->e[pos].len)) {
+        best = pos;
+        break;
+      }
+    }
+  }
+  return best < ix->n ? (long)ix->e[best].input : -1;
+}
+
+long agent_glob_index_scan(const struct agent_glob_index *ix, const struct agent_glob *g)
+{
+  for (size_t pos = 0; pos < ix->n; pos++)
+    if (agent_glob_match(g, ix->e[pos].s, ix->e[pos].len))
+      return (long)ix->e[pos].input;
+  return -1;
+}

@@ -1,0 +1,65 @@
+/* Glob patterns for rule selection, in plain C (no Lua): a compiler from pattern text to a
+ * small per-segment program, a matcher that never backtracks exponentially, and a path index
+ * that lets one glob be tried against only the paths that could match it. */
+#ifndef AGENT_GLOB_H
+#define AGENT_GLOB_H
+
+#include <stddef.h>
+
+enum {
+  AGENT_GLOB_OK = 0,
+  AGENT_GLOB_EPATTERN = -1, /* the pattern is malformed; the error buffer says why */
+  AGENT_GLOB_ENOMEM = -2,
+};
+
+struct agent_glob;
+
+/* Compiles pattern[0..len) (not NUL-terminated; a NUL byte is an ordinary character).
+ * Syntax: `**` as a whole segment matches zero or more segments (one or more when it ends
+ * the pattern: everything below the directory before it); `*` and `?` never cross `/`; `[...]`
+ * with ranges, `!`/`^` negation and `[:alpha:]`-style classes; `{a,b}` alternatives,
+ * nestable, at most AGENT_GLOB_BRACE_MAX in all; `\x` escapes x. A pattern with no `/`
+ * (other than a trailing one) matches the basename at any depth; a leading `/` or `./`
+ * anchors it at the root; a trailing `/` means everything below. `?` and classes match one
+ * UTF-8 character; matching is bytewise and case-sensitive, and `*` matches dot files.
+ * On success *out owns the program (free with agent_glob_free). On failure a one-line reason
+ * ("unclosed '['") is written to err (errsize bytes, always NUL-terminated when errsize>0). */
+int agent_glob_compile(const char *pattern, size_t len, struct agent_glob **out, char *err,
+                       size_t errsize);
+
+void agent_glob_free(struct agent_glob *g);
+
+/* 1 when path[0..len) matches, else 0. Leading "./" of the path is ignored. Time is
+ * O(pattern x path) at worst; no input makes it exponential. */
+int agent_glob_match(const struct agent_glob *g, const char *path, size_t len);
+
+/* How many brace alternatives the pattern expanded to (1 without braces). */
+size_t agent_glob_alternatives(const struct agent_glob *g);
+
+/* ---- Path index -------------------------------------------------------------------------
+ * Built once from many paths, then queried by many globs: paths sorted bytewise (a glob's
+ * literal prefix is a binary-searched range), and sorted by extension and by basename (a
+ * glob's required suffix picks one bucket). The index borrows the path bytes: they must stay
+ * valid and unchanged until agent_glob_index_free. */
+struct agent_glob_index;
+
+/* An empty index sized for `capacity` paths (it grows past that). NULL when out of memory. */
+struct agent_glob_index *agent_glob_index_new(size_t capacity);
+
+/* Adds one path; 0, or AGENT_GLOB_ENOMEM. Positions count from 0 in the order of adding. */
+int agent_glob_index_add(struct agent_glob_index *ix, const char *path, size_t len);
+
+/* Sorts and buckets the added paths; call once, after the last add. 0 or AGENT_GLOB_ENOMEM. */
+int agent_glob_index_build(struct agent_glob_index *ix);
+
+/* The position of the bytewise-smallest path g matches, or -1. Tests only candidate paths
+ * and stops at the first match. */
+long agent_glob_index_first(const struct agent_glob_index *ix, const struct agent_glob *g);
+
+/* The same answer by trying every path in bytewise order: the naive loop, for tests and
+ * for measuring what the index saves. */
+long agent_glob_index_scan(const struct agent_glob_index *ix, const struct agent_glob *g);
+
+void agent_glob_index_free(struct agent_glob_index *ix);
+
+#endif

@@ -1,0 +1,494 @@
+/* Tests for src/glob.c: a table of match / no-match cases (Cursor-style globs, braces,
+ * classes, escapes, `**` at start, middle and end), malformed patterns and their messages,
+ * a differential test against fnmatch(3), the index against the naive scan, and patterns
+ * that would take exponential time in a backtracking matcher. */
+#include "agent_limits.h"
+#include "glob.h"
+#include "test.h"
+
+#include <fnmatch.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct match_case {
+  const char *pattern, *path;
+  int want;
+};
+
+static const struct match_case match_cases[] = {
+  /* a pattern without '/' matches the basename at any depth */
+  {"*.ts", "a.ts", 1},
+  {"*.ts", "src/a.ts", 1},
+  {"*.ts", "src/deep/er/a.ts", 1},
+  {"*.ts", "a.tsx", 0},
+  {"*.ts", "src/a.ts/b", 0},
+  {"*.ts", ".ts", 1}, /* `*` matches dot files */
+  {"*", ".env", 1},
+  {"Makefile", "Makefile", 1},
+  {"Makefile", "sub/dir/Makefile", 1},
+  {"Makefile", "sub/Makefile.am", 0},
+  {"Makefile", "xMakefile", 0},
+  {"*.TS", "a.ts", 0}, /* case-sensitive */
+  {"**.ts", "x/a.ts", 1}, /* `**` inside a segment is `*` */
+  {"a**b", "axxb", 1},
+  {"a**b", "ax/xb", 0},
+  /* Cursor rule globs as teams write them */
+  {"**/*", "README.md", 1},
+  {"**/*", "a/b/c.py", 1},
+  {"**/*.py", "tool.py", 1},
+  {"**/*.py", "pkg/mod/tool.py", 1},
+  {"**/*.py", "pkg/mod/tool.pyc", 0},
+  {"**/*.tsx", "app/page.tsx", 1},
+  {"src/components/**/*.tsx", "src/components/ui/Button.tsx", 1},
+  {"src/components/**/*.tsx", "src/components/Button.tsx", 1},
+  {"src/components/**/*.tsx", "src/pages/Button.tsx", 0},
+  {"**/.github/**", ".github/workflows/ci.yml", 1},
+  {"**/Dockerfile", "services/api/Dockerfile", 1},
+  {"**/Dockerfile", "Dockerfile", 1},
+  {"**/Dockerfile", "Dockerfile.dev", 0},
+  /* anchoring */
+  {"/*.ts", "a.ts", 1},
+  {"/*.ts", "src/a.ts", 0},
+  {"./*.ts", "a.ts", 1},
+  {"./*.ts", "src/a.ts", 0},
+  {"./*.ts", "./a.ts", 1}, /* a path's "./" is ignored too */
+  {"src/*.ts", "./src/a.ts", 1},
+  {"src/*.ts", "src/a.ts", 1},
+  {"src/*.ts", "src/x/a.ts", 0},
+  {"src/*.ts", "lib/src/a.ts", 0},
+  {"src/a.ts", "src/a.ts", 1},
+  {"src/a.ts", "src/a.tsx", 0},
+  {"src//*.ts", "src/a.ts", 1},
+  {"src/./*.ts", "src/a.ts", 1},
+  /* `**` at the start, in the middle, at the end */
+  {"**/*.ts", "a.ts", 1},
+  {"**/*.ts", "x/y/a.ts", 1},
+  {"**/*.ts", "a.js", 0},
+  {"src/**/*.ts", "src/a.ts", 1},
+  {"src/**/*.ts", "src/x/y/a.ts", 1},
+  {"src/**/*.ts", "lib/a.ts", 0},
+  {"src/**/*.ts", "srcx/a.ts", 0},
+  {"a/**/b/**/c", "a/b/c", 1},
+  {"a/**/b/**/c", "a/x/b/y/z/c", 1},
+  {"a/**/b/**/c", "a/b/x", 0},
+  {"a/**/**/b", "a/b", 1},
+  {"src/**", "src/a", 1},
+  {"src/**", "src/a/b/c", 1},
+  {"src/**", "src", 0}, /* everything below src/, not src itself */
+  {"src/**", "srcx/a", 0},
+  {"src/**", "lib/src/a", 0},
+  {"**/test/**", "test/a", 1},
+  {"**/test/**", "a/test/b/c", 1},
+  {"**/test/**", "a/test", 0},
+  {"**/test/**", "a/tests/b", 0},
+  {"**", "a", 1},
+  {"**", "a/b/c", 1},
+  /* a trailing slash means everything below */
+  {"build/", "build/x.o", 1},
+  {"build/", "a/build/x.o", 1},
+  {"build/", "build", 0},
+  {"build/", "builds/x", 0},
+  {"src/gen/", "src/gen/a.c", 1},
+  {"src/gen/", "x/src/gen/a.c", 0},
+  /* `?` and classes: one character, never '/' */
+  {"?.c", "a.c", 1},
+  {"?.c", "ab.c", 0},
+  {"?.c", "\xc3\xa9.c", 1},     /* é is one character */
+  {"??.c", "\xc3\xa9.c", 0},
+  {"?", "\xe6\x97\xa5", 1},     /* 日 */
+  {"a?b", "a/b", 0},
+  {"a*b", "a/b", 0},
+  {"[abc].ts", "a.ts", 1},
+  {"[abc].ts", "d.ts", 0},
+  {"[a-c]x", "bx", 1},
+  {"[a-c]x", "dx", 0},
+  {"[!a-c]x", "dx", 1},
+  {"[!a-c]x", "bx", 0},
+  {"[^a-c]x", "dx", 1},
+  {"[]]", "]", 1},
+  {"[!]]", "a", 1},
+  {"[!]]", "]", 0},
+  {"[a-]", "-", 1},
+  {"[a-]", "b", 0},
+  {"[\\]]", "]", 1},
+  {"[[:digit:]]*.log", "1a.log", 1},
+  {"[[:digit:]]*.log", "a1.log", 0},
+  {"[[:upper:][:digit:]]", "A", 1},
+  {"[[:upper:][:digit:]]", "5", 1},
+  {"[[:upper:][:digit:]]", "a", 0},
+  {"[\xc3\xa9-\xc3\xab]", "\xc3\xaa", 1}, /* [é-ë] matches ê */
+  {"[\xc3\xa9-\xc3\xab]", "e", 0},
+  {"[!a]", "\xc3\xa9", 1},                /* a negated class takes a whole character */
+  {"x[/]y", "x/y", 0},
+  /* braces */
+  {"*.{ts,tsx}", "a.ts", 1},
+  {"*.{ts,tsx}", "a.tsx", 1},
+  {"*.{ts,tsx}", "a.js", 0},
+  {"{src,lib}/**/*.c", "src/a.c", 1},
+  {"{src,lib}/**/*.c", "lib/x/b.c", 1},
+  {"{src,lib}/**/*.c", "test/a.c", 0},
+  {"a{b,c{d,e}}f", "abf", 1},
+  {"a{b,c{d,e}}f", "acdf", 1},
+  {"a{b,c{d,e}}f", "acef", 1},
+  {"a{b,c{d,e}}f", "acf", 0},
+  {"{a}", "a", 1},
+  {"{a}", "{a}", 0},
+  {"a{,.min}.js", "a.js", 1},
+  {"a{,.min}.js", "a.min.js", 1},
+  {"{*.md,docs/**}", "x/README.md", 1}, /* each alternative decides basename mode */
+  {"{*.md,docs/**}", "docs/a/b", 1},
+  {"{*.md,docs/**}", "x/docs/a", 0},
+  {"\\{a,b\\}", "{a,b}", 1},
+  {"[{]a", "{a", 1},
+  /* escapes */
+  {"\\*.ts", "*.ts", 1},
+  {"\\*.ts", "a.ts", 0},
+  {"a\\?", "a?", 1},
+  {"a\\?", "ab", 0},
+  {"\\[x]", "[x]", 1},
+  {"\\[x]", "x", 0},
+  /* the star takes the right amount */
+  {"*a*a*b", "aaab", 1},
+  {"*a*a*b", "ab", 0},
+  {"a*", "a", 1},
+  {"*a", "a", 1},
+  {"a*b*c", "abbbc", 1},
+  {"a*b*c", "acb", 0},
+};
+
+static void test_match_table(void)
+{
+  for (size_t i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
+    const struct match_case *c = &match_cases[i];
+    struct agent_glob *g = NULL;
+    char err[128];
+    int rc = agent_glob_compile(c->pattern, strlen(c->pattern), &g, err, sizeof(err));
+    CHECK_INT(rc, AGENT_GLOB_OK);
+    if (rc != AGENT_GLOB_OK) {
+      fprintf(stderr, "  pattern '%s': %s\n", c->pattern, err);
+      continue;
+    }
+    int got = agent_glob_match(g, c->path, strlen(c->path));
+    if (got != c->want)
+      fprintf(stderr, "  '%s' vs '%s': want %d\n", c->pattern, c->path, c->want);
+    CHECK_INT(got, c->want);
+    agent_glob_free(g);
+  }
+}
+
+struct error_case {
+  const char *pattern, *message;
+};
+
+static const struct error_case error_cases[] = {
+  {"", "empty pattern"},
+  {"/", "empty pattern"},
+  {"./", "empty pattern"},
+  {"[abc", "unclosed '['"},
+  {"a[\\", "unclosed '['"},
+  {"a{b", "unclosed '{'"},
+  {"{a,{b}", "unclosed '{'"},
+  {"a}b", "unmatched '}'"},
+  {"abc\\", "trailing backslash"},
+  {"[z-a]", "reversed range in '[...]'"},
+  {"[[:nope:]]", "unknown character class '[:nope:]'"},
+  {"{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}", "braces expand to more than 256 alternatives"},
+};
+
+static void test_errors(void)
+{
+  for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+    const struct error_case *c = &error_cases[i];
+    struct agent_glob *g = (struct agent_glob *)&g; /* must be reset to NULL */
+    char err[128];
+    CHECK_INT(agent_glob_compile(c->pattern, strlen(c->pattern), &g, err, sizeof(err)),
+              AGENT_GLOB_EPATTERN);
+    CHECK(g == NULL);
+    CHECK_STR(err, c->message);
+  }
+  /* a long pattern is refused before any work */
+  char *long_pat = malloc(AGENT_GLOB_PATTERN_MAX + 1);
+  memset(long_pat, 'a', AGENT_GLOB_PATTERN_MAX + 1);
+  struct agent_glob *g = NULL;
+  char err[128];
+  CHECK_INT(agent_glob_compile(long_pat, AGENT_GLOB_PATTERN_MAX + 1, &g, err, sizeof(err)),
+            AGENT_GLOB_EPATTERN);
+  CHECK_STR(err, "pattern longer than 4096 bytes");
+  CHECK_INT(agent_glob_compile(long_pat, AGENT_GLOB_PATTERN_MAX, &g, err, sizeof(err)),
+            AGENT_GLOB_OK);
+  agent_glob_free(g);
+  free(long_pat);
+  /* a tiny error buffer truncates but stays a string */
+  char small[6];
+  CHECK_INT(agent_glob_compile("[", 1, &g, small, sizeof(small)), AGENT_GLOB_EPATTERN);
+  CHECK_STR(small, "unclo");
+}
+
+static struct agent_glob *compile_ok(const char *pattern)
+{
+  struct agent_glob *g = NULL;
+  char err[128];
+  if (agent_glob_compile(pattern, strlen(pattern), &g, err, sizeof(err)) != AGENT_GLOB_OK)
+    fprintf(stderr, "  '%s': %s\n", pattern, err);
+  return g;
+}
+
+/* The cap counts alternatives after expansion, nested groups included, and single-choice
+ * groups cost nothing however deep. */
+static void test_brace_cap(void)
+{
+  struct agent_glob *g = compile_ok("{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}");
+  CHECK(g != NULL);
+  if (g) {
+    CHECK_INT(agent_glob_alternatives(g), 256);
+    CHECK(agent_glob_match(g, "abababab", 8));
+    CHECK(!agent_glob_match(g, "abababac", 8));
+  }
+  agent_glob_free(g);
+
+  char pat[2 * AGENT_GLOB_BRACE_MAX + 8];
+  size_t n = 0;
+  pat[n++] = '{';
+  for (int i = 0; i <= AGENT_GLOB_BRACE_MAX; i++) { /* 257 alternatives in one group */
+    pat[n++] = 'a';
+    pat[n++] = ',';
+  }
+  pat[n - 1] = '}';
+  char err[128];
+  CHECK_INT(agent_glob_compile(pat, n, &g, err, sizeof(err)), AGENT_GLOB_EPATTERN);
+  CHECK_STR(err, "braces expand to more than 256 alternatives");
+
+  CHECK_INT(agent_glob_compile("{a,{b,{c,{d,e}}}}{x,y}", 22, &g, err, sizeof(err)), AGENT_GLOB_OK);
+  CHECK_INT(agent_glob_alternatives(g), 10);
+  agent_glob_free(g);
+
+  char deep[4001];
+  for (int i = 0; i < 2000; i++) {
+    deep[i] = '{';
+    deep[2000 + i] = '}';
+  }
+  CHECK_INT(agent_glob_compile(deep, 4000, &g, err, sizeof(err)), AGENT_GLOB_EPATTERN);
+  CHECK_STR(err, "empty pattern"); /* {{...}} is the empty string */
+  deep[1999] = 'z'; /* 1999 braces around z: {{...{z}...}} */
+  CHECK_INT(agent_glob_compile(deep, 3999, &g, err, sizeof(err)), AGENT_GLOB_OK);
+  CHECK_INT(agent_glob_alternatives(g), 1);
+  CHECK(agent_glob_match(g, "x/z", 3));
+  agent_glob_free(g);
+}
+
+static double now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Patterns that make a backtracking matcher exponential: each must fail quickly on long
+ * inputs. The bound is loose (valgrind runs these too); exponential would be hours. */
+static void test_pathological(void)
+{
+  static char path[8192];
+  memset(path, 'a', 4000);
+  path[4000] = '\0';
+  static char deep[8192];
+  size_t n = 0;
+  for (int i = 0; i < 2000; i++) {
+    deep[n++] = 'a';
+    deep[n++] = '/';
+  }
+  deep[n - 1] = '\0';
+  const char *patterns[] = {
+    "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+    "*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?b",
+    "**/a/**/a/**/a/**/a/**/a/**/a/**/b",
+    "**/*a*a*a*a/**/*a*a*a*a/**/b",
+  };
+  double t0 = now_ms();
+  for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+    struct agent_glob *g = compile_ok(patterns[i]);
+    CHECK(g != NULL);
+    if (!g)
+      continue;
+    CHECK(!agent_glob_match(g, path, strlen(path)));
+    CHECK(!agent_glob_match(g, deep, strlen(deep)));
+    agent_glob_free(g);
+  }
+  double ms = now_ms() - t0;
+  if (ms > 5000)
+    fprintf(stderr, "  pathological patterns took %.0f ms\n", ms);
+  CHECK(ms < 5000);
+}
+
+/* ---- differential test against fnmatch(3) -----------------------------------------------
+ * On the common ground (ASCII, no braces, no whole-segment `**`, no leading/trailing/double
+ * slash, no "." segment) our semantics are fnmatch's with FNM_PATHNAME, applied to the
+ * basename when the pattern has no '/'. Random patterns and paths over a small alphabet
+ * exercise stars, classes and escapes far beyond the table. */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static unsigned rnd(unsigned n)
+{
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (unsigned)(rng_state % n);
+}
+
+static size_t random_pattern(char *out)
+{
+  size_t n = 0, atoms = 1 + rnd(8);
+  for (size_t i = 0; i < atoms; i++) {
+    switch (rnd(10)) {
+    case 0:
+    case 1: out[n++] = '*'; break;
+    case 2: out[n++] = '?'; break;
+    case 3: out[n++] = '/'; break;
+    case 4: {
+      /* no ']' member: a class that starts with one runs on to the next ']', which can
+       * swallow a '/' or form glibc's "[." collating symbols, both off the common ground */
+      static const char members[] = "ab.-^!";
+      out[n++] = '[';
+      if (rnd(3) == 0)
+        out[n++] = "!^"[rnd(2)];
+      out[n++] = members[rnd(4)]; /* not '^' or '!', which would negate */
+      for (unsigned k = rnd(3); k > 0; k--)
+        out[n++] = members[rnd(sizeof(members) - 1)];
+      out[n++] = ']';
+      break;
+    }
+    case 5:
+      out[n++] = '\\';
+      out[n++] = "*?[ab"[rnd(5)];
+      break;
+    default: out[n++] = "ab."[rnd(3)]; break;
+    }
+  }
+  out[n] = '\0';
+  return n;
+}
+
+static int on_common_ground(const char *p)
+{
+  size_t n = strlen(p);
+  if (n == 0 || p[0] == '/' || p[n - 1] == '/' || strstr(p, "//"))
+    return 0;
+  for (const char *s = p; s; s = strchr(s, '/')) { /* each segment */
+    if (*s == '/')
+      s++;
+    size_t len = strcspn(s, "/");
+    if ((len == 2 && s[0] == '*' && s[1] == '*') || (len == 1 && s[0] == '.'))
+      return 0;
+    if (!s[len])
+      break;
+  }
+  return 1;
+}
+
+static void test_against_fnmatch(void)
+{
+  char pat[64], path[32];
+  long compared = 0, mismatches = 0;
+  for (int iter = 0; iter < 300000; iter++) {
+    random_pattern(pat);
+    struct agent_glob *g = NULL;
+    char err[128];
+    if (!on_common_ground(pat) || agent_glob_compile(pat, strlen(pat), &g, err, sizeof(err)))
+      continue;
+    for (int k = 0; k < 8; k++) {
+      size_t len = rnd(7);
+      for (size_t i = 0; i < len; i++)
+        path[i] = "ab./]-"[rnd(6)];
+      path[len] = '\0';
+      if (len >= 2 && path[0] == '.' && path[1] == '/')
+        continue;
+      const char *subject = path;
+      if (!strchr(pat, '/')) { /* basename mode */
+        const char *slash = strrchr(path, '/');
+        subject = slash ? slash + 1 : path;
+      }
+      int want = fnmatch(pat, subject, FNM_PATHNAME) == 0;
+      int got = agent_glob_match(g, path, len);
+      compared++;
+      if (got != want && mismatches++ < 10)
+        fprintf(stderr, "  fnmatch differs: '%s' vs '%s': fnmatch %d, glob %d\n", pat, path,
+                want, got);
+    }
+    agent_glob_free(g);
+  }
+  printf("fnmatch differential: %ld comparisons\n", compared);
+  CHECK(compared > 100000);
+  CHECK_INT(mismatches, 0);
+}
+
+/* ---- the index gives the naive scan's answer --------------------------------------------- */
+
+static void test_index_agrees(void)
+{
+  static const char *dirs[] = {"src", "lib", "test", "docs", ".github", "src/ui", "a/b/c"};
+  static const char *names[] = {"main", "util", "Makefile", "README", "index.test", ".env", "x"};
+  static const char *exts[] = {"", ".c", ".h", ".ts", ".tsx", ".md", ".py", ".json"};
+  enum { NPATHS = 3000 };
+  static char storage[NPATHS][64];
+  struct agent_glob_index *ix = agent_glob_index_new(16); /* grows */
+  CHECK(ix != NULL);
+  if (!ix)
+    return;
+  for (int i = 0; i < NPATHS; i++) {
+    int n = snprintf(storage[i], sizeof(storage[i]), "%s%s/%s%d%s", rnd(4) ? "" : "./",
+                     dirs[rnd(7)], names[rnd(7)], (int)rnd(3), exts[rnd(8)]);
+    CHECK_INT(agent_glob_index_add(ix, storage[i], (size_t)n), AGENT_GLOB_OK);
+  }
+  CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
+  static const char *patterns[] = {
+    "*.c", "**/*.ts", "src/**", "src/*.h", "**/Makefile*", "Makefile1", "README2.md",
+    "*.{ts,tsx}", "{src,lib}/**/*.c", "src/ui/util?.tsx", "**/.github/**", "test/index.test*",
+    "a/b/**", "a/**/c/*.py", "*.nomatch", "docs/[!R]*", "**/*", "lib/", "x0", ".env1.json",
+    "*.test1.ts", "**/*.test?.ts", "/src/*.c", "./lib/*", "src/**/main?.{c,h}",
+  };
+  for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+    struct agent_glob *g = compile_ok(patterns[i]);
+    if (!g)
+      continue;
+    long fast = agent_glob_index_first(ix, g), slow = agent_glob_index_scan(ix, g);
+    if (fast != slow)
+      fprintf(stderr, "  index differs for '%s': %ld vs %ld\n", patterns[i], fast, slow);
+    CHECK_INT(fast, slow);
+    /* the answer really is the bytewise-smallest match */
+    const char *best = NULL;
+    for (int k = 0; k < NPATHS; k++) {
+      const char *p = storage[k];
+      const char *q = strncmp(p, "./", 2) == 0 ? p + 2 : p;
+      if (agent_glob_match(g, p, strlen(p)) && (!best || strcmp(q, best) < 0))
+        best = q;
+    }
+    if (slow < 0) {
+      CHECK(best == NULL);
+    } else {
+      const char *got = storage[slow];
+      CHECK_STR(strncmp(got, "./", 2) == 0 ? got + 2 : got, best);
+    }
+    agent_glob_free(g);
+  }
+  agent_glob_index_free(ix);
+
+  /* an empty index matches nothing */
+  ix = agent_glob_index_new(0);
+  CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
+  struct agent_glob *g = compile_ok("**");
+  CHECK_INT(agent_glob_index_first(ix, g), -1);
+  agent_glob_free(g);
+  agent_glob_index_free(ix);
+}
+
+int main(void)
+{
+  test_match_table();
+  test_errors();
+  test_brace_cap();
+  test_pathological();
+  test_against_fnmatch();
+  test_index_agrees();
+  return TEST_DONE();
+}
