@@ -514,7 +514,7 @@ class Handler(BaseHTTPRequestHandler):
     def reply_text(self, rule):
         if rule.get("behavior") == "huge":
             mb = rule.get("huge_mb", DEFAULT_HUGE_MB)
-            line = "huge reply text to fill the response body. " * 23 + "\n"  # 1 KiB a line
+            line = ("huge reply text to fill the response body. " * 24)[:1023] + "\n"  # 1 KiB
             return line * int(mb * 1024)
         reply = rule.get("reply", self.server.default_reply)
         return reply if isinstance(reply, str) else json.dumps(reply)
