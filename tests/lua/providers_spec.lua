@@ -331,6 +331,67 @@ describe("providers", function()
     end)
   end
 
+  describe("stream assembly", function()
+    -- Feeds events to a provider's event() as agent.http would, and parses the result.
+    local function assemble(name, events)
+      local p = providers.get(name)
+      local state = { parts = {}, chars = 0, started = true }
+      for _, ev in ipairs(events) do p.event(state, ev) end
+      return p.parse({ status = 200, body = "", attempts = 1, elapsed_ms = 1 }, state, {})
+    end
+    local function data(t) return { event = "message", data = json.encode(t) } end
+    local function named(kind, t) t.type = kind return { event = kind, data = json.encode(t) } end
+
+    it("starts over when a retried openai stream begins again", function()
+      local function chunk(delta, finish) return data({ choices = { { delta = delta, finish_reason = finish } } }) end
+      local reply = assert(assemble("openai", {
+        chunk({ role = "assistant", content = "" }), chunk({ content = "half of the fir" }),
+        chunk({ role = "assistant", content = "" }), chunk({ content = "whole" }), chunk({ content = " reply" }),
+        chunk({}, "stop"), { event = "message", data = "[DONE]" },
+      }))
+      assert.are.equal("whole reply", reply.text)
+    end)
+
+    it("starts over on a second anthropic message_start", function()
+      local function delta(text) return named("content_block_delta", { index = 0, delta = { type = "text_delta", text = text } }) end
+      local reply = assert(assemble("anthropic", {
+        named("message_start", { message = { model = "m", usage = { input_tokens = 5 } } }), delta("stale"),
+        named("message_start", { message = { model = "m", usage = { input_tokens = 5 } } }), delta("fresh"),
+        named("message_delta", { delta = { stop_reason = "end_turn" }, usage = { output_tokens = 2 } }),
+        named("message_stop", {}),
+      }))
+      assert.are.equal("fresh", reply.text)
+      assert.are.same({ input = 5, output = 2 }, reply.usage)
+    end)
+
+    it("starts over when gemini's responseId changes", function()
+      local function chunk(id, text, finish)
+        return data({ responseId = id, candidates = { { content = { parts = { { text = text } } }, finishReason = finish } } })
+      end
+      local reply = assert(assemble("gemini", { chunk("a", "old"), chunk("b", "new"), chunk("b", " text", "STOP") }))
+      assert.are.equal("new text", reply.text)
+    end)
+
+    it("surfaces an error event from the stream", function()
+      local reply, err, kind = assemble("anthropic", {
+        named("message_start", { message = {} }),
+        named("error", { error = { type = "overloaded_error", message = "Overloaded" } }),
+      })
+      assert.is_nil(reply)
+      assert.are.equal("http", kind)
+      assert.are.equal("anthropic: the stream reported an error: Overloaded (overloaded_error)", err)
+    end)
+
+    it("skips gemini thought parts and counts thinking tokens as output", function()
+      local reply = assert(assemble("gemini", { data({
+        candidates = { { content = { parts = { { text = "hmm", thought = true }, { text = "{}" } } }, finishReason = "STOP" } },
+        usageMetadata = { promptTokenCount = 10, candidatesTokenCount = 3, thoughtsTokenCount = 40 },
+      }) }))
+      assert.are.equal("{}", reply.text)
+      assert.are.same({ input = 10, output = 43 }, reply.usage)
+    end)
+  end)
+
   describe("openai specifics", function()
     it("sends no Authorization header to a local server when no key is set", function()
       local server = serve({ { reply = REPLY } }, { "--key", "" })

@@ -217,7 +217,7 @@ def whole_reply(fmt, model, text, finish, usage):
                                 "finishReason": reason, "index": 0}],
                 "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
                                   "totalTokenCount": usage[0] + usage[1]},
-                "modelVersion": model}
+                "modelVersion": model, "responseId": "resp-test"}
     return {"model": model, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "message": {"role": "assistant", "content": text}, "done_reason": reason,
             "done": True, "total_duration": 1000, "prompt_eval_count": usage[0],
@@ -277,7 +277,7 @@ def stream_frames(fmt, model, pieces, finish, usage, want_usage):
             cand = {"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}
             if last:
                 cand["finishReason"] = reason
-            frame = {"candidates": [cand], "modelVersion": model,
+            frame = {"candidates": [cand], "modelVersion": model, "responseId": "resp-test",
                      "usageMetadata": {"promptTokenCount": usage[0]}}
             if last:
                 frame["usageMetadata"] = {"promptTokenCount": usage[0],

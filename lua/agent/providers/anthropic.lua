@@ -58,7 +58,7 @@ function M.event(state, ev)
   local kind = doc.type or ev.event
   if kind == "message_start" then
     -- a fresh message: anything before it belonged to an attempt that was retried
-    state.parts, state.chars, state.finish, state.done = {}, 0, nil, nil
+    common.restart(state)
     local msg = type(doc.message) == "table" and doc.message or {}
     state.model = msg.model
     usage_into(state, msg.usage)

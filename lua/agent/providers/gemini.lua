@@ -78,6 +78,11 @@ function M.event(state, ev)
     state.error = state.error or ("gemini: the stream reported an error: %s"):format(common.one_line(doc.error.message))
     return
   end
+  -- a new responseId means a retried attempt: start over rather than append to the old one
+  if type(doc.responseId) == "string" then
+    if state.response_id and state.response_id ~= doc.responseId then common.restart(state) end
+    state.response_id = doc.responseId
+  end
   state.model = doc.modelVersion or state.model
   local input, output = usage_of(doc.usageMetadata)
   state.input, state.output = input or state.input, output or state.output

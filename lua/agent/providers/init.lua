@@ -268,6 +268,11 @@ function M.decode_chunk(provider, state, data)
   return doc
 end
 
+-- Forgets what a stream assembled so far (a new attempt's reply starts).
+function M.restart(state)
+  state.parts, state.chars, state.finish, state.done = {}, 0, nil, nil
+end
+
 -- Appends streamed text to state.
 function M.append(state, text)
   if type(text) == "string" and text ~= "" then

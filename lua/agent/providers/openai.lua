@@ -89,6 +89,9 @@ function M.event(state, ev)
   local choice = type(chunk.choices) == "table" and chunk.choices[1] or nil
   if type(choice) == "table" then
     local delta = type(choice.delta) == "table" and choice.delta or {}
+    -- the role comes once, in a reply's first chunk: text before it belonged to an
+    -- attempt that was cut off and retried
+    if delta.role then common.restart(state) end
     common.append(state, delta.content)
     if type(choice.finish_reason) == "string" then
       state.finish = FINISH[choice.finish_reason] or "other"
