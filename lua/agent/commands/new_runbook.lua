@@ -1,0 +1,284 @@
+-- agent new-runbook <STORY-ID>: the main job. A COMMITTED story, its governance context and
+-- the panel's reviews become .agent/cache/runbooks/<SCOPE>/<STORY-ID>-runbook.md (Status:
+-- PROPOSED), checked by the gates before it is written atomically.
+--
+-- Steps: validate the ID; find the story and refuse any state but COMMITTED; take the
+-- story's lock (two runs on one story never interleave); refuse an existing runbook without
+-- --force; gather the context; run the panel; synthesise; render with the template; run the
+-- gates (one repair call with a model provider); write, keeping the old runbook as .bak.
+local cli = require("agent.cli")
+local fs = require("agent.fs")
+local json = require("agent.json")
+local loader = require("agent.loader")
+local log = require("agent.log")
+local sys = require("agent.sys")
+local review = require("agent.commands.panel")
+
+local M = {
+  name = "new-runbook",
+  order = 10,
+  summary = "Write the implementation runbook of a COMMITTED story, reviewed by the panel",
+  usage = "agent new-runbook <STORY-ID> [--provider NAME] [--model MODEL] [--force] [--dry-run] [--json]",
+  args = { { name = "STORY-ID", required = true } },
+}
+
+M.flags = {
+  { name = "force", type = "boolean", help = "replace an existing runbook (the old one is kept as <name>.bak)" },
+  { name = "dry-run", type = "boolean", help = "print the runbook on stdout instead of writing it" },
+}
+for _, f in ipairs(review.REVIEW_FLAGS) do M.flags[#M.flags + 1] = f end
+
+M.help = [[Reads .agent/cache/stories/<SCOPE>/<STORY-ID>*.md (the story must be COMMITTED), gathers
+the rules, ADRs, compliance documents, instructions and named files that apply, has every
+persona of the panel review it concurrently, writes the runbook body (one synthesis call, or
+the deterministic offline synthesis), renders it with the template (.agent/templates/runbook.lua
+replaces the built-in), checks it with the gates and writes
+.agent/cache/runbooks/<SCOPE>/<STORY-ID>-runbook.md with Status: PROPOSED.
+
+stdout: the path written (--dry-run: the runbook; --json: one JSON document with path, story,
+status, verdicts, timings, tokens, redactions and gate_problems). stderr: progress, one line
+per persona, redaction counts and a usage summary. Replies are cached in
+.agent/cache/panel/<STORY-ID>/, so an interrupted run resumes without paying twice.
+
+Exit statuses: 0 written and every persona reviewed; 3 written, but a persona script failed
+(named as file:line); 5 written, but a persona (or the synthesis) gave no usable review;
+4 written, but gate problems remain (listed in its Gate Report section); 1 failure (missing
+or non-COMMITTED story, runbook exists without --force, bad config); 2 usage; 130/143
+interrupted (cached replies kept, nothing written).
+
+Examples:
+  agent new-runbook INFRA-012
+  agent new-runbook INFRA-012 --provider anthropic
+  agent new-runbook INFRA-012 --provider openai --model gpt-4o-mini --jobs 4 --timeout 60
+  agent new-runbook INFRA-012 --force --json
+  agent new-runbook INFRA-012 --dry-run | less]]
+
+local function relpath(S, path)
+  if path:sub(1, #S.root + 1) == S.root .. "/" then return path:sub(#S.root + 2) end
+  return path
+end
+
+-- A message with the repository root taken off the paths it names.
+local function strip_root(S, msg)
+  return (tostring(msg):gsub(S.root:gsub("%p", "%%%0") .. "/", ""))
+end
+
+local function output_path(S)
+  local scope = S.story.scope
+  if type(scope) ~= "string" or not scope:match("^[%w][%w._-]*$") then
+    cli.fail(cli.EXIT.fail, ("%s: cannot tell the story's scope (got '%s')"):format(S.story.relpath or S.story.id, tostring(scope)))
+  end
+  local dir = S.root .. "/.agent/cache/runbooks/" .. scope
+  return dir, dir .. "/" .. S.story.id .. "-runbook.md"
+end
+
+local function refuse_existing(S, path)
+  if S.opts.force or not fs.exists(path) then return end
+  cli.fail(cli.EXIT.fail, ("%s already exists; it was left untouched (pass --force to replace it; the old one is kept as %s.bak)")
+    :format(relpath(S, path), relpath(S, path)))
+end
+
+-- Takes the story's lock, waiting for another run that holds it, then checks again that no
+-- runbook appeared meanwhile. The lock is released when the returned handle is closed.
+local function take_lock(S, dir, path)
+  refuse_existing(S, path)
+  local ok, err = fs.mkdir_p(dir)
+  if not ok then cli.fail(cli.EXIT.fail, err) end
+  local lock_path = dir .. "/." .. S.story.id .. ".lock"
+  local lock, lerr, code = fs.lock(lock_path, { wait = false })
+  if not lock and code == "busy" then
+    log.info(("another run on %s holds %s; waiting for it to finish"):format(S.story.id, relpath(S, lock_path)))
+    local left = S.deadline_at and math.max(1, math.floor(S.deadline_at - sys.clock())) or nil
+    lock, lerr, code = fs.lock(lock_path, { wait = true, timeout_ms = left })
+  end
+  if not lock then
+    review.check_interrupted(S)
+    cli.fail(cli.EXIT.fail, lerr)
+  end
+  local held, why = pcall(refuse_existing, S, path)
+  if not held then
+    lock:unlock()
+    error(why, 0)
+  end
+  return lock
+end
+
+local function union_cut(results, extra)
+  local seen, out = {}, {}
+  local function add(list)
+    for _, c in ipairs(list or {}) do
+      local key = type(c) == "table" and (c.relpath or c.path) or c
+      if key and not seen[key] then seen[key] = true out[#out + 1] = key end
+    end
+  end
+  for _, r in ipairs(results) do add(r.cut) end
+  add(extra)
+  table.sort(out)
+  return out
+end
+
+local function is_offline(name)
+  local p = require("agent.providers").get(name)
+  return p ~= nil and p.offline == true
+end
+
+-- The runbook document: offline, or one synthesis call. Returns doc, input, info.
+local function synthesize(S, results)
+  local synthesis = require("agent.synthesis")
+  local input = {
+    story = S.story, gathered = S.gathered, root = S.root, results = results, config = S.config,
+    provider = S.provider, model = S.model, redactions = review.redactions(results), cut = union_cut(results),
+  }
+  if is_offline(S.provider) then
+    return synthesis.offline(input), input, { name = "synthesis", elapsed_ms = 0, offline = true, status = "ok" }
+  end
+  local text, report = require("agent.context").render(S.gathered, { budget_tokens = S.budget })
+  input.context_text = text
+  input.redactions = review.redactions(results, report.redactions)
+  input.cut = union_cut(results, report.cut)
+  input.ask_env = { store = S.store, timeout = S.timeout, deadline_at = S.deadline_at, jobs = S.jobs, config = S.config }
+  log.info(("synthesis: writing the runbook with %s/%s"):format(S.provider, tostring(S.model)))
+  local doc, info = synthesis.run(input)
+  info.name = "synthesis"
+  for _, note in ipairs(info.notes or {}) do log.warn("synthesis: " .. note) end
+  if info.status ~= "ok" then
+    log.warn(("synthesis: no usable reply (%s); the runbook body is derived offline from the story and the panel's findings")
+      :format(tostring(info.error)))
+  else
+    log.info(("synthesis: done (%.1fs)%s"):format((info.elapsed_ms or 0) / 1000, info.cached and ", cached" or ""))
+  end
+  return doc, input, info
+end
+
+-- Renders doc with the template on the search path (a team's .agent/templates/runbook.lua
+-- replaces the built-in). A broken template is a script error.
+local function render(S, doc)
+  local tpl, second = loader.load_script("templates", "runbook")
+  local file = type(second) == "table" and relpath(S, second.path) or "templates/runbook.lua"
+  if tpl == nil and type(second) == "string" then cli.fail(cli.EXIT.script, strip_root(S, second)) end
+  if type(tpl) ~= "table" or type(tpl.render) ~= "function" then
+    cli.fail(cli.EXIT.script, file .. ": a template must return a table with a render(doc) function")
+  end
+  if tpl.api ~= loader.PERSONA_API then
+    cli.fail(cli.EXIT.script, ("%s: written for template API %s, but this agent implements API %d")
+      :format(file, tostring(tpl.api), loader.PERSONA_API))
+  end
+  local ok, text = loader.call(tpl.render, loader.readonly(doc))
+  if not ok then cli.fail(cli.EXIT.script, strip_root(S, text)) end
+  if type(text) ~= "string" then cli.fail(cli.EXIT.script, file .. ": render(doc) must return a string") end
+  return text
+end
+
+-- Renders and gates; with a model provider, one repair call when the gates fail. Whatever
+-- still fails goes into the Gate Report section. Returns text, problems, repair info.
+local function render_and_gate(S, doc, input)
+  local gates = require("agent.gates")
+  local text = render(S, doc)
+  local problems = gates.check(text, S.root)
+  local repair
+  if #problems > 0 and not is_offline(S.provider) then
+    log.info(("gates: %d problem%s; asking %s for one repair"):format(#problems, #problems == 1 and "" or "s", S.provider))
+    local fixed, info = require("agent.synthesis").repair(input, doc, problems)
+    repair = info
+    repair.name = "repair"
+    if info.status == "ok" then
+      doc = fixed
+      text = render(S, doc)
+      problems = gates.check(text, S.root)
+    else
+      log.warn("repair: no usable reply: " .. tostring(info.error))
+    end
+  end
+  if #problems > 0 then
+    doc.gate_report = problems
+    text = render(S, doc)
+  end
+  return text, problems, repair
+end
+
+local function write(S, path, text)
+  if fs.exists(path) then
+    local old, err = fs.read(path)
+    local ok, werr = old and fs.write(path .. ".bak", old)
+    if not ok then cli.fail(cli.EXIT.fail, ("cannot keep the old runbook as .bak: %s"):format(tostring(err or werr))) end
+  end
+  local ok, err = fs.write(path, text)
+  if not ok then cli.fail(cli.EXIT.fail, err) end
+end
+
+-- 3 (a persona script failed) before 5 (no usable review, the synthesis's included) before
+-- 4 (gate problems remain).
+local function exit_status(results, synth, problems)
+  local status = review.panel_status(results)
+  if status ~= cli.EXIT.ok then return status end
+  if synth.status ~= "ok" then return cli.EXIT.incomplete end
+  if #problems > 0 then return cli.EXIT.gate end
+  return cli.EXIT.ok
+end
+
+local function explain(status, results, problems)
+  if status == cli.EXIT.script or status == cli.EXIT.incomplete then
+    local names = {}
+    for _, r in ipairs(results) do if r.status ~= "ok" then names[#names + 1] = r.name end end
+    local who = #names > 0 and table.concat(names, ", ") or "the synthesis"
+    log.warn(("review incomplete: %s gave no usable review; the runbook says so and nothing counts as their approval"):format(who))
+  elseif status == cli.EXIT.gate then
+    log.warn(("%d gate problem%s remain; see the runbook's Gate Report"):format(#problems, #problems == 1 and "" or "s"))
+  end
+end
+
+local function summary_json(S, path, text, results, extra, problems, status)
+  local verdicts, timings, tokens, personas = review.json_personas(results)
+  local total = { input = 0, output = 0 }
+  for _, t in pairs(tokens) do total.input, total.output = total.input + t.input, total.output + t.output end
+  for _, e in ipairs(extra) do
+    timings[e.name] = math.floor((e.elapsed_ms or 0) + 0.5)
+    local t = e.tokens or { input = 0, output = 0 }
+    tokens[e.name] = { input = t.input or 0, output = t.output or 0 }
+    total.input, total.output = total.input + (t.input or 0), total.output + (t.output or 0)
+  end
+  tokens.total = total
+  timings.total = math.floor(sys.clock() - S.t0 + 0.5)
+  local gate = json.array({})
+  for i, p in ipairs(problems) do gate[i] = { line = p.line, message = p.message } end
+  return json.encode({
+    path = path or json.null, story = { id = S.story.id, title = S.story.title, scope = S.story.scope, relpath = S.story.relpath },
+    status = "PROPOSED", provider = S.provider, model = S.model, verdicts = verdicts, timings = timings,
+    tokens = tokens, redactions = review.redactions(results), gate_problems = gate, personas = personas,
+    exit = status, runbook = S.opts["dry-run"] and text or nil,
+  })
+end
+
+function M.run(opts, ctx)
+  local S = review.prepare(opts, ctx, true)
+  local dir, path = output_path(S)
+  local lock <close> = not opts["dry-run"] and take_lock(S, dir, path) or nil
+  review.gather(S)
+  local results = review.run_panel(S)
+  review.check_interrupted(S)
+  local line = review.redaction_line(review.redactions(results))
+  if line then log.info(line) end
+  local doc, input, synth = synthesize(S, results)
+  review.check_interrupted(S)
+  local text, problems, repair = render_and_gate(S, doc, input)
+  review.check_interrupted(S)
+  local status = exit_status(results, synth, problems)
+  if not opts["dry-run"] then
+    write(S, path, text)
+    log.info(("wrote %s (Status: PROPOSED)"):format(relpath(S, path)))
+  end
+  explain(status, results, problems)
+  local extra = { synth }
+  if repair then extra[#extra + 1] = repair end
+  if opts.json then
+    io.stdout:write(summary_json(S, not opts["dry-run"] and path or nil, text, results, extra, problems, status), "\n")
+  elseif opts["dry-run"] then
+    io.stdout:write(text)
+  else
+    io.stdout:write(path, "\n")
+  end
+  review.usage_summary(S, extra)
+  return status
+end
+
+return M

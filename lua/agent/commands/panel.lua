@@ -1,0 +1,347 @@
+-- agent panel <STORY-ID>: the governance panel's review alone, findings per persona, nothing
+-- written. Also the review session new-runbook shares (flags, story, context, the panel run
+-- and its progress display on stderr, the usage summary).
+local cli = require("agent.cli")
+local log = require("agent.log")
+local sys = require("agent.sys")
+local json = require("agent.json")
+
+local M = {}
+
+-- Flags of every command that runs the panel.
+M.REVIEW_FLAGS = {
+  { name = "provider", type = "string", arg = "NAME", help = "model provider: offline, openai, anthropic, gemini, ollama (default: agent.provider, else offline)" },
+  { name = "model", type = "string", arg = "MODEL", help = "model name (default: agent.models.<provider>, else the provider's default)" },
+  { name = "fresh", type = "boolean", help = "ignore cached replies (new replies are still cached)" },
+  { name = "timeout", type = "number", arg = "SECONDS", help = "per model call (default: panel.timeout, 120)" },
+  { name = "deadline", type = "number", arg = "SECONDS", help = "for the whole run (default: panel.deadline, 900)" },
+  { name = "jobs", type = "number", arg = "N", help = "model calls in flight at once (default: panel.jobs, 8)" },
+  { name = "budget", type = "number", arg = "TOKENS", help = "context budget per prompt (default: context.budget_tokens or the model's)" },
+}
+
+-- ---- Output helpers ----------------------------------------------------------------------
+
+local function human_stderr(opts)
+  return not opts.quiet and log.format() == "text"
+end
+
+local function seconds(ms) return ("%.1fs"):format((ms or 0) / 1000) end
+
+local function use_color(opts)
+  return not opts["no-color"] and (sys.getenv("NO_COLOR") or "") == "" and sys.isatty("stderr")
+end
+
+local COLORS = { APPROVE = "32", CHANGES = "33", BLOCK = "31", error = "31", dim = "2" }
+
+-- The one-word-or-so state of a persona for the progress lines.
+local function state_text(r)
+  if r.status == "ok" then return r.verdict .. (r.cached and " (cached)" or ""), r.verdict end
+  if r.status == "script_error" then return "SCRIPT ERROR: " .. tostring(r.error), "error" end
+  return "NO USABLE REVIEW: " .. tostring(r.error), "error"
+end
+
+-- ---- Progress on stderr ------------------------------------------------------------------
+-- On a terminal: one line per persona, redrawn in place as states change. Otherwise: one
+-- plain line per persona as it finishes (through log, so --quiet and --log-format hold).
+
+local Progress = {}
+Progress.__index = Progress
+
+function M.progress(opts, members)
+  local p = setmetatable({ rows = {}, live = false, color = use_color(opts), drawn = 0, t0 = sys.clock() }, Progress)
+  p.live = human_stderr(opts) and sys.isatty("stderr")
+  p.width = 12
+  for i, m in ipairs(members) do
+    p.rows[i] = { name = m.name or ("@" .. m.id), state = "waiting", elapsed = nil }
+    p.width = math.max(p.width, #p.rows[i].name)
+  end
+  return p
+end
+
+function Progress:paint(text, key)
+  if not self.color or not COLORS[key] then return text end
+  return "\27[" .. COLORS[key] .. "m" .. text .. "\27[0m"
+end
+
+function Progress:row_text(row)
+  local elapsed = row.elapsed and seconds(row.elapsed) or seconds(sys.clock() - self.t0)
+  local state = #row.state > 100 and (row.state:sub(1, 97) .. "...") or row.state
+  return ("  %-" .. self.width .. "s  %6s  %s"):format(row.name, elapsed, self:paint(state, row.key))
+end
+
+function Progress:draw()
+  if not self.live then return end
+  local out = {}
+  if self.drawn > 0 then out[1] = ("\27[%dF"):format(self.drawn) end
+  for _, row in ipairs(self.rows) do out[#out + 1] = "\27[2K" .. self:row_text(row) .. "\n" end
+  io.stderr:write(table.concat(out))
+  io.stderr:flush()
+  self.drawn = #self.rows
+end
+
+-- Receives panel.review's events.
+function Progress:event(kind, i, data)
+  local row = self.rows[i]
+  if not row then return end
+  if kind == "start" then
+    row.state = "reviewing"
+  elseif kind == "progress" then
+    row.state = ("receiving (%d chars)"):format(data)
+  elseif kind == "reply" then
+    row.state = data.error and "failed" or "received"
+  elseif kind == "retry" then
+    row.state = "retrying: " .. tostring(data)
+    if not self.live then log.info(("%s: reply unusable (%s); retrying once"):format(row.name, tostring(data))) end
+  elseif kind == "done" then
+    row.state, row.key = state_text(data)
+    row.elapsed = data.elapsed_ms
+    if not self.live then log.info(("%s: %s (%s)"):format(row.name, row.state, seconds(row.elapsed))) end
+  end
+  self:draw()
+end
+
+-- ---- The review session ------------------------------------------------------------------
+
+local function positive(opts, name, integer)
+  local v = opts[name]
+  if v == nil then return nil end
+  if v <= 0 or (integer and math.type(v) ~= "integer" and v ~= math.floor(v)) then
+    cli.usage_error(("flag --%s must be a positive %s, got %s"):format(name, integer and "integer" or "number", tostring(v)))
+  end
+  return integer and math.floor(v) or v
+end
+
+local function validate_flags(opts)
+  return {
+    timeout = positive(opts, "timeout"), deadline = positive(opts, "deadline"),
+    jobs = positive(opts, "jobs", true), budget = positive(opts, "budget", true),
+  }
+end
+
+-- Finds and checks the story. require_committed: refuse any other state.
+local function find_story(ctx, id, require_committed)
+  local story = require("agent.story")
+  local ok, why = story.validate_id(id)
+  if not ok then cli.usage_error(why) end
+  local s, err = story.find(ctx.root, id, ctx.config)
+  if not s then cli.fail(cli.EXIT.fail, err) end
+  if require_committed then
+    local committed, msg = story.check_committed(s)
+    if not committed then cli.fail(cli.EXIT.fail, msg) end
+  end
+  return s
+end
+
+local function choose_provider(opts, config)
+  local providers = require("agent.providers")
+  local name, model = providers.choose({ provider = opts.provider, model = opts.model }, config)
+  if not name then
+    if opts.provider then cli.usage_error("--provider: " .. model) end
+    cli.fail(cli.EXIT.fail, ".agent/etc/agent.yaml: agent.provider: " .. model)
+  end
+  return name, model
+end
+
+-- Redaction counts of everything sent: per kind, the most any one prompt carried (each
+-- prompt holds the same documents, so a sum would count one secret once per persona).
+function M.redactions(results, extra)
+  local out = {}
+  local function take(counts)
+    for kind, n in pairs(counts or {}) do
+      if type(n) == "number" and n > (out[kind] or 0) then out[kind] = n end
+    end
+  end
+  for _, r in ipairs(results or {}) do take(r.redactions) end
+  take(extra)
+  return out
+end
+
+function M.redaction_line(counts)
+  local kinds = {}
+  for kind, n in pairs(counts) do if n > 0 then kinds[#kinds + 1] = kind end end
+  if #kinds == 0 then return nil end
+  table.sort(kinds)
+  for i, kind in ipairs(kinds) do kinds[i] = ("%s %d"):format(kind, counts[kind]) end
+  return "redacted before sending: " .. table.concat(kinds, ", ")
+end
+
+-- Everything up to the panel: flags, story, provider, context, personas, cache.
+-- Returns the session S = {opts, ctx, root, config, story, gathered, provider, model,
+-- explicit_provider, members, store, t0, deadline_at, timeout, jobs, budget}.
+function M.prepare(opts, ctx, require_committed)
+  local flags = validate_flags(opts)
+  local config = ctx.config
+  local S = { opts = opts, ctx = ctx, root = ctx.root, config = config, t0 = sys.clock() }
+  S.story = find_story(ctx, opts.args[1], require_committed)
+  S.provider, S.model = choose_provider(opts, config)
+  S.explicit_provider = opts.provider ~= nil
+  local panel_cfg = config.panel or {}
+  S.timeout = flags.timeout or panel_cfg.timeout
+  S.jobs = flags.jobs or panel_cfg.jobs
+  S.budget = flags.budget or (config.context or {}).budget_tokens
+  local deadline = flags.deadline or panel_cfg.deadline
+  S.deadline_at = deadline and (S.t0 + deadline * 1000) or nil
+  require("agent.script_api").install(ctx.root)
+  local members, warnings = require("agent.panel").load(ctx.root, config)
+  if not members then cli.fail(cli.EXIT.fail, warnings) end
+  for _, w in ipairs(warnings) do log.warn(w) end
+  S.members = members
+  S.store = require("agent.cache").open(ctx.root, S.story.id, { fresh = opts.fresh })
+  return S
+end
+
+-- Gathers the context (its warnings on stderr).
+function M.gather(S)
+  local gathered = require("agent.context").gather(S.root, S.story, S.config)
+  for _, w in ipairs(gathered.warnings or {}) do log.warn(w) end
+  S.gathered = gathered
+  return gathered
+end
+
+-- Runs the panel with the progress display. Returns the results.
+function M.run_panel(S)
+  local opts = S.opts
+  if human_stderr(opts) then
+    local label = S.provider == "offline" and "offline" or (S.provider .. "/" .. tostring(S.model))
+    log.info(("%s: panel of %d reviewing with %s"):format(S.story.id, #S.members, label))
+  end
+  local progress = M.progress(opts, S.members)
+  local results = require("agent.panel").review(S.members, {
+    story = S.story, gathered = S.gathered, config = S.config, root = S.root,
+    provider = S.provider, model = S.model, explicit_provider = S.explicit_provider,
+    store = S.store, timeout = S.timeout, deadline_at = S.deadline_at, jobs = S.jobs,
+    budget_tokens = S.budget,
+    on_event = function(kind, i, data) progress:event(kind, i, data) end,
+  })
+  S.results = results
+  return results
+end
+
+-- Exits with the signal's status when a SIGINT/SIGTERM arrived: the replies that came in are
+-- already cached, and nothing has been written yet.
+function M.check_interrupted(S)
+  local sig = require("agent.host").interrupted()
+  if sig then
+    cli.fail(sig == "SIGINT" and cli.EXIT.sigint or cli.EXIT.sigterm,
+      ("interrupted by %s; replies received so far are cached in .agent/cache/panel/%s/"):format(sig, S.story.id))
+  end
+end
+
+-- The exit status the panel alone implies: 3 when a persona script failed, 5 when a persona
+-- gave no usable review, else 0.
+function M.panel_status(results)
+  local status = cli.EXIT.ok
+  for _, r in ipairs(results) do
+    if r.status == "script_error" then return cli.EXIT.script end
+    if r.status ~= "ok" then status = cli.EXIT.incomplete end
+  end
+  return status
+end
+
+-- Per-persona time and tokens, plus extra rows ({name=, elapsed_ms=, tokens=, cached=}),
+-- and the total, on stderr.
+function M.usage_summary(S, extra)
+  if not human_stderr(S.opts) then
+    log.event("info", { event = "usage", story = S.story.id, total_ms = sys.clock() - S.t0 })
+    return
+  end
+  local rows, total_in, total_out = {}, 0, 0
+  local function add(name, ms, tokens, cached)
+    tokens = tokens or {}
+    local tin, tout = tokens.input or 0, tokens.output or 0
+    total_in, total_out = total_in + tin, total_out + tout
+    local t = cached and "cached" or (tin + tout > 0 and ("%d in / %d out tokens"):format(tin, tout) or "no tokens")
+    rows[#rows + 1] = ("  %-16s %7s  %s"):format(name, seconds(ms), t)
+  end
+  for _, r in ipairs(S.results or {}) do add(r.name, r.elapsed_ms, r.tokens, r.cached) end
+  for _, e in ipairs(extra or {}) do add(e.name, e.elapsed_ms, e.tokens, e.cached) end
+  rows[#rows + 1] = ("  %-16s %7s  %d in / %d out tokens"):format("total", seconds(sys.clock() - S.t0), total_in, total_out)
+  io.stderr:write("usage:\n", table.concat(rows, "\n"), "\n")
+end
+
+-- The per-persona part of the JSON summaries.
+function M.json_personas(results)
+  local verdicts, timings, tokens, personas = {}, {}, {}, json.array({})
+  for _, r in ipairs(results) do
+    verdicts[r.id] = r.status == "ok" and r.verdict or r.status
+    timings[r.id] = math.floor((r.elapsed_ms or 0) + 0.5)
+    tokens[r.id] = { input = r.tokens and r.tokens.input or 0, output = r.tokens and r.tokens.output or 0 }
+    personas[#personas + 1] = {
+      id = r.id, name = r.name, status = r.status, verdict = r.verdict, error = r.error, cached = r.cached,
+      provider = r.provider, model = r.model, summary = r.summary,
+      items = json.array(r.items or {}), checklist = json.array(r.checklist or {}), sections = r.sections or {},
+    }
+  end
+  return verdicts, timings, tokens, personas
+end
+
+-- ---- agent panel -------------------------------------------------------------------------
+
+local function print_findings(results)
+  local out = {}
+  for _, r in ipairs(results) do
+    local head = ("%s (%s): "):format(r.name, r.title or r.id)
+    if r.status ~= "ok" then
+      out[#out + 1] = head .. state_text(r) .. "; counts as no approval"
+    else
+      out[#out + 1] = head .. r.verdict .. (r.cached and " (cached reply)" or "")
+      if r.summary ~= "" then out[#out + 1] = "  " .. r.summary end
+      for _, item in ipairs(r.items) do
+        out[#out + 1] = ("  - [%s] %s%s"):format(item.severity, item.text, item.rule and (" (cites " .. item.rule .. ")") or "")
+      end
+      for _, c in ipairs(r.checklist) do
+        out[#out + 1] = ("    %-8s %s%s"):format(c.status, c.item, c.note and (": " .. c.note) or "")
+      end
+    end
+    out[#out + 1] = ""
+  end
+  io.stdout:write(table.concat(out, "\n"))
+end
+
+M.name = "panel"
+M.order = 11
+M.summary = "Review a story with the governance panel and print each persona's findings"
+M.usage = "agent panel <STORY-ID> [--provider NAME] [--model MODEL] [--fresh] [--json]"
+M.args = { { name = "STORY-ID", required = true } }
+M.flags = M.REVIEW_FLAGS
+M.help = [[Runs every persona of the panel on the story (concurrently, one request per persona)
+and prints their verdicts, findings and checklists. Nothing is written except the reply
+cache (.agent/cache/panel/<STORY-ID>/). The story may be in any state.
+
+The panel is every persona on the search path (.agent/personas/, then the built-ins), or
+panel.personas in .agent/etc/agent.yaml, plus the roster in .agent/etc/agents.yaml.
+A persona without a usable review never counts as approval.
+
+Exit statuses: 0 every persona reviewed; 3 a persona script failed (named as file:line);
+5 a persona gave no usable review; 1 failure (missing story, bad config); 2 usage;
+130/143 interrupted.
+
+Examples:
+  agent panel INFRA-012
+  agent panel INFRA-012 --provider anthropic --json
+  agent panel INFRA-012 --provider openai --model gpt-4o-mini --fresh]]
+
+function M.run(opts, ctx)
+  local S = M.prepare(opts, ctx, false)
+  M.gather(S)
+  local results = M.run_panel(S)
+  M.check_interrupted(S)
+  local redactions = M.redactions(results)
+  local line = M.redaction_line(redactions)
+  if line then log.info(line) end
+  local status = M.panel_status(results)
+  if opts.json then
+    local verdicts, timings, tokens, personas = M.json_personas(results)
+    io.stdout:write(json.encode({
+      story = { id = S.story.id, title = S.story.title, scope = S.story.scope, state = S.story.state },
+      provider = S.provider, model = S.model, verdicts = verdicts, timings = timings, tokens = tokens,
+      redactions = redactions, personas = personas, exit = status,
+    }), "\n")
+  else
+    print_findings(results)
+  end
+  M.usage_summary(S)
+  return status
+end
+
+return M

@@ -1,0 +1,572 @@
+-- The governance panel: loads the personas (built-in, team, roster), asks them all at once,
+-- and turns what comes back into per-persona results, failing closed: a persona whose script
+-- broke, whose reply never parsed, or whose provider never answered is reported as such and
+-- is never counted as an approval.
+--
+--   panel.load(root, config)      -> members, warnings | nil, message
+--   panel.review(members, env)    -> results (one per member, in panel order)
+--   panel.ask(requests, env)      -> outcomes: model calls with the cache, one concurrent
+--                                    batch, and one retry of unusable replies (also used by
+--                                    the synthesis)
+local host = require("agent.host")
+local loader = require("agent.loader")
+local sys = require("agent.sys")
+local api = require("agent.script_api")
+local cache = require("agent.cache")
+local roster = require("agent.roster")
+local synthesis = require("agent.synthesis")
+
+local M = {}
+
+-- Output budget of one persona reply (config panel.max_tokens). A reply cut off at the limit
+-- is retried once with twice the budget, never more than RETRY_MAX_TOKENS.
+local PERSONA_MAX_TOKENS = 4096
+local RETRY_MAX_TOKENS = 32768
+
+local ID_PATTERN = "^[%a][%w_-]*$"
+
+local KNOWN_FIELDS = {}
+for _, f in ipairs(synthesis.FIELDS) do KNOWN_FIELDS[f.key] = true end
+
+local function handle(id)
+  return "@" .. (id:gsub("[-_](%w)", string.upper):gsub("^%l", string.upper))
+end
+
+-- Messages name files relative to the repository, so runbooks read the same on every
+-- checkout.
+local function relative(msg, root)
+  if not root or type(msg) ~= "string" then return msg end
+  local prefix = root:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0") .. "/"
+  return (msg:gsub(prefix, ""))
+end
+
+-- ---- Loading -----------------------------------------------------------------------------
+
+local function check_strings(p, file, names)
+  for _, k in ipairs(names) do
+    if p[k] ~= nil and type(p[k]) ~= "string" then
+      return ("%s: field '%s' must be a string (got %s)"):format(file, k, type(p[k]))
+    end
+  end
+end
+
+local function check_functions(p, file, names)
+  for _, k in ipairs(names) do
+    if p[k] ~= nil and type(p[k]) ~= "function" then
+      return ("%s: field '%s' must be a function (got %s)"):format(file, k, type(p[k]))
+    end
+  end
+end
+
+local function check_lists(p, file)
+  if p.checklist ~= nil then
+    if type(p.checklist) ~= "table" then return ("%s: field 'checklist' must be a list"):format(file) end
+    for i, item in ipairs(p.checklist) do
+      local ok, err = pcall(api.item, item)
+      if not ok then return ("%s: checklist[%d]: %s"):format(file, i, tostring(err):gsub("^.-:%d+: ", "")) end
+    end
+  end
+  for _, k in ipairs({ "sections", "owns" }) do
+    if p[k] ~= nil then
+      if type(p[k]) ~= "table" then return ("%s: field '%s' must be a list of strings"):format(file, k) end
+      for _, v in ipairs(p[k]) do
+        if type(v) ~= "string" then return ("%s: field '%s' must be a list of strings"):format(file, k) end
+        if k == "owns" and not KNOWN_FIELDS[v] then
+          return ("%s: field 'owns' names '%s', which is not a runbook field (see docs/personas.md)"):format(file, v)
+        end
+      end
+    end
+  end
+end
+
+-- Validates what a persona script returned. Returns a normalised copy (defaults filled in)
+-- or nil and "<file>: <what is wrong>".
+function M.validate(p, file, expect_id)
+  if type(p) ~= "table" then
+    return nil, ("%s: a persona script must return a table (got %s)"):format(file, type(p))
+  end
+  if p.api == nil then
+    return nil, ("%s: missing required field 'api' (the persona API it was written for; this agent implements %d)")
+      :format(file, loader.PERSONA_API)
+  end
+  if p.api ~= loader.PERSONA_API then
+    return nil, ("%s: written for persona API %s, but this agent implements persona API %d")
+      :format(file, tostring(p.api), loader.PERSONA_API)
+  end
+  if p.id == nil then return nil, file .. ": missing required field 'id'" end
+  if type(p.id) ~= "string" or not p.id:match(ID_PATTERN) then
+    return nil, ("%s: field 'id' must be a name of letters, digits, '-' and '_'"):format(file)
+  end
+  if expect_id and p.id ~= expect_id then
+    return nil, ("%s: field 'id' is '%s' but the file is named '%s.lua'"):format(file, p.id, expect_id)
+  end
+  if p.checklist == nil and p.prompt == nil then
+    return nil, file .. ": missing required field 'checklist' (or 'prompt')"
+  end
+  local err = check_strings(p, file, { "name", "title", "role", "focus", "provider", "model" })
+    or check_functions(p, file, { "prompt", "review", "offline" }) or check_lists(p, file)
+  if err then return nil, err end
+  local copy = {}
+  for k, v in pairs(p) do copy[k] = v end
+  copy.name = copy.name or handle(p.id)
+  copy.title = copy.title or copy.name:sub(2)
+  copy.role = copy.role or p.id
+  copy.owns = copy.owns or {}
+  copy.sections = copy.sections or {}
+  return copy
+end
+
+local function script_error(id, file, message, root)
+  return { id = id, name = handle(id), title = handle(id):sub(2), file = file, status = "script_error",
+           error = relative(message, root) }
+end
+
+-- One member of the panel: the persona script `id` on the search path (extended by the
+-- roster member of that role, if any), or the roster member's generic persona.
+local function load_member(id, member, root)
+  local winner = loader.resolve("personas", id .. ".lua")
+  if not winner then
+    return { id = id, file = roster.RELPATH, origin = "roster", persona = roster.persona(member), status = "ok" }
+  end
+  local file = relative(winner.path, root)
+  local value, second = loader.load_script("personas", id)
+  if value == nil and type(second) == "string" then return script_error(id, file, second, root) end
+  local p, err = M.validate(value, file, id)
+  if not p then return script_error(id, file, err, root) end
+  if member then p = roster.extend(p, member) end
+  return { id = id, file = file, origin = winner.origin, persona = p, status = "ok", name = p.name, title = p.title }
+end
+
+-- The ids on the panel, in order: panel.personas when set, else every persona on the search
+-- path (sorted) followed by the roster's other roles (in roster order).
+local function panel_ids(config, members)
+  local chosen = config.panel and config.panel.personas
+  local known = {}
+  for _, name in ipairs(loader.list("personas")) do known[name] = true end
+  for _, m in ipairs(members) do known[m.role] = true end
+  if chosen ~= nil then
+    if type(chosen) ~= "table" or #chosen == 0 then
+      return nil, "panel.personas in .agent/etc/agent.yaml must be a non-empty list of persona ids (or left unset for all)"
+    end
+    local ids, seen = {}, {}
+    for _, id in ipairs(chosen) do
+      if type(id) ~= "string" or not id:match(ID_PATTERN) then
+        return nil, ("panel.personas in .agent/etc/agent.yaml: '%s' is not a persona id"):format(tostring(id))
+      end
+      if not known[id] then
+        local names = {}
+        for k in pairs(known) do names[#names + 1] = k end
+        table.sort(names)
+        return nil, ("panel.personas in .agent/etc/agent.yaml names '%s', but no persona script or roster member has that id (known: %s)")
+          :format(id, table.concat(names, ", "))
+      end
+      if not seen[id] then seen[id] = true ids[#ids + 1] = id end
+    end
+    return ids
+  end
+  local ids, seen = {}, {}
+  for _, name in ipairs(loader.list("personas")) do
+    if name:match(ID_PATTERN) then seen[name] = true ids[#ids + 1] = name end
+  end
+  for _, m in ipairs(members) do
+    if not seen[m.role] then seen[m.role] = true ids[#ids + 1] = m.role end
+  end
+  return ids
+end
+
+-- Loads the panel of the repository at root (nil: built-ins only). Returns members and the
+-- roster's warnings, or nil and a message when the configuration itself is unusable.
+-- member = {id=, name=, title=, file=, origin=, persona=, status="ok"|"script_error", error=}
+function M.load(root, config)
+  local members, warnings = {}, {}
+  if root then
+    local r, w = roster.load(root)
+    if not r then return nil, w end
+    members, warnings = r, w
+  end
+  local ids, err = panel_ids(config or {}, members)
+  if not ids then return nil, err end
+  local by_role = {}
+  for _, m in ipairs(members) do by_role[m.role] = m end
+  local panel = {}
+  for i, id in ipairs(ids) do
+    local m = load_member(id, by_role[id], root)
+    if m.persona then m.name, m.title = m.persona.name, m.persona.title end
+    panel[i] = m
+  end
+  return panel, warnings
+end
+
+-- ---- Asking models -----------------------------------------------------------------------
+
+local function remaining_s(env)
+  if not env.deadline_at then return nil end
+  return math.max(0, (env.deadline_at - sys.clock()) / 1000)
+end
+
+local function add_usage(total, reply, cached)
+  if cached or not reply or type(reply.usage) ~= "table" then return end
+  total.input = total.input + (tonumber(reply.usage.input) or 0)
+  total.output = total.output + (tonumber(reply.usage.output) or 0)
+end
+
+-- Judges one result: the validated value, or nil, reason, kind where kind "unusable" may be
+-- retried and "transport"/"script" may not (the http layer already retried the transport;
+-- a broken script does not heal).
+local function evaluate(request, result)
+  if result.error then return nil, result.error, "transport" end
+  local reply = result.reply
+  if reply.truncated or reply.finish == "length" then
+    return nil, ("the reply was cut off at the output limit of %d tokens before its JSON was complete")
+      :format(request.call.max_tokens or 0), "unusable", true
+  end
+  local parsed, perr = require("agent.jsonx").extract(reply.text or "")
+  if parsed == nil then return nil, perr or "no JSON object in the reply", "unusable" end
+  local value, verr, vkind = request.validate(parsed, reply)
+  if value == nil then return nil, verr or "the reply was rejected", vkind == "script" and "script" or "unusable" end
+  return value
+end
+
+local function retry_call(call, reason, truncated)
+  local c = {}
+  for k, v in pairs(call) do c[k] = v end
+  c.user = call.user .. "\n\n---\nYour previous reply could not be used: " .. reason
+    .. ". Reply again with only the complete JSON object described in your instructions."
+  if truncated then c.max_tokens = math.min((call.max_tokens or PERSONA_MAX_TOKENS) * 2, RETRY_MAX_TOKENS) end
+  return c
+end
+
+-- Runs model requests: cached replies first, the rest in one concurrent batch (each reply
+-- cached as it arrives), then one concurrent batch of retries for the unusable ones, with
+-- the reason in the prompt.
+-- request = {label=, call={provider=, model=, system=, user=, max_tokens=, json=true},
+--            validate=function(parsed, reply) -> value | nil, reason [, "script"]}
+-- env = {store=, timeout=, deadline_at= (sys.clock ms), retries=, jobs=, config=,
+--        on_event=function(kind, i, data)} with kinds "reply", "progress", "retry".
+-- outcome = {value=, error=, kind=, elapsed_ms=, tokens={input=, output=}, cached=, attempts=}
+function M.ask(requests, env)
+  env = env or {}
+  local t0 = sys.clock()
+  local emit = env.on_event or function() end
+  local outcomes, calls, idx = {}, {}, {}
+  for i, r in ipairs(requests) do
+    outcomes[i] = { tokens = { input = 0, output = 0 }, attempts = 0, cached = true, elapsed_ms = 0 }
+    calls[i], idx[i] = r.call, i
+  end
+  local function batch(indices, batch_calls)
+    return cache.run(env.store, batch_calls, {
+      timeout = env.timeout, deadline = remaining_s(env), retries = env.retries, parallel = env.jobs,
+      config = env.config,
+      on_done = function(k, result)
+        local o = outcomes[indices[k]]
+        o.elapsed_ms = sys.clock() - t0
+        o.attempts = o.attempts + 1
+        o.cached = o.cached and result.cached == true
+        add_usage(o.tokens, result.reply, result.cached)
+        emit("reply", indices[k], result)
+      end,
+      on_progress = function(k, chars) emit("progress", indices[k], chars) end,
+    })
+  end
+  local first = batch(idx, calls)
+  local again, again_calls, reasons = {}, {}, {}
+  for i, result in ipairs(first) do
+    local value, reason, kind, truncated = evaluate(requests[i], result)
+    local o = outcomes[i]
+    if value ~= nil then
+      o.value = value
+    elseif kind == "unusable" and not host.interrupted() then
+      reasons[i] = reason
+      again[#again + 1] = i
+      again_calls[#again_calls + 1] = retry_call(requests[i].call, reason, truncated)
+      emit("retry", i, reason)
+    else
+      o.error, o.kind = reason, kind == "transport" and (result.kind or "transport") or kind
+    end
+  end
+  if #again > 0 then
+    local second = batch(again, again_calls)
+    for k, result in ipairs(second) do
+      local i = again[k]
+      local value, reason, kind = evaluate({ call = again_calls[k], validate = requests[i].validate }, result)
+      if value ~= nil then
+        outcomes[i].value = value
+      else
+        outcomes[i].error = ("%s; retried once: %s"):format(reasons[i], reason)
+        outcomes[i].kind = kind == "script" and "script" or "unusable"
+      end
+    end
+  end
+  return outcomes
+end
+
+-- ---- Citations ---------------------------------------------------------------------------
+
+local function doc_id(relpath)
+  local base = relpath:match("([^/]+)$") or relpath
+  local id = base:match("^(%a+%-%d+)")
+  return id and id:upper()
+end
+
+-- What this persona's prompt actually carried: the documents rendered for its role, minus
+-- what the budget cut.
+local function sent_refs(gathered, role, cut, story_relpath)
+  local dropped = {}
+  for _, c in ipairs(cut or {}) do dropped[type(c) == "table" and c.relpath or c] = true end
+  local refs = { paths = {}, names = {}, ids = {} }
+  local function add(relpath, id)
+    if type(relpath) ~= "string" or dropped[relpath] then return end
+    refs.paths[relpath:lower()] = true
+    local base = (relpath:match("([^/]+)$") or relpath):lower()
+    refs.names[base], refs.names[(base:gsub("%.[^.]+$", ""))] = true, true
+    local did = doc_id(relpath)
+    if did then refs.ids[did] = true end
+    if type(id) == "string" then refs.ids[id:upper()] = true end
+  end
+  for _, r in ipairs(gathered.rules or {}) do add(r.relpath) end
+  for _, a in ipairs(gathered.adrs or {}) do add(a.relpath, a.id) end
+  for _, c in ipairs(gathered.compliance or {}) do add(c.relpath) end
+  for _, d in ipairs((gathered.instructions or {})[role] or {}) do add(d.relpath) end
+  for _, f in ipairs(gathered.files or {}) do add(f.relpath) end
+  add(story_relpath)
+  return refs
+end
+
+local function cited_known(refs, citation)
+  local s = citation:gsub("^%s*`?", ""):gsub("`?%s*$", ""):gsub("^%./", ""):gsub(":%d+$", "")
+  local low = s:lower()
+  if low:find("/", 1, true) then
+    if refs.paths[low] then return true end
+    for p in pairs(refs.paths) do
+      if p:sub(-#low - 1) == "/" .. low then return true end
+    end
+  elseif refs.names[low] then
+    return true
+  end
+  local id = s:match("^(%a+%-%d+)")
+  return id ~= nil and refs.ids[id:upper()] == true
+end
+
+local NOT_IN_CONTEXT = " (not in context)"
+
+-- Marks every citation the persona's context did not carry: the item's `rule` (each part of
+-- a list), and ADR/EXC ids and .agent/ paths named in its text. Returns the number marked.
+local function check_citations(findings, refs)
+  local unknown = 0
+  for _, item in ipairs(findings.items or {}) do
+    if item.rule then
+      local parts = {}
+      for part in item.rule:gmatch("[^,;]+") do
+        part = part:gsub("^%s+", ""):gsub("%s+$", "")
+        if part ~= "" and not cited_known(refs, part) then
+          part = part .. NOT_IN_CONTEXT
+          unknown = unknown + 1
+        end
+        if part ~= "" then parts[#parts + 1] = part end
+      end
+      item.rule = table.concat(parts, ", ")
+    end
+    item.text = item.text:gsub("%f[%w]((%u%u%u)%-(%d+))%f[^%w]", function(id, prefix)
+      if (prefix == "ADR" or prefix == "EXC") and not refs.ids[id] then
+        unknown = unknown + 1
+        return id .. NOT_IN_CONTEXT
+      end
+    end):gsub("(%.agent/[%w_%-%./]*%w)", function(path)
+      if not cited_known(refs, path) then
+        unknown = unknown + 1
+        return path .. NOT_IN_CONTEXT
+      end
+    end)
+  end
+  return unknown
+end
+M.check_citations = check_citations
+M.sent_refs = sent_refs
+
+-- ---- Reviewing ---------------------------------------------------------------------------
+
+-- Redacted copies of everything a persona script may read: scripts see what a model would.
+local function safe_context(env)
+  local redact = require("agent.redact")
+  local opts = env.config and env.config.redact or {}
+  local function red(s) return type(s) == "string" and (redact.text(s, opts)) or s end
+  local g, story = env.gathered or {}, env.story
+  local safe = {
+    story = { id = story.id, title = story.title, scope = story.scope, state = story.state, relpath = story.relpath,
+              text = red(story.text), sections = {}, named_files = story.named_files or {} },
+    rules = {}, adrs = {}, compliance = {}, instructions = {}, files = {},
+  }
+  for name, text in pairs(story.sections or {}) do safe.story.sections[name] = red(text) end
+  for i, r in ipairs(g.rules or {}) do
+    safe.rules[i] = { relpath = r.relpath, description = r.description, why = r.why, globs = r.globs,
+                      always_apply = r.always_apply, body = red(r.body) }
+  end
+  for i, a in ipairs(g.adrs or {}) do
+    safe.adrs[i] = { relpath = a.relpath, id = a.id, title = a.title, status = a.status, text = red(a.text) }
+  end
+  for i, c in ipairs(g.compliance or {}) do safe.compliance[i] = { relpath = c.relpath, text = red(c.text) } end
+  for role, list in pairs(g.instructions or {}) do
+    safe.instructions[role] = {}
+    for i, d in ipairs(list) do safe.instructions[role][i] = { relpath = d.relpath, text = red(d.text) } end
+  end
+  for i, f in ipairs(g.files or {}) do
+    safe.files[i] = { relpath = f.relpath, exists = f.exists, truncated = f.truncated, text = red(f.text) }
+  end
+  return safe
+end
+
+-- The provider and model of one member: --provider on the command line wins outright; else
+-- config panel.overrides.<id>, then the script's own fields, then the run's choice.
+local function choose_for(member, env)
+  local p = member.persona
+  if env.explicit_provider then return env.provider, env.model end
+  local ov = env.config and env.config.panel and type(env.config.panel.overrides) == "table"
+    and env.config.panel.overrides[member.id] or {}
+  if type(ov) ~= "table" then ov = {} end
+  local name = ov.provider or p.provider
+  local model = ov.model or p.model
+  if not name and not model then return env.provider, env.model end
+  name = name or env.provider
+  if not model and name == env.provider then return name, env.model end
+  local providers = require("agent.providers")
+  local chosen, m = providers.choose({ provider = name, model = model }, env.config or {})
+  if not chosen then return nil, nil, m end
+  return chosen, m
+end
+
+local function is_offline(name)
+  local provider = require("agent.providers").get(name)
+  return provider ~= nil and provider.offline == true
+end
+
+local function base_result(m)
+  return { id = m.id, name = m.name or handle(m.id), title = m.title, file = m.file, role = m.persona and m.persona.role,
+           status = m.status, error = m.error, items = {}, checklist = {}, sections = {},
+           elapsed_ms = 0, tokens = { input = 0, output = 0 }, cached = false, attempts = 0 }
+end
+
+local function accept(r, findings)
+  r.status = "ok"
+  r.verdict, r.summary = findings.verdict, findings.summary
+  r.items, r.checklist, r.sections = findings.items, findings.checklist, findings.sections
+end
+
+local function run_offline(m, ctx, r, root)
+  local t = sys.clock()
+  local fn = m.persona.offline
+  if not fn and m.persona.checklist then fn = api.offline end
+  if not fn then
+    r.status, r.error = "no_review", "it has no checklist and no offline review, so it cannot review without a model"
+    return
+  end
+  local ok, f, err = loader.call(fn, ctx)
+  r.elapsed_ms = sys.clock() - t
+  if not ok then
+    r.status, r.error = "script_error", relative(f, root)
+  elseif f == nil then
+    r.status, r.error = "no_review", ("%s: offline review returned nothing%s"):format(m.file, err and (": " .. tostring(err)) or "")
+  else
+    local findings, nerr = api.normalize_findings(f, m.persona)
+    if findings then accept(r, findings)
+    else r.status, r.error = "script_error", ("%s: offline review returned invalid findings: %s"):format(m.file, nerr) end
+  end
+end
+
+local function build_prompt(m, ctx, root)
+  local ok, pr = loader.call(m.persona.prompt or api.prompt, ctx)
+  if not ok then return nil, relative(pr, root) end
+  if type(pr) ~= "table" or type(pr.system) ~= "string" or type(pr.user) ~= "string" then
+    return nil, ("%s: prompt must return { system = string, user = string }"):format(m.file)
+  end
+  return { system = pr.system, user = pr.user }
+end
+
+local function review_validator(m, ctx, root)
+  return function(parsed)
+    local findings, err = parsed, nil
+    if m.persona.review then
+      local ok, f, ferr = loader.call(m.persona.review, ctx, parsed)
+      if not ok then return nil, relative(f, root), "script" end
+      findings, err = f, ferr
+      if findings == nil then return nil, err and tostring(err) or "the persona's review rejected the reply" end
+    end
+    return api.normalize_findings(findings, m.persona)
+  end
+end
+
+-- Reviews the story with every member. env = {story=, gathered=, config=, root=, provider=,
+-- model=, explicit_provider=, store=, timeout=, deadline_at=, retries=, jobs=,
+-- budget_tokens=, on_event=function(kind, i, data)} with kinds "start" (result), "progress"
+-- (chars), "reply", "retry" (reason) and "done" (result).
+-- result = {id=, name=, title=, file=, role=, status="ok"|"no_review"|"script_error",
+--           verdict=, summary=, error=, items=, checklist=, sections=, elapsed_ms=, tokens=,
+--           cached=, attempts=, provider=, model=, redactions=, cut=, unknown_citations=}
+function M.review(members, env)
+  local context = require("agent.context")
+  local emit = env.on_event or function() end
+  local safe = safe_context(env)
+  local results, requests, owner, refs = {}, {}, {}, {}
+  local max_tokens = env.config and env.config.panel and env.config.panel.max_tokens or PERSONA_MAX_TOKENS
+  for i, m in ipairs(members) do
+    local r, queued = base_result(m), false
+    results[i] = r
+    emit("start", i, r)
+    if m.status == "ok" then
+      local name, model, perr = choose_for(m, env)
+      r.provider, r.model = name, model
+      if not name then
+        r.status, r.error = "no_review", perr
+      else
+        local role = m.persona.role
+        local text, report = context.render(env.gathered, { role = role, budget_tokens = env.budget_tokens })
+        r.redactions, r.cut = report.redactions or {}, report.cut or {}
+        refs[i] = sent_refs(env.gathered or {}, role, r.cut, env.story.relpath)
+        local ctx = loader.readonly({
+          persona = m.persona, story = safe.story, context = text, rules = safe.rules, adrs = safe.adrs,
+          compliance = safe.compliance, instructions = safe.instructions[role] or {}, files = safe.files,
+          provider = name, model = model, offline = is_offline(name), cut = r.cut,
+        })
+        if is_offline(name) then
+          run_offline(m, ctx, r, env.root)
+        else
+          local prompt, err = build_prompt(m, ctx, env.root)
+          if not prompt then
+            r.status, r.error = "script_error", err
+          else
+            requests[#requests + 1] = {
+              label = m.id, validate = review_validator(m, ctx, env.root),
+              call = { provider = name, model = model, system = prompt.system, user = prompt.user,
+                       max_tokens = max_tokens, json = true },
+            }
+            owner[#requests], queued = i, true
+          end
+        end
+      end
+    end
+    if not queued then emit("done", i, r) end
+  end
+  if #requests > 0 then
+    local outcomes = M.ask(requests, {
+      store = env.store, timeout = env.timeout, deadline_at = env.deadline_at, retries = env.retries, jobs = env.jobs,
+      config = env.config,
+      on_event = function(kind, j, data) emit(kind, owner[j], data) end,
+    })
+    for j, o in ipairs(outcomes) do
+      local r = results[owner[j]]
+      r.elapsed_ms, r.tokens, r.cached, r.attempts = o.elapsed_ms, o.tokens, o.cached, o.attempts
+      if o.value then
+        accept(r, o.value)
+      else
+        r.status = o.kind == "script" and "script_error" or "no_review"
+        r.error = o.error
+      end
+      emit("done", owner[j], r)
+    end
+  end
+  for i, r in ipairs(results) do
+    if r.status == "ok" and refs[i] then r.unknown_citations = check_citations(r, refs[i]) end
+  end
+  return results
+end
+
+return M

@@ -1,0 +1,141 @@
+-- A team roster (.agent/etc/agents.yaml, the `team:` format teams bring from the tool they
+-- migrate from) turned into personas. A member whose role names a persona extends it (its
+-- governance_checks join the checklist; its instruction and responsibilities join the
+-- prompt); any other role becomes a generic persona built here, one script for all of them.
+local api = require("agent.script_api")
+local yaml = require("agent.yaml")
+local fs = require("agent.fs")
+
+local M = {}
+
+M.RELPATH = ".agent/etc/agents.yaml"
+-- A roster file larger than this is refused: it is configuration, not data.
+local ROSTER_MAX_BYTES = 1024 * 1024
+
+local function strings(v, where, warnings)
+  if v == nil then return {} end
+  if type(v) == "string" then return { v } end
+  local out = {}
+  if type(v) ~= "table" then
+    warnings[#warnings + 1] = ("%s: expected a list of strings; ignored"):format(where)
+    return out
+  end
+  for _, s in ipairs(v) do
+    if type(s) == "string" and s:match("%S") then out[#out + 1] = s end
+  end
+  return out
+end
+
+-- Reads the roster of the repo at root. Returns members (possibly empty), warnings; or nil
+-- and a message naming the file when it cannot be used at all.
+-- member = {role=, name=, description=, responsibilities={}, governance_checks={}, instruction=}
+function M.load(root)
+  local path = root .. "/" .. M.RELPATH
+  if not fs.exists(path) then return {}, {} end
+  local text, err = fs.read(path, ROSTER_MAX_BYTES)
+  if not text then return nil, ("%s: %s"):format(M.RELPATH, err) end
+  local data, yerr = yaml.decode(text)
+  if data == nil then return nil, ("%s: %s"):format(M.RELPATH, yerr) end
+  if data == yaml.null then return {}, {} end
+  if type(data) ~= "table" or (data.team ~= nil and type(data.team) ~= "table") then
+    return nil, ("%s: expected a mapping with a 'team:' list of members"):format(M.RELPATH)
+  end
+  local members, warnings, seen = {}, {}, {}
+  for i, e in ipairs(data.team or {}) do
+    local where = ("%s: team[%d]"):format(M.RELPATH, i)
+    local role = type(e) == "table" and type(e.role) == "string" and e.role:lower() or nil
+    if not role or not role:match("^[a-z][a-z0-9_-]*$") then
+      warnings[#warnings + 1] = where .. ": needs a 'role' of letters, digits, '-' or '_'; member skipped"
+    elseif seen[role] then
+      warnings[#warnings + 1] = ("%s: role '%s' is listed twice; the later entry is skipped"):format(where, role)
+    else
+      seen[role] = true
+      members[#members + 1] = {
+        role = role,
+        name = type(e.name) == "string" and e.name or nil,
+        description = type(e.description) == "string" and e.description or nil,
+        responsibilities = strings(e.responsibilities, where .. ".responsibilities", warnings),
+        governance_checks = strings(e.governance_checks, where .. ".governance_checks", warnings),
+        instruction = type(e.instruction) == "string" and e.instruction or nil,
+      }
+    end
+  end
+  return members, warnings
+end
+
+local function handle(role)
+  return "@" .. role:gsub("[-_](%w)", function(c) return c:upper() end):gsub("^%l", string.upper)
+end
+
+local function focus_of(member)
+  if member.description and #member.responsibilities > 0 then
+    return member.description:gsub("%.?%s*$", "") .. "; priorities: " .. table.concat(member.responsibilities, "; ")
+  end
+  return member.description or table.concat(member.responsibilities, "; ")
+end
+
+-- The generic persona of a roster member. Its checklist is the member's governance checks
+-- (its responsibilities when it lists none), judged offline like any free-text item.
+function M.persona(member)
+  local checklist = #member.governance_checks > 0 and member.governance_checks or member.responsibilities
+  return {
+    api = api.API_VERSION,
+    id = member.role,
+    role = member.role,
+    name = handle(member.role),
+    title = member.name or handle(member.role):sub(2),
+    focus = focus_of(member),
+    checklist = checklist,
+    responsibilities = member.responsibilities,
+    instructions = member.instruction and { member.instruction } or {},
+    owns = {},
+    sections = {},
+    origin = "roster",
+    prompt = function(ctx) return api.prompt(ctx) end,
+    review = function(ctx, reply) return api.review(ctx, reply) end,
+    offline = function(ctx) return api.offline(ctx) end,
+  }
+end
+
+-- What a roster member adds to a persona's system prompt.
+local function roster_text(member)
+  local parts = {}
+  if #member.responsibilities > 0 then
+    local lines = {}
+    for _, r in ipairs(member.responsibilities) do lines[#lines + 1] = "- " .. r end
+    parts[#parts + 1] = "Your team also gives you these responsibilities:\n" .. table.concat(lines, "\n")
+  end
+  if member.instruction then parts[#parts + 1] = "Team instruction: " .. member.instruction end
+  return table.concat(parts, "\n\n")
+end
+
+-- A copy of persona extended by a roster member: the member's governance checks join the
+-- checklist (duplicates dropped) and its responsibilities and instruction are appended to
+-- whatever system prompt the persona builds.
+function M.extend(persona, member)
+  local p = {}
+  for k, v in pairs(persona) do p[k] = v end
+  local checklist, seen = {}, {}
+  for _, item in ipairs(persona.checklist or {}) do
+    checklist[#checklist + 1] = item
+    seen[api.item(item).text:lower()] = true
+  end
+  for _, check in ipairs(member.governance_checks) do
+    if not seen[check:lower()] then checklist[#checklist + 1] = check end
+  end
+  p.checklist = checklist
+  if member.name then p.title = member.name end
+  p.roster = member.role
+  local extra = roster_text(member)
+  local inner = persona.prompt
+  if extra ~= "" then
+    p.prompt = function(ctx)
+      local pr = inner and inner(ctx) or api.prompt(ctx)
+      if type(pr) ~= "table" or type(pr.system) ~= "string" then return pr end
+      return { system = pr.system .. "\n\n" .. extra, user = pr.user }
+    end
+  end
+  return p
+end
+
+return M
