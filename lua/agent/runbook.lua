@@ -1,0 +1,352 @@
+-- The runbook reader: parses a runbook's markdown into its title, status, sections and
+-- machine-executable steps, and rewrites its status. docs/runbook-format.md is the format.
+--
+-- Structure comes from agent.markdown (cmark), so fences are matched by length as CommonMark
+-- does: a [NEW] markdown file holding ``` blocks and `## headings` inside a longer fence
+-- stays one step. Heading lines are read from the source, not from cmark's plain text, so
+-- a path like `src/__init__.py` keeps its underscores. Nothing here touches the disk.
+local markdown = require("agent.markdown")
+
+local M = {}
+
+-- The contract's sections in order (docs/internals.md, "the runbook document"), each with
+-- its required subsections. The template renders exactly these; the gates require them.
+M.SECTIONS = {
+  { title = "Goal Description" },
+  { title = "Compliance Checklist" },
+  { title = "Panel Review Findings" },
+  { title = "Component Specification & Interface",
+    children = { "API Definition", "Data Models", "Dependency Injection", "State Management" } },
+  { title = "Implementation Guardrails",
+    children = { "Tech Stack Standards", "Error Handling Strategy", "Security Requirements" } },
+  { title = "Logic & Design Patterns",
+    children = { "Architectural Pattern", "Concurrency & Scaling", "Idempotency" } },
+  { title = "Quality & Observability",
+    children = { "Testing Requirements", "Logging Schema", "Metrics & Health Checks" } },
+  { title = "Deployment & Lifecycle",
+    children = { "CI/CD Pipeline", "Infrastructure as Code", "Documentation" } },
+  { title = "Proposed Changes" },
+  { title = "Verification Plan" },
+  { title = "Rollback Plan" },
+  { title = "Context Used" },
+}
+
+-- States a runbook may be in. PROPOSED is written by new-runbook, ACCEPTED by accept; the
+-- others are set by teams (and seen in trees migrated from other tools).
+M.STATES = { "PROPOSED", "ACCEPTED", "IMPLEMENTED", "COMMITTED", "REJECTED", "SUPERSEDED" }
+
+M.OPS = { MODIFY = true, NEW = true, DELETE = true }
+
+-- ---- Lines -------------------------------------------------------------------------------
+
+-- The source split into lines as cmark counts them (LF or CRLF endings), without endings.
+local function split_lines(text)
+  local lines = {}
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    lines[#lines + 1] = line:gsub("\r$", "")
+  end
+  if text:sub(-1) == "\n" then lines[#lines] = nil end -- the final newline ends a line
+  return lines
+end
+M.split_lines = split_lines
+
+-- in_code[n] is true for every source line that belongs to a code block.
+local function code_mask(blocks)
+  local mask = {}
+  for _, b in ipairs(blocks) do
+    for n = b.line, b.end_line do mask[n] = true end
+  end
+  return mask
+end
+
+-- The line of source where a code block's text starts: fenced blocks open on their own line.
+local function text_start(block)
+  return block.fence ~= "" and block.line + 1 or block.line
+end
+
+local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+
+-- ---- Status ------------------------------------------------------------------------------
+
+-- The status word at the start of s, and where it starts: "**PROPOSED**" and "`PROPOSED`"
+-- give PROPOSED; a corrupted "COMMITTED-021-021" is kept whole so it can be named.
+local function status_word(s)
+  local lead, word = s:match("^([%s%*_`]*)([%w_%-]+)")
+  if not word then return nil end
+  return word, #lead + 1
+end
+
+-- The line form: `Status: X`, `**Status**: X`, `**Status:** X`, `State: X`.
+local function status_from_line(line)
+  local prefix = line:match("^(%s*[%*_]*[Ss]tat[ue]s?[%*_]*%s*:[%*_]*%s*)%S")
+  if not prefix then return nil end
+  local word, col = status_word(line:sub(#prefix + 1))
+  if not word then return nil end
+  return word, #prefix + col
+end
+
+local function is_status_heading(h)
+  local t = h.title:lower():gsub("[%s:]+$", "")
+  return t == "state" or t == "status"
+end
+
+-- Finds the status: the first `## State` / `## Status` heading with its value on a later
+-- line, or the first status line before the first section, whichever comes first.
+local function find_status(headings, lines, in_code)
+  local first_h2
+  for _, h in ipairs(headings) do
+    if h.level == 2 and not is_status_heading(h) then first_h2 = h.line break end
+  end
+  local found
+  for n = 1, (first_h2 or #lines + 1) - 1 do
+    if not in_code[n] then
+      local word, col = status_from_line(lines[n])
+      if word then found = { word = word, line = n, col = col, form = "line" } break end
+    end
+  end
+  for _, h in ipairs(headings) do
+    if found and h.line > found.line then break end
+    if is_status_heading(h) then
+      for n = h.line + 1, h.end_line do
+        -- the value is the first line with text (a setext heading's underline is not)
+        if not in_code[n] and lines[n]:find("%S") and not lines[n]:match("^%s*[=-]+%s*$") then
+          local word, col = status_word(lines[n])
+          if word then found = { word = word, line = n, col = col, form = "heading", heading_line = h.line } end
+          break
+        end
+      end
+      if found and found.form == "heading" then break end
+    end
+  end
+  return found
+end
+
+-- ---- Step headings -----------------------------------------------------------------------
+
+-- The text of an ATX heading's source line without its markers.
+local function heading_text(line)
+  local s = line:gsub("^%s*#+%s*", ""):gsub("%s+#+%s*$", "")
+  return trim(s)
+end
+
+local function unescape(s) return (s:gsub("\\(%p)", "%1")) end
+
+-- The path of a step heading in any of the forms other tools write:
+-- `path`, [text](path), **path**, path\_with\_escapes, ./path, path <!-- annotation -->.
+local function heading_path(rest)
+  rest = trim(rest:gsub("<!%-%-.-%-%->", ""))
+  local link = rest:match("^%[[^%]]*%]%(%s*<?([^%s>)]+)>?[^)]*%)")
+  local code = rest:match("^(`+)")
+  local path
+  if link then
+    path = unescape(link)
+  elseif code then
+    path = rest:match("^" .. code .. "%s*(.-)%s*" .. code .. "%f[^`]")
+  else
+    local bold = rest:match("^%*%*(.-)%*%*")
+    path = unescape(bold or rest:match("^%S*"))
+  end
+  path = path and path:gsub("^%./", "")
+  return path ~= "" and path or nil
+end
+
+-- The operation and path of a step heading, or nil when the heading is no step.
+-- Returns the bracketed word as written and the path (nil when missing).
+local function parse_step_heading(line)
+  local word, rest = heading_text(line):match("^%[(%a+)%]%s*(.*)$")
+  if not word then return nil end
+  return word, heading_path(rest)
+end
+
+-- ---- SEARCH/REPLACE blocks ---------------------------------------------------------------
+
+-- Reads the SEARCH/REPLACE blocks of one code block. Marker lines are exactly `<<<SEARCH`,
+-- `===` and `>>>`; the text between them keeps every line verbatim (no final newline: the
+-- marker line that follows ends it). Malformed markers become problems with their lines.
+local function parse_sr(block, blocks, problem)
+  local cur, buf -- the open block, and the lines of its current part
+  local n = text_start(block) - 1
+  for line in block.text:gmatch("([^\n]*)\n") do
+    n = n + 1
+    line = line:gsub("\r$", "")
+    if line == "<<<SEARCH" then
+      if cur then problem(cur.line, "SEARCH/REPLACE block is not closed by '>>>' before the next '<<<SEARCH'") end
+      cur, buf = { line = n }, {}
+    elseif not cur then
+      if line == "===" or line == ">>>" then
+        problem(n, ("'%s' without an open '<<<SEARCH' block"):format(line))
+      end
+    elseif line == "===" and cur.search == nil then
+      cur.search, buf = table.concat(buf, "\n"), {}
+    elseif line == ">>>" and cur.search == nil then
+      problem(n, "'>>>' before '===': the block has no REPLACE part")
+      cur = nil
+    elseif line == ">>>" then
+      cur.replace = table.concat(buf, "\n")
+      blocks[#blocks + 1] = cur
+      cur = nil
+    else
+      buf[#buf + 1] = line
+    end
+  end
+  if cur then problem(cur.line, "SEARCH/REPLACE block is not closed by '>>>'") end
+end
+
+-- Whether a code block holds SEARCH/REPLACE blocks (a `<<<SEARCH` line).
+local function has_markers(text)
+  return ("\n" .. text):find("\n<<<SEARCH\r?\n") ~= nil
+end
+
+-- ---- Steps -------------------------------------------------------------------------------
+
+-- Source lines first..last that are prose (not code, not skipped), trimmed of blank edges.
+local function prose(lines, first, last, skip)
+  local out = {}
+  for n = first, last do
+    if not skip[n] then out[#out + 1] = lines[n] end
+  end
+  local s = table.concat(out, "\n"):gsub("^%s+", ""):gsub("%s+$", "")
+  return s ~= "" and s or nil
+end
+
+-- The component a step belongs to: the nearest enclosing heading below level 2.
+local function component_of(headings, index)
+  local level = headings[index].level
+  for i = index - 1, 1, -1 do
+    local h = headings[i]
+    if h.level < level then
+      if h.level <= 2 then return nil end
+      return h.title
+    end
+  end
+end
+
+local function blocks_within(code_blocks, first, last)
+  local out = {}
+  for _, b in ipairs(code_blocks) do
+    if b.line > first and b.line <= last then out[#out + 1] = b end
+  end
+  return out
+end
+
+-- Each filler takes the step's code blocks and marks in `skip` the lines it consumed, so
+-- the rest of the step body becomes its description.
+local function fill_modify(step, blocks, lines, skip, problem)
+  step.blocks = {}
+  for _, b in ipairs(blocks) do
+    if has_markers(b.text) then
+      parse_sr(b, step.blocks, problem)
+      for n = b.line, b.end_line do skip[n] = true end
+    end
+  end
+  step.description = prose(lines, step.line + 1, step.end_line, skip)
+end
+
+local function fill_new(step, blocks, lines, skip, problem)
+  local b = blocks[1]
+  if b then
+    step.content, step.content_line, step.lang = b.text, text_start(b), b.lang
+    for n = b.line, b.end_line do skip[n] = true end
+  end
+  -- The file is one fence ending the step. Anything after it is what an inner fence closing
+  -- the outer one early leaves behind (the defect of writers that reuse ``` for both).
+  local after
+  for n = b and b.end_line + 1 or step.end_line + 1, step.end_line do
+    if lines[n]:find("%S") then after = n break end
+  end
+  if #blocks > 1 or after then
+    problem(b.end_line, ("[NEW] %s: the file's fence closes at line %d but the step goes on at line %d; an inner fence may have closed it early (make the outer fence longer than any backtick run in the file)")
+      :format(step.path or "?", b.end_line, after or blocks[2].line))
+  end
+  step.description = prose(lines, step.line + 1, step.end_line, skip)
+end
+
+local function fill_delete(step, lines, skip, in_code)
+  for n = step.line + 1, step.end_line do
+    local why = not in_code[n] and lines[n]:match("^[%s%-%*]*[%*_]*[Rr]ationale[%*_]*%s*:[%*_]*%s*(.-)%s*$")
+    if why then
+      step.rationale, step.rationale_line = why ~= "" and why or nil, n
+      skip[n] = true
+      break
+    end
+  end
+  step.description = prose(lines, step.line + 1, step.end_line, skip)
+end
+
+local function read_steps(p, lines, in_code, code_blocks, problem)
+  local steps = {}
+  for i, h in ipairs(p.headings) do
+    local word, path = parse_step_heading(lines[h.line] or "")
+    local op = word and word:upper()
+    if op and M.OPS[op] then
+      local step = { op = op, path = path, line = h.line, end_line = h.end_line, component = component_of(p.headings, i) }
+      if not path then problem(h.line, ("[%s] step has no path"):format(op)) end
+      local skip = {}
+      local blocks = blocks_within(code_blocks, h.line, h.end_line)
+      if op == "MODIFY" then fill_modify(step, blocks, lines, skip, problem)
+      elseif op == "NEW" then fill_new(step, blocks, lines, skip, problem)
+      else fill_delete(step, lines, skip, in_code) end
+      steps[#steps + 1] = step
+    elseif word and h.level >= 3 and word == op and path and path:find("[/.]") then
+      problem(h.line, ("unknown operation [%s]: steps are [MODIFY], [NEW] or [DELETE]"):format(op))
+    end
+  end
+  return steps
+end
+
+-- ---- parse -------------------------------------------------------------------------------
+
+local function read_title(p, parsed)
+  local h = p.headings[1]
+  if not h or h.level ~= 1 then return end
+  parsed.title_line = h.line
+  local id, title = h.title:match("^%s*([%a][%w_]*%-%d+)%s*:%s*(.-)%s*$")
+  parsed.id = id or h.title:match("%f[%w]([%u][%u%d_]*%-%d+)%f[^%w]")
+  parsed.title = title or h.title
+end
+
+-- parse(text) -> parsed | nil, message. parsed = {id, title, title_line, status, status_line,
+-- status_form = "line"|"heading", sections = {{title, level, line, end_line}}, steps = {...},
+-- problems = {{line, message}}, lines = {source lines}, code_blocks = {agent.markdown blocks}}.
+-- docs/runbook-format.md describes steps.
+function M.parse(text)
+  assert(type(text) == "string", "runbook.parse: text must be a string")
+  local md, err = markdown.parse(text)
+  if not md then return nil, err end
+  local lines = split_lines(text)
+  local in_code = code_mask(md.code_blocks)
+  local parsed = { sections = {}, problems = {}, lines = lines, code_blocks = md.code_blocks }
+  local function problem(line, message) parsed.problems[#parsed.problems + 1] = { line = line, message = message } end
+  for _, h in ipairs(md.headings) do
+    parsed.sections[#parsed.sections + 1] = { title = h.title, level = h.level, line = h.line, end_line = h.end_line }
+  end
+  read_title(md, parsed)
+  local st = find_status(md.headings, lines, in_code)
+  if st then
+    parsed.status, parsed.status_raw, parsed.status_line = st.word:upper(), st.word, st.line
+    parsed.status_col, parsed.status_form = st.col, st.form
+  end
+  parsed.steps = read_steps(md, lines, in_code, md.code_blocks, problem)
+  for n, line in ipairs(lines) do
+    if not in_code[n] and line == "<<<SEARCH" then
+      problem(n, "'<<<SEARCH' outside a code fence: put each SEARCH/REPLACE block inside a fence")
+    end
+  end
+  return parsed
+end
+
+-- set_status(text, new_status) -> text | nil, message. Rewrites the status value where it
+-- stands, keeping its form (`Status: X` or `## State` then X), the rest of the line and the
+-- line endings.
+function M.set_status(text, new_status)
+  assert(type(new_status) == "string" and new_status:match("^[%u][%u_]*$"), "set_status: status must be an upper-case word")
+  local parsed, err = M.parse(text)
+  if not parsed then return nil, err end
+  if not parsed.status_line then return nil, "set status: no 'Status:' line or '## State' section found" end
+  local pos = 1
+  for _ = 2, parsed.status_line do pos = text:find("\n", pos, true) + 1 end
+  local at = pos + parsed.status_col - 1
+  return text:sub(1, at - 1) .. new_status .. text:sub(at + #parsed.status_raw)
+end
+
+return M
