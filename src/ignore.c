@@ -286,11 +286,17 @@ int ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, 
         if (q == pe)
           return 1; /* a trailing `**` matches everything left */
         const uchar *after = slash_at(q, pe);
-        if (after) { /* `**` + `/`: zero directories first */
+        if (after) {
           dstar_p = p = after;
           dstar_t = t;
           star_p = NULL;
-          continue;
+          if (*q != '/') { /* before an escaped slash git tries no empty run: skip one dir */
+            const uchar *slash = memchr(t, '/', (size_t)(te - t));
+            if (!slash)
+              return 0;
+            t = dstar_t = slash + 1;
+          }
+          continue; /* else zero directories first */
         }
       }
       star_p = p = q; /* any other run of stars is one `*` */

@@ -114,6 +114,9 @@ static const struct {
   {"a/*/b", "a/x/y/b", 0},
   {"a\\/b", "a/b", 1},
   {"a/**\\/b", "a/x/b", 1},
+  {"a/**\\/b", "a/b", 0}, /* git tries no empty run before an escaped slash */
+  {"**\\/b", "b", 0},
+  {"**\\/b", "a/b", 1},
   {"*a", "ba", 1},
   {"a**", "a/b", 0},
   {"**a", "b/a", 0},
