@@ -137,9 +137,22 @@ local function visible_text(line)
   return (line:gsub("(`+).-%1", ""):gsub("\\(%p)", "%1"))
 end
 
+-- The Gate Report section quotes gate messages, which name the placeholders they found:
+-- those quotes are not placeholders themselves.
+local function gate_report_lines(p)
+  local skip = {}
+  for _, h in ipairs(p.sections) do
+    if h.level == 2 and norm(h.title) == "gate report" then
+      for n = h.line, h.end_line do skip[n] = true end
+    end
+  end
+  return skip
+end
+
 local function check_placeholders(p, in_code, add)
+  local quoted = gate_report_lines(p)
   for n, line in ipairs(p.lines) do
-    if not in_code[n] and line:find("[{<%[]") then
+    if not in_code[n] and not quoted[n] and line:find("[{<%[]") then
       local text = visible_text(line)
       for _, pat in ipairs(PLACEHOLDERS) do
         local hit = text:match(pat)

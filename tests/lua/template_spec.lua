@@ -18,8 +18,9 @@ local function template()
   return tpl
 end
 
+-- new-runbook hands the template a read-only view of the document: so do the specs.
 local function render(doc)
-  local ok, out = loader.call(template().render, doc)
+  local ok, out = loader.call(template().render, loader.readonly(doc))
   assert(ok, out)
   return out
 end
@@ -223,6 +224,14 @@ describe("the runbook template", function()
     assert.matches("^%- %[ %] %*%*@Docs%*%*: script error: personas/docs%.lua:3: boom; not approved", lines[4])
     assert.matches("BLOCK", lines[5])
     assert.matches("Not reviewed %(no usable review", out)
+  end)
+
+  it("quotes gate problems in the Gate Report without the gates taking them for placeholders", function()
+    local doc = full_doc()
+    doc.gate_report = { { line = 9, message = "unfilled placeholder '{panel_checks}'" } }
+    local out = render(doc)
+    assert.matches("line 9: unfilled placeholder '{panel\\_checks}'", out, 1, true)
+    assert.are.same({}, gates.check(out, repo()))
   end)
 
   it("lists findings with severity and cited rule, and the context used", function()

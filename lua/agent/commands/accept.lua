@@ -1,0 +1,72 @@
+-- agent accept <ID|PATH>: the team's sign-off. Flips a PROPOSED runbook to ACCEPTED, in the
+-- status form it already has, but only when every gate passes; the write is atomic.
+local check = require("agent.commands.check_runbook")
+local cli = require("agent.cli")
+local fs = require("agent.fs")
+local json = require("agent.json")
+local log = require("agent.log")
+local runbook = require("agent.runbook")
+
+local LOCK_WAIT_MS = 30000 -- how long to wait for a new-runbook run on the same story
+
+-- The lock new-runbook holds while it writes this runbook, so accept never reads half a run.
+local function lock(where)
+  if not fs.lock then return nil end
+  local dir, name = where.path:match("^(.*)/([^/]+)%-runbook%.md$")
+  if not dir then return nil end
+  local handle, err = fs.lock(dir .. "/." .. name .. ".lock", { wait = true, timeout_ms = LOCK_WAIT_MS })
+  if not handle then cli.fail(cli.EXIT.fail, ("accept: %s"):format(err)) end
+  return handle
+end
+
+local function refuse_state(where, parsed)
+  if not parsed.status then
+    cli.fail(cli.EXIT.fail, ("%s: no status line ('Status: PROPOSED' or '## State' then PROPOSED); not accepted"):format(where.display))
+  end
+  if parsed.status == "ACCEPTED" then
+    cli.fail(cli.EXIT.fail, ("%s: already ACCEPTED; nothing to do"):format(where.display))
+  end
+  if parsed.status ~= "PROPOSED" then
+    cli.fail(cli.EXIT.fail, ("%s: status is %s; only a PROPOSED runbook can be accepted"):format(where.display, parsed.status_raw))
+  end
+end
+
+return {
+  name = "accept",
+  order = 21,
+  summary = "Mark a PROPOSED runbook ACCEPTED, if every gate passes",
+  usage = "agent accept <ID|PATH> [--json]",
+  args = { { name = "ID|PATH", required = true } },
+  help = [[Runs the gates of 'agent check-runbook' and, when the runbook passes, changes its status
+from PROPOSED to ACCEPTED where it stands ('Status: PROPOSED' or '## State' then PROPOSED),
+leaving every other byte alone. A runbook in any other state is refused.
+
+Exit status: 0 accepted, 4 gate problems (the runbook is left as it was), 1 missing,
+unreadable or not PROPOSED.
+
+Examples:
+  agent accept INFRA-012]],
+  run = function(opts, ctx)
+    local where = check.locate(ctx, opts.args[1])
+    local held <close> = lock(where)
+    local text = check.read(where)
+    local parsed, problems = check.check(ctx, text)
+    if parsed then refuse_state(where, parsed) end
+    if #problems > 0 then
+      check.print_problems(where, problems)
+      cli.fail(cli.EXIT.gate, ("%s: not accepted: %d gate problem%s (see 'agent check-runbook')")
+        :format(where.display, #problems, #problems == 1 and "" or "s"))
+    end
+    local updated, err = runbook.set_status(text, "ACCEPTED")
+    if not updated then cli.fail(cli.EXIT.fail, ("%s: %s"):format(where.display, err)) end
+    local ok, werr = fs.write(where.path, updated)
+    if not ok then cli.fail(cli.EXIT.fail, ("accept: %s"):format(werr)) end
+    if ctx.json then
+      io.stdout:write(json.encode({ path = where.display, id = parsed.id or json.null, status = "ACCEPTED", previous = parsed.status }), "\n")
+    else
+      io.stdout:write(where.display, "\n")
+    end
+    log.info(("%s: ACCEPTED"):format(where.display))
+    return cli.EXIT.ok
+  end,
+}
