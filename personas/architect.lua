@@ -24,8 +24,9 @@ return {
   checklist = {
     { text = "API definition: entry and exit points (REST, gRPC or GraphQL) with OpenAPI request/response schemas",
       field = "spec.api",
-      evidence = { "openapi", "swagger", "rest", "grpc", "graphql", "endpoint", "endpoints", "route", "routes",
-                   "http", "api", "request", "response", "cli", "command" },
+      evidence = { "openapi", "swagger", "rest api", "restful", "grpc", "graphql", "endpoint", "endpoints", "route",
+                   "routes", "get /", "post /", "put /", "patch /", "delete /", "http", "api", "request",
+                   "response", "cli", "command" },
       guidance = "List every entry and exit point (method and path, RPC or CLI command) and describe each request "
         .. "and response schema, error responses included, in the OpenAPI (or .proto / GraphQL SDL) document." },
     { text = "Data models: the core entities and DTOs the component handles",
