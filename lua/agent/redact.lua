@@ -454,6 +454,20 @@ function M.is_env_path(path)
   return base == ".env" or base == ".envrc" or find(base, "^%.env%.") ~= nil or find(base, "%.env$") ~= nil
 end
 
+-- Key stores and credential files whose content is never sent, not even redacted: a PEM
+-- file may hold a key in a form no pattern knows, a keystore is binary.
+local KEY_EXT = { pem = true, key = true, p12 = true, pfx = true, jks = true, keystore = true, ppk = true }
+local KEY_NAMES = { id_rsa = true, id_dsa = true, id_ecdsa = true, id_ed25519 = true, [".netrc"] = true,
+  [".pgpass"] = true, [".htpasswd"] = true, [".git-credentials"] = true }
+
+-- Whether a path names a key or credential file (server.key, certs/tls.pem, ~/.ssh/id_rsa,
+-- .netrc, .aws/credentials) whose content must be withheld.
+function M.is_key_path(path)
+  local base = path:match("[^/]*$"):lower()
+  local ext = base:match("%.([^.]+)$")
+  return KEY_NAMES[base] or (ext and KEY_EXT[ext]) or find(path:lower(), "%.aws/credentials$") ~= nil or false
+end
+
 -- Adds counts b into a (both {KIND = n}); returns a.
 function M.merge_counts(a, b)
   for kind, n in pairs(b) do a[kind] = (a[kind] or 0) + n end

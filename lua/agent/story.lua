@@ -206,7 +206,10 @@ for ext in ([[c h cc cpp cxx hpp hh m mm go rs py pyi rb php java kt kts scala s
 -- Files known by a name without an extension.
 local KNOWN_NAMES = {}
 for name in ([[Makefile GNUmakefile Dockerfile Containerfile Jenkinsfile Procfile Gemfile
-  Rakefile Vagrantfile Justfile CODEOWNERS LICENSE]]):gmatch("%S+") do KNOWN_NAMES[name] = true end
+  Rakefile Vagrantfile Justfile CODEOWNERS LICENSE .env .envrc .gitignore .gitattributes
+  .dockerignore .editorconfig .npmrc .nvmrc .python-version .tool-versions]]):gmatch("%S+") do
+  KNOWN_NAMES[name] = true
+end
 
 local PATH_CHARS = "^[%w_%.%-/@%+]+$"
 
@@ -223,7 +226,8 @@ local function as_path(tok, backticked)
   local base = tok:match("[^/]+$")
   local ext = base:match("%.([%w]+)$")
   local has_ext = ext and ext:find("%a") and not base:find("^%d+%.")
-  if KNOWN_NAMES[base] and (backticked or tok:find("/", 1, true)) then return tok end
+  local known = KNOWN_NAMES[base] or base:find("^%.env%.%w+$")
+  if known and (backticked or tok:find("/", 1, true)) then return tok end
   if tok:find("/", 1, true) then
     -- `application/json`, `feature/login` and and/or have a '/' but no extension
     return has_ext and tok or nil

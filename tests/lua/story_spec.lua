@@ -152,9 +152,11 @@ describe("story.named_files", function()
       "Config in `pyproject.toml` and `.github/workflows/ci.yml`; build with `docker/Dockerfile`.",
       "Run `cat tests/test_orders.py` to see; see docs/guide.md.",
       "A [link](docs/api/orders.md) and (web/src/App.tsx).",
+      "Settings in `.env`, `.env.example` and deploy/.env.prod; ignore `.gitignore`.",
     }, "\n")
     assert.are.same({ "src/orders/app.py", "src/orders/db.py", "pyproject.toml", ".github/workflows/ci.yml",
-      "docker/Dockerfile", "tests/test_orders.py", "docs/guide.md", "docs/api/orders.md", "web/src/App.tsx" },
+      "docker/Dockerfile", "tests/test_orders.py", "docs/guide.md", "docs/api/orders.md", "web/src/App.tsx",
+      ".env", ".env.example", "deploy/.env.prod", ".gitignore" },
       story.named_files(text))
   end)
 
@@ -165,7 +167,7 @@ describe("story.named_files", function()
       "Not `/etc/passwd`, not `~/.claude/settings.json`, not ../secret.txt, not `a/../b.py`.",
       "Folders `web/` and `agent/commands/`; calls `os.environ`, `asyncio.run`, `logging.info()`.",
       "Types `application/json`, branch `feature/login`, and/or React/TypeScript; POST /orders.",
-      "Windows C:/x/y.txt no.",
+      "Windows C:/x/y.txt no; the `.py` and `.json` extensions are not files.",
     }, "\n")
     assert.are.same({}, story.named_files(text))
   end)

@@ -1,0 +1,576 @@
+-- Gathering context: what the panel may know about a story. gather() collects the team's rules
+-- (selected by their frontmatter, with the reason), ADRs (superseded ones named, not sent),
+-- compliance documents, per-role instructions, the files the story names and the repo tree.
+-- render() turns that into one prompt text under a token budget, by a fixed priority, naming
+-- whatever it had to leave out, and redacts every byte of it. Contract: docs/internals.md.
+local fs = require("agent.fs")
+local redact = require("agent.redact")
+local story_mod = require("agent.story")
+local mdutil = require("agent.mdutil")
+
+local M = {}
+
+M.DEFAULT_BUDGET_TOKENS = 100000 -- when neither the caller nor context.budget_tokens sets one
+M.BYTES_PER_TOKEN = 4
+M.EXCLUDED_STATES = { SUPERSEDED = true, RETIRED = true, DEPRECATED = true, REJECTED = true }
+
+local RULES_DIR, ADRS_DIR = ".agent/rules", ".agent/adrs"
+local INSTRUCTIONS_DIR = ".agent/instructions"
+local COMPLIANCE_DIRS = { ".agent/compliance", ".agent/instructions/compliance" }
+
+-- ---- Reading files safely ------------------------------------------------------------------
+
+-- Whether path resolves (symlinks followed) to something inside the repository.
+local function inside(real_root, path)
+  local real = fs.realpath(path)
+  return real ~= nil and (real == real_root or real:sub(1, #real_root + 1) == real_root .. "/")
+end
+
+-- Reads relpath under the root. Returns text, or nil and why it was not read.
+-- opts.cap: bytes; over it the file is refused, or with opts.truncate its first cap bytes
+-- (cut at a line end when one is near) are returned with truncated = true and the full size.
+-- opts.text_only: a binary (NUL bytes) or invalid UTF-8 file is refused.
+local function read_file(ctx, relpath, opts)
+  local path = ctx.root .. "/" .. relpath
+  local st, err = fs.stat(path)
+  if not st then return nil, err end
+  if st.type ~= "file" then return nil, "not a regular file" end
+  if not inside(ctx.real_root, path) then return nil, "a symlink leading outside the repository" end
+  local text, truncated
+  if st.size > opts.cap then
+    if not opts.truncate then
+      return nil, ("%d bytes, over the %d-byte limit (%s)"):format(st.size, opts.cap, opts.limit_name)
+    end
+    local f = io.open(path, "rb")
+    if not f then return nil, "cannot open" end
+    text = f:read(opts.cap) or ""
+    f:close()
+    local cut = text:find("\n[^\n]*$")
+    if cut and cut > #text - 4096 then text = text:sub(1, cut) end
+    truncated = true
+  else
+    local rerr
+    text, rerr = fs.read(path, opts.cap)
+    if not text then return nil, rerr end
+  end
+  if opts.text_only then
+    if text:find("\0", 1, true) then return nil, "a binary file" end
+    if not utf8.len(text) then return nil, "not valid UTF-8" end
+  end
+  return text, nil, truncated, st.size
+end
+
+-- Repo-relative paths of the files under reldir (recursive, sorted), or {} when it is absent.
+-- ext: a set of lower-case extensions to keep, or nil for every file.
+local function files_under(ctx, reldir, ext)
+  local st = fs.stat(ctx.root .. "/" .. reldir)
+  if not st or st.type ~= "directory" then return {} end
+  local files, errors = fs.walk(ctx.root .. "/" .. reldir)
+  for _, e in ipairs(errors or {}) do ctx.warn(e) end
+  local out = {}
+  for _, f in ipairs(files or {}) do
+    local e = f:match("%.([^./]+)$")
+    if not ext or (e and ext[e:lower()]) then out[#out + 1] = reldir .. "/" .. f end
+  end
+  return out
+end
+
+local function limits(config)
+  local l = require("agent.config").defaults().limits
+  for k, v in pairs(config and config.limits or {}) do l[k] = v end
+  return l
+end
+
+-- ---- Rules -------------------------------------------------------------------------------------
+
+local RULE_EXT = { mdc = true, md = true }
+
+-- Parses one rule file; a broken one becomes a skipped_rules entry and a file:line warning.
+local function parse_rule(ctx, relpath)
+  local rules = require("agent.rules")
+  local text, why = read_file(ctx, relpath, { cap = ctx.limits.rule_bytes, text_only = true,
+    limit_name = "limits.rule_bytes" })
+  if not text then return nil, why, 1 end
+  local ok, meta, body, body_line = pcall(rules.frontmatter, text)
+  if not ok or not meta then
+    local msg = tostring(ok and body or meta)
+    local line = msg:match("line (%d+)") or "1"
+    return nil, "broken frontmatter: " .. (msg:gsub("^frontmatter: line %d+: ", "")), line
+  end
+  local globs = {}
+  for _, g in ipairs(type(meta.globs) == "table" and meta.globs or {}) do
+    local matcher, gerr = rules.glob(tostring(g))
+    if matcher then
+      globs[#globs + 1] = tostring(g)
+    else
+      ctx.warn(("%s: glob '%s' ignored: %s"):format(relpath, tostring(g), gerr))
+    end
+  end
+  local always = meta.alwaysApply == true
+  local desc = meta.description
+  return {
+    relpath = relpath, description = desc ~= nil and tostring(desc) or nil, globs = globs,
+    always_apply = always, alwaysApply = always, body = body, body_line = body_line,
+  }
+end
+
+local function why_text(why, where)
+  if why.always then return "alwaysApply: true" end
+  if where == "named" then return ("glob '%s' matched named file '%s'"):format(why.glob, why.path) end
+  return ("glob '%s' matched '%s' in the repo"):format(why.glob, why.path)
+end
+
+-- Selects rules: alwaysApply ones, then globs against the files the story names, then globs
+-- against the repo tree.
+local function gather_rules(ctx, named, tree)
+  local rules = require("agent.rules")
+  local g = ctx.g
+  local parsed = {}
+  for _, relpath in ipairs(files_under(ctx, RULES_DIR, RULE_EXT)) do
+    local rule, reason, line = parse_rule(ctx, relpath)
+    if rule then
+      parsed[#parsed + 1] = rule
+    else
+      g.skipped_rules[#g.skipped_rules + 1] = { relpath = relpath, reason = reason }
+      ctx.warn(("%s:%s: %s (rule skipped)"):format(relpath, line, reason))
+    end
+  end
+  local chosen = {}
+  local sel, why = rules.select(parsed, named)
+  for i, rule in ipairs(sel) do chosen[rule] = why_text(why[i], "named") end
+  local rest = {}
+  for _, rule in ipairs(parsed) do
+    if not chosen[rule] then rest[#rest + 1] = rule end
+  end
+  sel, why = rules.select(rest, tree)
+  for i, rule in ipairs(sel) do chosen[rule] = why_text(why[i], "tree") end
+  for _, rule in ipairs(parsed) do
+    if chosen[rule] then
+      rule.why = chosen[rule]
+      g.rules[#g.rules + 1] = rule
+    else
+      local reason = #rule.globs == 0 and "no globs and alwaysApply is not true"
+        or ("no file matched its globs ('%s')"):format(table.concat(rule.globs, "', '"))
+      g.skipped_rules[#g.skipped_rules + 1] = { relpath = rule.relpath, reason = reason }
+    end
+  end
+end
+
+-- ---- ADRs, compliance, instructions ------------------------------------------------------------
+
+local DOC_EXT = { md = true, mdc = true }
+
+local function read_doc(ctx, relpath)
+  local text, why = read_file(ctx, relpath, { cap = ctx.limits.rule_bytes, text_only = true,
+    limit_name = "limits.rule_bytes" })
+  if not text then ctx.warn(("%s: %s (skipped)"):format(relpath, why)) end
+  return text and story_mod.normalize(text)
+end
+
+-- `# ADR-016: Title` -> "ADR-016", "Title"; else the file's ID and the heading as title.
+local function adr_heading(text, relpath)
+  local h = text:match("^#%s+([^\n]-)%s*\n") or text:match("\n#%s+([^\n]-)%s*\n")
+  local name = relpath:match("[^/]+$")
+  local id, title = (h or ""):match("^(%a[%w]*%-[%w%-]+)%s*:%s*(.+)$")
+  if id then return id, title end
+  return story_mod.file_id(name), h or name
+end
+
+local function gather_adrs(ctx)
+  local g = ctx.g
+  for _, relpath in ipairs(files_under(ctx, ADRS_DIR, DOC_EXT)) do
+    local text = read_doc(ctx, relpath)
+    if text then
+      local status = story_mod.read_state(text)
+      local id, title = adr_heading(text, relpath)
+      if status and M.EXCLUDED_STATES[status:upper()] then
+        g.excluded_adrs[#g.excluded_adrs + 1] = { relpath = relpath, id = id, title = title, status = status }
+      else
+        g.adrs[#g.adrs + 1] = { relpath = relpath, id = id, title = title, status = status, text = text }
+      end
+    end
+  end
+end
+
+local function gather_compliance(ctx)
+  local g = ctx.g
+  for _, dir in ipairs(COMPLIANCE_DIRS) do
+    for _, relpath in ipairs(files_under(ctx, dir)) do
+      local text = read_doc(ctx, relpath)
+      if text then g.compliance[#g.compliance + 1] = { relpath = relpath, text = text } end
+    end
+  end
+end
+
+-- The role an instruction file is for: its folder (.agent/instructions/<role>/...) or the
+-- prefix of a flat file's name (<role>-*.md[c]). Compliance folders are compliance documents.
+local function instruction_role(relpath)
+  local rest = relpath:sub(#INSTRUCTIONS_DIR + 2)
+  local dir = rest:match("^([^/]+)/")
+  if dir then return dir:lower() ~= "compliance" and dir:lower() or nil end
+  local prefix = rest:match("^([%w_]+)%-.+%.[mM][dD][cC]?$")
+  return prefix and prefix:lower()
+end
+
+local function gather_instructions(ctx)
+  local g = ctx.g
+  for _, relpath in ipairs(files_under(ctx, INSTRUCTIONS_DIR)) do
+    local role = instruction_role(relpath)
+    if role then
+      local text = read_doc(ctx, relpath)
+      if text then
+        g.instructions[role] = g.instructions[role] or {}
+        table.insert(g.instructions[role], { relpath = relpath, text = text })
+      end
+    end
+  end
+end
+
+-- ---- The codebase ---------------------------------------------------------------------------
+
+-- The repo as the model should see it: .gitignore honoured, dot files such as .github/ kept,
+-- and .agent/ left out (its rules, ADRs and instructions arrive in their own sections, and its
+-- cache is ours).
+local function gather_tree(ctx)
+  local files, errors = fs.walk(ctx.root, { gitignore = true, hidden = true, ignore = { "/.agent/" } })
+  if not files then
+    ctx.warn(("repository tree: %s"):format(errors))
+    return {}
+  end
+  for i = 1, math.min(#errors, 20) do ctx.warn("repository tree: " .. errors[i]) end
+  if #errors > 20 then ctx.warn(("repository tree: %d more unreadable entries"):format(#errors - 20)) end
+  return files
+end
+
+local function gather_files(ctx, named)
+  local out = {}
+  for _, relpath in ipairs(named or {}) do
+    local st = fs.stat(ctx.root .. "/" .. relpath)
+    if not st then
+      out[#out + 1] = { relpath = relpath, exists = false }
+    elseif st.type == "directory" then
+      ctx.warn(("named path '%s' is a directory (not included)"):format(relpath))
+    elseif redact.is_key_path(relpath) then
+      out[#out + 1] = { relpath = relpath, exists = true, withheld = true, size = st.size }
+    else
+      local text, why, truncated, size = read_file(ctx, relpath, { cap = ctx.limits.file_bytes, truncate = true })
+      if not text then
+        ctx.warn(("named file '%s': %s (not included)"):format(relpath, why))
+        out[#out + 1] = { relpath = relpath, exists = true, error = why }
+      elseif text:find("\0", 1, true) then
+        out[#out + 1] = { relpath = relpath, exists = true, binary = true, size = size }
+      else
+        out[#out + 1] = { relpath = relpath, exists = true, text = text, truncated = truncated or false, size = size }
+      end
+    end
+  end
+  return out
+end
+
+-- context.gather(root, story, config) -> gathered (docs/internals.md, "gathered context")
+-- Never raises for what is on disk: unreadable, oversized, binary or broken files become
+-- warnings (and skipped_rules entries), so one bad file cannot stop a run.
+function M.gather(root, story, config)
+  assert(type(root) == "string", "context.gather: root must be a string")
+  assert(type(story) == "table", "context.gather: story must be a story table")
+  config = config or require("agent.config").defaults()
+  local red = config.redact or {}
+  local g = {
+    story = story, rules = {}, skipped_rules = {}, adrs = {}, excluded_adrs = {}, compliance = {},
+    instructions = {}, files = {}, tree = {}, warnings = {},
+    budget_tokens = config.context and config.context.budget_tokens or nil,
+    redact = { emails = red.emails == true, ips = red.ips == true },
+  }
+  local ctx = { root = root, real_root = fs.realpath(root) or root, limits = limits(config), g = g }
+  function ctx.warn(msg) g.warnings[#g.warnings + 1] = msg end
+  g.tree = gather_tree(ctx)
+  g.files = gather_files(ctx, story.named_files)
+  gather_rules(ctx, story.named_files or {}, g.tree)
+  gather_adrs(ctx)
+  gather_instructions(ctx)
+  gather_compliance(ctx)
+  return g
+end
+
+-- ---- Rendering --------------------------------------------------------------------------------
+
+-- Replaces each invalid UTF-8 byte with U+FFFD: model APIs reject JSON bodies that are not UTF-8.
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local ok, bad = utf8.len(s, i)
+    if ok then
+      out[#out + 1] = s:sub(i)
+      break
+    end
+    out[#out + 1] = s:sub(i, bad - 1)
+    out[#out + 1] = "\239\191\189"
+    i = bad + 1
+  end
+  return table.concat(out)
+end
+
+-- A path fit for a heading line: control characters would end or split it.
+local function path_line(p)
+  return (tostring(p):gsub("%c", "?"))
+end
+
+-- Redacted content per gathered table, so rendering for six personas redacts once.
+local memo = setmetatable({}, { __mode = "k" })
+
+local function redacted(gathered, key, text, env)
+  local cache = memo[gathered]
+  if not cache then
+    cache = {}
+    memo[gathered] = cache
+  end
+  local hit = cache[key]
+  if not hit then
+    local out, counts
+    if env then
+      out, counts = redact.env_file(text, gathered.redact)
+    else
+      out, counts = redact.text(text, gathered.redact)
+    end
+    hit = { text = valid_utf8(out), counts = counts }
+    cache[key] = hit
+  end
+  return hit.text, hit.counts
+end
+
+-- One rendered item: `## <path>`, a few plain lines about it, its content in a fence longer
+-- than any backtick run inside, so nothing in a file can close it or forge a header.
+local function item(gathered, group, key, relpath, lines, body, info, env)
+  local text, counts = "", {}
+  if body then text, counts = redacted(gathered, key, body, env) end
+  local head = { "## " .. path_line(relpath) }
+  for _, l in ipairs(lines) do head[#head + 1] = path_line(l) end
+  local chunk = table.concat(head, "\n") .. "\n\n" .. (body and (mdutil.fence(text, info) .. "\n") or "")
+  return { group = group, name = relpath, chunk = chunk, counts = counts }
+end
+
+local GROUPS = {
+  story = "# The story",
+  always = "# Rules that always apply",
+  matched = "# Rules selected for this story",
+  adrs = "# Architecture decision records",
+  instructions = "# Instructions for your role",
+  compliance = "# Compliance",
+  files = "# Files the story names (current content)",
+  tree = "# Repository tree",
+}
+
+local function lang_of(relpath)
+  local ext = relpath:match("%.(%w+)$")
+  return ext and ext:lower() or ""
+end
+
+local function rule_items(gathered, out)
+  for pass = 1, 2 do
+    for _, r in ipairs(gathered.rules) do
+      if (pass == 1) == (r.always_apply == true) then
+        local lines = { "Why: " .. (r.why or "") }
+        if r.description then table.insert(lines, 1, "Description: " .. r.description) end
+        out[#out + 1] = item(gathered, pass == 1 and "always" or "matched", "rule:" .. r.relpath,
+          r.relpath, lines, r.body or "", "markdown")
+      end
+    end
+  end
+end
+
+local function file_item(gathered, f)
+  if not f.exists then
+    return item(gathered, "files", "file:" .. f.relpath, f.relpath, { "Does not exist yet." })
+  elseif f.binary then
+    return item(gathered, "files", "file:" .. f.relpath, f.relpath,
+      { ("A binary file of %d bytes (content not included)."):format(f.size or 0) })
+  elseif f.withheld then
+    return item(gathered, "files", "file:" .. f.relpath, f.relpath,
+      { "A key or credential file: its content is never sent (docs/security.md)." })
+  elseif not f.text then
+    return item(gathered, "files", "file:" .. f.relpath, f.relpath, { "Could not be read: " .. tostring(f.error) })
+  end
+  local note = f.truncated and ("Truncated: the first %d of %d bytes."):format(#f.text, f.size or 0)
+    or "Complete current content."
+  return item(gathered, "files", "file:" .. f.relpath, f.relpath, { note }, f.text, lang_of(f.relpath),
+    redact.is_env_path(f.relpath))
+end
+
+-- Every candidate item in priority order (the story first, the tree last).
+local function items_of(gathered, role)
+  local out = {}
+  local story = gathered.story or {}
+  out[1] = item(gathered, "story", "story", story.relpath or story.path or "story",
+    { ("%s: %s"):format(story.id or "?", story.title or "") }, story.text or "", "markdown")
+  rule_items(gathered, out)
+  for _, a in ipairs(gathered.adrs) do
+    out[#out + 1] = item(gathered, "adrs", "adr:" .. a.relpath, a.relpath,
+      { ("%s: %s (status: %s)"):format(a.id or "?", a.title or "", a.status or "unknown") }, a.text, "markdown")
+  end
+  for _, ins in ipairs(role and gathered.instructions[tostring(role):lower()] or {}) do
+    out[#out + 1] = item(gathered, "instructions", "ins:" .. ins.relpath, ins.relpath, {}, ins.text, "markdown")
+  end
+  for _, c in ipairs(gathered.compliance) do
+    out[#out + 1] = item(gathered, "compliance", "comp:" .. c.relpath, c.relpath, {}, c.text, lang_of(c.relpath))
+  end
+  for _, f in ipairs(gathered.files) do out[#out + 1] = file_item(gathered, f) end
+  return out
+end
+
+-- The tree is redacted once as a whole; a partial tree is a prefix of whole lines of that text.
+local function tree_text(gathered)
+  local cache = memo[gathered] or {}
+  memo[gathered] = cache
+  if not cache.tree_lines then
+    local text = redacted(gathered, "tree", table.concat(gathered.tree, "\n"))
+    local ends = {}
+    for pos in text:gmatch("()\n") do ends[#ends + 1] = pos - 1 end
+    ends[#ends + 1] = #text
+    cache.tree_lines = ends
+  end
+  return cache.tree.text, cache.tree_lines
+end
+
+local function tree_item(gathered, n)
+  local total = #gathered.tree
+  local text, ends = tree_text(gathered)
+  local body = n > 0 and text:sub(1, ends[math.min(n, #ends)]) or ""
+  local note = n < total and ("The first %d of %d paths (.gitignore honoured)."):format(n, total)
+    or ("%d paths (.gitignore honoured)."):format(total)
+  local counts = {}
+  for kind in body:gmatch("%[REDACTED:([%u%d_]+)%]") do counts[kind] = (counts[kind] or 0) + 1 end
+  local chunk = "## repository tree\n" .. note .. "\n\n" .. mdutil.fence(body, "text") .. "\n"
+  return { group = "tree", name = "repository tree", chunk = chunk, counts = counts }
+end
+
+local PREAMBLE = "Context for the review. Each item is a `##` heading naming its path, a few lines "
+  .. "about it, and its content in a fenced block; secrets are shown as [REDACTED:KIND].\n\n"
+
+local function notice(cut)
+  if #cut == 0 then return "" end
+  local lines = { "# Not included for lack of budget", "" }
+  for _, c in ipairs(cut) do lines[#lines + 1] = "- " .. path_line(c) end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function excluded_line(gathered)
+  if #gathered.excluded_adrs == 0 then return "" end
+  local names = {}
+  for _, a in ipairs(gathered.excluded_adrs) do
+    names[#names + 1] = ("%s (%s, %s)"):format(a.id or a.relpath, a.relpath, a.status)
+  end
+  return "Left out as no longer in force: " .. table.concat(names, "; ") .. ".\n\n"
+end
+
+-- Assembles the chosen items; group headings appear once, before their first item.
+local function assemble(gathered, chosen, cut)
+  local parts, open = { PREAMBLE }, {}
+  for _, it in ipairs(chosen) do
+    if not open[it.group] then
+      open[it.group] = true
+      parts[#parts + 1] = GROUPS[it.group] .. "\n\n"
+      if it.group == "adrs" then parts[#parts + 1] = excluded_line(gathered) end
+    end
+    parts[#parts + 1] = it.chunk
+  end
+  parts[#parts + 1] = notice(cut)
+  return table.concat(parts)
+end
+
+-- The story cut to whole lines so that its item takes at most `room` bytes.
+local function shortened_story(gathered, full, room)
+  local story = gathered.story or {}
+  local text = redacted(gathered, "story", story.text or "")
+  local overhead = #full.chunk - #text + 80 -- heading, fence, the "Truncated" line
+  local keep = text:sub(1, math.max(0, room - overhead)):match("^(.*\n)") or ""
+  local it = item(gathered, "story", "story:" .. #keep, full.name,
+    { ("%s: %s"):format(story.id or "?", story.title or ""),
+      ("Truncated: the first %d of %d bytes."):format(#keep, #text) }, keep, "markdown")
+  it.counts = {}
+  for kind in keep:gmatch("%[REDACTED:([%u%d_]+)%]") do it.counts[kind] = (it.counts[kind] or 0) + 1 end
+  return it
+end
+
+local NOTICE_RESERVE = 512 -- room kept for the cut notice when the story alone overflows
+
+-- Fits the items into max bytes: whole items by priority, each cut one named. The story is
+-- never dropped: when it alone overflows, it is cut to whole lines and named as truncated.
+local function fit(gathered, items, max)
+  local chosen, cut = {}, {}
+  local used = #PREAMBLE
+  for i, it in ipairs(items) do
+    local cost = #it.chunk + #GROUPS[it.group] + 2
+    if used + cost <= max then
+      chosen[#chosen + 1] = it
+      used = used + cost
+    elseif i == 1 then
+      local short = shortened_story(gathered, it, max - used - cost + #it.chunk - NOTICE_RESERVE)
+      chosen[#chosen + 1] = short
+      cut[#cut + 1] = it.name .. " (truncated)"
+      used = used + #short.chunk + #GROUPS.story + 2
+    else
+      cut[#cut + 1] = it.name
+    end
+  end
+  -- the notice needs room too: drop the lowest-priority items until it fits
+  while #chosen > 1 and #assemble(gathered, chosen, cut) > max do
+    local last = table.remove(chosen)
+    table.insert(cut, 1, last.name)
+  end
+  return chosen, cut
+end
+
+local function tree_fit(gathered, chosen, cut, max)
+  local tree = gathered.tree
+  if #tree == 0 then return end
+  local full = tree_item(gathered, #tree)
+  chosen[#chosen + 1] = full
+  if #assemble(gathered, chosen, cut) <= max then return end
+  chosen[#chosen] = nil
+  -- binary search for the longest prefix of the tree that fits with its note in the notice
+  local entry = ("repository tree (%d paths)"):format(#tree)
+  local lo, hi = 0, #tree - 1
+  local best
+  while lo <= hi do
+    local mid = (lo + hi) // 2
+    local it = tree_item(gathered, mid)
+    chosen[#chosen + 1] = it
+    cut[#cut + 1] = ("repository tree (%d of %d paths listed)"):format(mid, #tree)
+    local ok = #assemble(gathered, chosen, cut) <= max
+    chosen[#chosen], cut[#cut] = nil, nil
+    if ok then best, lo = mid, mid + 1 else hi = mid - 1 end
+  end
+  if best and best > 0 then
+    chosen[#chosen + 1] = tree_item(gathered, best)
+    cut[#cut + 1] = ("repository tree (%d of %d paths listed)"):format(best, #tree)
+  else
+    cut[#cut + 1] = entry
+  end
+end
+
+-- context.render(gathered, {role=, budget_tokens=}) -> text, report
+-- report = {tokens=, budget_tokens=, cut={name...}, included={name...}, redactions={KIND=n}}.
+-- Priority: story, always-apply rules, matched rules, ADRs, the role's instructions,
+-- compliance, named files, tree. Tokens are estimated as bytes / 4.
+function M.render(gathered, opts)
+  assert(type(gathered) == "table", "context.render: gathered must be a table")
+  opts = opts or {}
+  local budget = opts.budget_tokens or gathered.budget_tokens or M.DEFAULT_BUDGET_TOKENS
+  assert(type(budget) == "number" and budget > 0, "context.render: budget_tokens must be a positive number")
+  local max = math.floor(budget * M.BYTES_PER_TOKEN)
+  local chosen, cut = fit(gathered, items_of(gathered, opts.role), max)
+  tree_fit(gathered, chosen, cut, max)
+  local text = assemble(gathered, chosen, cut)
+  local counts, included = {}, {}
+  for _, it in ipairs(chosen) do
+    redact.merge_counts(counts, it.counts)
+    included[#included + 1] = it.name
+  end
+  return text, {
+    tokens = math.ceil(#text / M.BYTES_PER_TOKEN), budget_tokens = budget,
+    cut = cut, included = included, redactions = counts,
+  }
+end
+
+return M
