@@ -36,8 +36,9 @@ return {
       guidance = "Name each entity and DTO with its fields, types and validation rules, and the module that defines it." },
     { text = "Dependencies: external services, databases and third-party APIs, injected rather than built inline",
       field = "spec.dependencies",
-      evidence = { "database", "postgres", "postgresql", "mysql", "redis", "sqlite", "kafka", "queue", "external",
-                   "third-party", "third party", "service", "client", "dependency", "dependencies", "s3", "bucket" },
+      evidence = { "database", "databases", "postgres", "postgresql", "mysql", "redis", "sqlite", "kafka", "queue",
+                   "external service", "external services", "external api", "third-party", "third party", "sdk",
+                   "webhook", "dependency", "dependencies", "s3", "bucket" },
       guidance = "List every external service, database and third-party API the change touches, and pass each in "
         .. "through a constructor or provider so tests can substitute it." },
     { text = "State management: stateless, or the state and persistence it owns",

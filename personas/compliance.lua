@@ -19,8 +19,8 @@ return {
   checklist = {
     { text = "CI/CD pipeline: build, scan (SAST, dependencies, images) and deploy steps",
       field = "lifecycle.cicd",
-      evidence = { "ci", "cd", "ci/cd", "pipeline", "github actions", "gitlab", "workflow", "build", "deploy",
-                   "deployment", "release", "snyk", "trivy", "scan", "scanning", "sast" },
+      evidence = { "ci", "ci/cd", "pipeline", "github actions", "gitlab ci", "build step", "deploy", "deployed",
+                   "deployment", "snyk", "trivy", "scan", "scanning", "sast", "container image" },
       guidance = "The pipeline builds, runs the tests, scans dependencies and images (Snyk or Trivy) and deploys "
         .. "through the standard, approved release path; no manual deploys." },
     { text = "Personal data: lawful basis, minimisation, retention and erasure (GDPR)",

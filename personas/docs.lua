@@ -17,7 +17,7 @@ return {
   checklist = {
     { text = "Documentation: docs updated or added for every changed behaviour and internal logic",
       field = "lifecycle.documentation",
-      evidence = { "documentation", "docs", "document", "documented", "readme", "docstring", "docstrings",
+      evidence = { "documentation", "docs", "documented", "readme", "docstring", "docstrings",
                    "api reference", "guide", "openapi", "man page" },
       guidance = "Update the user-facing docs (README, guides, the API reference generated from the OpenAPI "
         .. "document) and the docstrings of changed internal functions in the same change." },

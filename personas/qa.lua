@@ -18,8 +18,8 @@ return {
   checklist = {
     { text = "Testing requirements: a unit-test coverage threshold and the mandatory integration scenarios",
       field = "quality.testing",
-      evidence = { "test", "tests", "testing", "unit test", "unit tests", "integration", "e2e", "end-to-end",
-                   "coverage", "pytest", "jest", "scenario", "scenarios" },
+      evidence = { "test", "tests", "testing", "unit test", "unit tests", "integration test", "integration tests",
+                   "e2e", "end-to-end", "coverage", "pytest", "jest", "scenario", "scenarios" },
       guidance = "Set the minimum unit-test coverage of the changed code (80% or the repository's threshold) and "
         .. "list the integration scenarios that must pass: the happy path, each failure mode in the acceptance "
         .. "criteria, and the negative tests." },

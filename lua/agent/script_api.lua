@@ -85,40 +85,56 @@ local function fence_after(open, line)
   return open, true
 end
 
--- A document's lines with the section each sits in: {text=, section=, line=}. Headings,
+-- Whether a line starts a block of its own (a list item, a table row, a quote) rather than
+-- continuing the paragraph or item above it.
+local function starts_block(line)
+  return line:match("^%s*[-*+]%s") or line:match("^%s*%d+[.)]%s") or line:match("^%s*|") or line:match("^%s*>")
+end
+
+-- A document's units of text with the section each sits in: {text=, section=, line=}. A unit
+-- is a paragraph or a list item with its wrapped lines joined, or one line of code. Headings,
 -- fence markers, the H1 title and the state (section or line) are left out: they are never
 -- evidence.
 function M.story_lines(text)
-  local out, section, fence = {}, nil, nil
+  local out, section, fence, unit = {}, nil, nil, nil
   local n = 0
+  local function close() unit = nil end
   for line in ((text or "") .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
     line = line:gsub("\r$", "")
     local is_marker
     fence, is_marker = fence_after(fence, line)
     if is_marker then
-      -- a fence line: not content
-    elseif not fence and line:match("^#+%s") then
+      close()
+    elseif fence then
+      if line:match("%S") then out[#out + 1] = { text = line, section = section, line = n } end
+    elseif line:match("^#+%s") then
+      close()
       local level = #line:match("^(#+)")
       section = level > 1 and trim(line:gsub("^#+%s*", ""):gsub("%s#+%s*$", "")) or nil
-    elseif line:match("%S") and not (section and is_state_heading(section)) and not is_state_line(line) then
-      out[#out + 1] = { text = line, section = section, line = n }
+    elseif not line:match("%S") or (section and is_state_heading(section)) or is_state_line(line) then
+      close()
+    elseif unit and not starts_block(line) then
+      unit.text = unit.text .. " " .. trim(line)
+    else
+      unit = { text = line, section = section, line = n }
+      out[#out + 1] = unit
     end
   end
   return out
 end
 
--- Sections of the story by title (case-insensitive): title -> {lines...}.
+-- Sections of the story by title (case-insensitive): title -> {units...}.
 local function story_sections(lines)
-  local by = {}
+  local by, titles = {}, {}
   for _, l in ipairs(lines) do
     if l.section then
       local key = l.section:lower()
-      by[key] = by[key] or {}
+      if not by[key] then by[key] = {} titles[#titles + 1] = l.section end
       table.insert(by[key], l)
     end
   end
-  return by
+  return by, titles
 end
 
 -- ---- Checklist items ---------------------------------------------------------------------
@@ -154,7 +170,8 @@ end
 function M.item(v)
   if type(v) == "string" then
     local words = derived_words(v)
-    return { text = v, evidence = words, min_hits = math.min(2, math.max(1, #words)), sections = {}, applies = {} }
+    return { text = v, evidence = words, min_hits = math.min(2, math.max(1, #words)), sections = {}, applies = {},
+             derived = true }
   end
   if type(v) ~= "table" or type(v.text) ~= "string" then
     error("a checklist item must be a string or a table with a 'text' string", 2)
@@ -167,26 +184,62 @@ function M.item(v)
   if #item.evidence == 0 and #item.sections == 0 then
     item.evidence = derived_words(v.text)
     item.min_hits = math.min(2, math.max(1, #item.evidence))
+    item.derived = true
   end
   return item
 end
 
--- The lines (up to `max`) where at least min_hits of the words occur.
-local function find_lines(lines, words, min_hits, max)
+local function patterns(words)
   local pats = {}
   for i, w in ipairs(words) do pats[i] = word_pattern(w) end
+  return pats
+end
+
+local function count_hits(text, pats, enough)
+  local low, hits = text:lower(), 0
+  for _, p in ipairs(pats) do
+    if low:find(p) then
+      hits = hits + 1
+      if hits >= enough then break end
+    end
+  end
+  return hits
+end
+
+-- A unit's sentences: each ends at . ! or ? followed by a space ("app.py" and "0.7%" stay).
+local function sentences(text)
+  local out, start = {}, 1
+  while true do
+    local s, e = text:find("[.!?]%s+", start)
+    if not s then
+      out[#out + 1] = text:sub(start)
+      return out
+    end
+    out[#out + 1] = text:sub(start, s)
+    start = e + 1
+  end
+end
+
+-- The sentence of a unit that holds the most of the words (the first such): what a note
+-- quotes, rather than a whole paragraph or a line cut where the story happened to wrap.
+local function best_sentence(text, pats)
+  local best, best_hits = text, 0
+  for _, sentence in ipairs(sentences(text)) do
+    local hits = count_hits(sentence, pats, #pats)
+    if hits > best_hits then best, best_hits = sentence, hits end
+  end
+  return best
+end
+
+-- The units (up to `max`) where at least min_hits of the words occur, each with `quote`, the
+-- sentence to cite.
+local function find_lines(lines, words, min_hits, max)
+  local pats = patterns(words)
   local found = {}
   if #pats == 0 then return found end
   for _, l in ipairs(lines) do
-    local low, hits = l.text:lower(), 0
-    for _, p in ipairs(pats) do
-      if low:find(p) then
-        hits = hits + 1
-        if hits >= min_hits then break end
-      end
-    end
-    if hits >= min_hits and not l.text:find("```", 1, true) then
-      found[#found + 1] = l
+    if count_hits(l.text, pats, min_hits) >= min_hits and not l.text:find("```", 1, true) then
+      found[#found + 1] = { text = l.text, section = l.section, line = l.line, quote = best_sentence(l.text, pats) }
       if #found >= max then break end
     end
   end
@@ -202,7 +255,7 @@ function M.sources(ctx)
     for _, doc in ipairs(list or {}) do
       local lines = {}
       for _, l in ipairs(M.story_lines(doc[field] or doc.text or doc.body or "")) do
-        lines[#lines + 1] = { text = l.text, line = l.line }
+        lines[#lines + 1] = { text = l.text, line = l.line, section = l.section }
       end
       standards[#standards + 1] = { relpath = doc.relpath, lines = lines }
     end
@@ -211,13 +264,30 @@ function M.sources(ctx)
   add(ctx.adrs, "text")
   add(ctx.instructions, "text")
   add(ctx.compliance, "text")
-  return { story = story, sections = story_sections(story), standards = standards }
+  local sections, titles = story_sections(story)
+  return { story = story, sections = sections, titles = titles, standards = standards }
 end
 
+-- A story section that is itself the evidence: one the item names, or, for an item whose
+-- evidence is its own words, a section whose title holds enough of them ("Are the
+-- acceptance criteria testable?" is answered by a non-empty "Acceptance Criteria").
 local function section_evidence(item, sources)
+  local function first(key)
+    local units = sources.sections[key]
+    if units and #units > 0 then
+      local u = units[1]
+      return { { text = u.text, section = u.section, line = u.line, quote = u.text } }
+    end
+  end
   for _, title in ipairs(item.sections) do
-    local lines = sources.sections[title:lower()]
-    if lines and #lines > 0 then return { lines[1] } end
+    local hit = first(title:lower())
+    if hit then return hit end
+  end
+  if item.derived then
+    local pats = patterns(item.evidence)
+    for _, title in ipairs(sources.titles) do
+      if count_hits(title, pats, item.min_hits) >= item.min_hits then return first(title:lower()) end
+    end
   end
 end
 
@@ -236,18 +306,18 @@ function M.judge_item(item, sources)
   for _, doc in ipairs(sources.standards) do
     local hit = find_lines(doc.lines, item.evidence, item.min_hits, 1)[1]
     if hit then
-      entry.standards[#entry.standards + 1] = { relpath = doc.relpath, text = hit.text, line = hit.line }
+      entry.standards[#entry.standards + 1] = { relpath = doc.relpath, text = hit.text, quote = hit.quote, line = hit.line }
       if #entry.standards >= QUOTES_PER_SECTION then break end
     end
   end
   if #entry.story > 0 then
     local l = entry.story[1]
     entry.status = "met"
-    entry.note = ('story%s: "%s"'):format(l.section and (" (" .. l.section .. ")") or "", M.quote(l.text))
+    entry.note = ('story%s: "%s"'):format(l.section and (" (" .. l.section .. ")") or "", M.quote(l.quote or l.text))
   elseif #entry.standards > 0 then
     local s = entry.standards[1]
     entry.status = "partial"
-    entry.note = ('not in the story; %s says: "%s"'):format(s.relpath, M.quote(s.text))
+    entry.note = ('not in the story; %s says: "%s"'):format(s.relpath, M.quote(s.quote or s.text))
   else
     entry.status = "missing"
     entry.note = "neither the story nor the rules, ADRs or instructions sent to the panel address it"
@@ -457,11 +527,11 @@ local function section_markdown(entries, field_title)
   for _, e in ipairs(entries) do
     if e.guidance then guidance[#guidance + 1] = e.guidance end
     for _, l in ipairs(e.story) do
-      local q = ('"%s"%s'):format(M.quote(l.text), l.section and (" (story, " .. l.section .. ")") or " (story)")
+      local q = ('"%s"%s'):format(M.quote(l.quote or l.text), l.section and (" (story, " .. l.section .. ")") or " (story)")
       if not seen[q] and #story < QUOTES_PER_SECTION then seen[q] = true story[#story + 1] = "- " .. q end
     end
     for _, s in ipairs(e.standards) do
-      local q = ('`%s`: "%s"'):format(s.relpath, M.quote(s.text))
+      local q = ('`%s`: "%s"'):format(s.relpath, M.quote(s.quote or s.text))
       if not seen[q] and #standards < QUOTES_PER_SECTION then seen[q] = true standards[#standards + 1] = "- " .. q end
     end
   end
