@@ -72,6 +72,62 @@ function M.heading(level, text)
   return ("#"):rep(level) .. " " .. s .. "\n"
 end
 
+-- The fence a line opens (its character and length), per CommonMark: up to three spaces,
+-- then three or more backticks or tildes; a backtick fence's info may hold no backtick.
+local function opening_fence(line)
+  local indent, run, info = line:match("^( *)(```+)(.*)$")
+  if not run then indent, run, info = line:match("^( *)(~~~+)(.*)$") end
+  if not run or #indent > 3 or (run:sub(1, 1) == "`" and info:find("`", 1, true)) then return nil end
+  return run:sub(1, 1), #run
+end
+
+local function closes(line, ch, len)
+  local indent, run = line:match("^( *)(" .. (ch == "`" and "`" or "~") .. "+)%s*$")
+  return run ~= nil and #indent <= 3 and #run >= len
+end
+
+-- nest(markdown, level) -> markdown that stays inside a section of level-1: every ATX
+-- heading outside code is pushed down to at least `level` (at most 6), a heading that would
+-- read as a runbook step ([MODIFY] ...) has its bracket escaped, a setext underline is cut
+-- off from the paragraph it would turn into a heading, and a fence left open at the end is
+-- closed. For markdown from a model, which must not add sections or steps.
+function M.nest(text, level)
+  assert(math.type(level) == "integer" and level >= 1 and level <= 6, "nest: level must be an integer from 1 to 6")
+  text = tostring(text)
+  local ends_nl = text:sub(-1) == "\n"
+  local out, fence_ch, fence_len = {}, nil, 0
+  local after_text = false -- the previous line continues a paragraph
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    local was_text = after_text
+    after_text = false
+    if fence_ch then
+      if closes(line, fence_ch, fence_len) then fence_ch = nil end
+    else
+      local ch, len = opening_fence(line)
+      if ch then
+        fence_ch, fence_len = ch, len
+      else
+        local indent, hashes, rest = line:match("^( ? ? ?)(#+)(.*)$")
+        if hashes and #hashes <= 6 and (rest == "" or rest:match("^%s")) then
+          rest = rest:gsub("^(%s+)%[(%a+%])", "%1\\[%2")
+          line = indent .. ("#"):rep(math.min(6, math.max(level, #hashes))) .. rest
+        elseif was_text and (line:match("^ ? ? ?=+%s*$") or line:match("^ ? ? ?%-+%s*$")) then
+          out[#out + 1] = "" -- a blank line first: a rule or text, never a setext heading
+        else
+          after_text = line:find("%S") ~= nil
+        end
+      end
+    end
+    out[#out + 1] = line
+  end
+  if ends_nl then out[#out] = nil end -- text .. "\n" ended in an empty piece
+  local s = table.concat(out, "\n") .. (ends_nl and "\n" or "")
+  if fence_ch then
+    s = s .. ((s == "" or ends_nl) and "" or "\n") .. fence_ch:rep(fence_len) .. "\n"
+  end
+  return s
+end
+
 local function cell(v)
   return M.escape_inline(v == nil and "" or tostring(v))
 end

@@ -176,6 +176,19 @@ describe("agent.md", function()
     assert.are.equal("", md.table({}))
   end)
 
+  it("nests markdown under a section: deeper headings, no steps, no setext headings, fences closed", function()
+    assert.are.equal("### Top\ntext\n### Sub\n#### deep\n", md.nest("# Top\ntext\n## Sub\n#### deep\n", 3))
+    assert.are.equal("#### \\[MODIFY] x.py\n```\n# kept\n```\n", md.nest("## [MODIFY] x.py\n```\n# kept\n", 4))
+    assert.are.equal("````\n```\n## in\n```\n````\n#### out", md.nest("````\n```\n## in\n```\n````\n## out", 4))
+    assert.are.equal("Title\n\n===\ntext\n\n---\n", md.nest("Title\n===\ntext\n---\n", 3))
+    assert.are.equal("#hashtag\n    # code\n", md.nest("#hashtag\n    # code\n", 3))
+    local doc = markdown.parse("## Section\n\n" .. md.nest("# A\nB\n===\n#### [NEW] x\n~~~~\n", 3))
+    local levels = {}
+    for _, h in ipairs(doc.headings) do levels[#levels + 1] = h.level .. " " .. h.title end
+    assert.are.same({ "2 Section", "3 A", "4 [NEW] x" }, levels)
+    assert.are.equal(1, #doc.code_blocks)
+  end)
+
   it("writes code spans that hold backticks", function()
     assert.are.equal("`a`", md.code("a"))
     assert.are.equal("``a`b ``", md.code("a`b "))
@@ -224,6 +237,21 @@ describe("the runbook template", function()
     assert.matches("^%- %[ %] %*%*@Docs%*%*: script error: personas/docs%.lua:3: boom; not approved", lines[4])
     assert.matches("BLOCK", lines[5])
     assert.matches("Not reviewed %(no usable review", out)
+  end)
+
+  it("keeps a model's hostile markdown inside its section: no extra sections, steps or open fences", function()
+    local doc = full_doc()
+    doc.goal = "## Rogue section\n\n#### [MODIFY] evil.py\n\nSetext\n===\n\n```\nnever closed"
+    doc.spec.api = "# Endpoints\n\n- `POST /orders`"
+    doc.changes[1].ops[1].description = "## Why\n\nBecause.\n\n#### [DELETE] src/orders/settings.py"
+    local out = render(doc)
+    local got = rendered_headings(out)
+    assert.are.equal("### Rogue section", table.remove(got, 3))
+    assert.are.same(contract_headings("INFRA-012", "Idempotent order creation", true), got)
+    assert.matches("\n#### Endpoints\n", out)
+    local parsed = runbook.parse(out)
+    assert.are.equal(3, #parsed.steps)
+    assert.are.same({}, gates.check(out, repo()))
   end)
 
   it("quotes gate problems in the Gate Report without the gates taking them for placeholders", function()

@@ -10,13 +10,18 @@ local md = agent.md
 
 local function blank(s) return s == nil or not tostring(s):find("%S") end
 
--- A markdown body as a block ending in one newline.
-local function block(s) return (tostring(s):gsub("%s+$", "")) .. "\n" end
+-- Markdown the panel wrote, as a block ending in one newline that stays inside the section
+-- it is written into (a section of level-1): its headings are pushed below that level, so a
+-- model's "## Notes" or "#### [MODIFY] x" adds no section and no step, and a fence it left
+-- open is closed.
+local function block(s, level)
+  return (md.nest(tostring(s), level):gsub("%s+$", "")) .. "\n"
+end
 
--- The markdown the panel wrote, or the sentence that says why there is none.
-local function body_or(text, otherwise)
-  if blank(text) then return block(otherwise) end
-  return block(text)
+-- The panel's markdown, or the sentence that says why there is none.
+local function body_or(text, otherwise, level)
+  if blank(text) then return otherwise .. "\n" end
+  return block(text, level)
 end
 
 -- ---- Title and panel ---------------------------------------------------------------------
@@ -135,7 +140,7 @@ local function group_sections(doc, group)
   local parts = { md.heading(2, group.title) }
   for _, sub in ipairs(group.subsections) do
     parts[#parts + 1] = md.heading(3, sub[1])
-    parts[#parts + 1] = body_or(values[sub[2]], sub[3])
+    parts[#parts + 1] = body_or(values[sub[2]], sub[3], 4)
   end
   return parts
 end
@@ -165,7 +170,7 @@ end
 
 local function modify_body(op)
   local parts = {}
-  if not blank(op.description) then parts[#parts + 1] = block(op.description) end
+  if not blank(op.description) then parts[#parts + 1] = block(op.description, 5) end
   local dropped = 0
   for _, b in ipairs(op.blocks or {}) do
     if blank(b.search) then
@@ -186,7 +191,7 @@ end
 
 local function new_body(op)
   local parts = {}
-  if not blank(op.description) then parts[#parts + 1] = block(op.description) end
+  if not blank(op.description) then parts[#parts + 1] = block(op.description, 5) end
   if op.content == nil or op.content == "" then
     parts[#parts + 1] = "The panel did not provide this file's content.\n"
   else
@@ -310,16 +315,16 @@ local function render(doc)
   add(("# %s: %s\n"):format(doc.id or "UNKNOWN", md.escape_inline(blank(doc.title) and "Untitled story" or doc.title)))
   add("Status: " .. (blank(doc.status) and "PROPOSED" or tostring(doc.status)) .. "\n")
   add(md.heading(2, "Goal Description"),
-    body_or(doc.goal, "The panel wrote no goal description; the story states the intent of this change."))
+    body_or(doc.goal, "The panel wrote no goal description; the story states the intent of this change.", 3))
   add(md.heading(2, "Compliance Checklist"), compliance_checklist(doc.panel or {}))
   add(md.heading(2, "Panel Review Findings"), panel_findings(doc.panel or {}))
   for _, group in ipairs(GROUPS) do add_all(group_sections(doc, group)) end
   add(md.heading(2, "Proposed Changes"))
   add_all(proposed_changes(doc.changes))
   add(md.heading(2, "Verification Plan"),
-    body_or(doc.verification, "The panel wrote no verification plan: verify against the story's acceptance criteria before accepting."))
+    body_or(doc.verification, "The panel wrote no verification plan: verify against the story's acceptance criteria before accepting.", 3))
   add(md.heading(2, "Rollback Plan"),
-    body_or(doc.rollback, "The panel wrote no rollback plan: revert the commit that applies this runbook."))
+    body_or(doc.rollback, "The panel wrote no rollback plan: revert the commit that applies this runbook.", 3))
   add(md.heading(2, "Context Used"))
   add_all(context_used(doc.provenance or {}))
   if doc.gate_report and #doc.gate_report > 0 then
