@@ -23,6 +23,16 @@ local function serve(rules, extra)
   return server
 end
 
+-- Stops a server and waits until its process is gone, so its port refuses connections.
+local function stop_and_wait(server)
+  server.stop()
+  for _ = 1, 200 do
+    if not util.sh("kill -0 " .. server.pid .. " 2>/dev/null") then return end
+    sys.sleep(10)
+  end
+  error("server " .. server.pid .. " did not exit")
+end
+
 -- The requests the server recorded, in arrival order.
 local function recorded(server)
   local out = {}
@@ -264,6 +274,7 @@ describe("providers", function()
         end)
 
         it("fails before any request when the key is missing", function()
+          if name == "openai" then return end -- a local server needs none: see openai specifics
           local server = serve({ { reply = REPLY } })
           local env = f.env(server.url, nil)
           local result = run_one(server, name, nil, { getenv = getenv_of(env) })
@@ -542,7 +553,7 @@ describe("providers", function()
 
     it("reports a refused connection", function()
       local server = serve({})
-      server.stop()
+      stop_and_wait(server)
       local result = run_one(server, "ollama", nil, { retries = 0 })
       assert.are.equal("connect", result.kind)
       assert.matches("^ollama: ", result.error)

@@ -230,18 +230,19 @@ local function sent_key(req)
   return key and key:gsub("^Bearer ", "") or nil
 end
 
--- For an HTTP error status: msg, kind. 401/403 become the key advice; everything else
--- names the status and the server's own message (with any key scrubbed out).
+-- For an HTTP error status: nil, msg, kind (a parse() failure). 401/403 become the key
+-- advice; everything else names the status and the server's own message (with any key
+-- scrubbed out).
 function M.http_error(provider, res, req)
   local status = res.status
   if (status == 401 or status == 403) and provider.key_env then
-    return M.key_advice(provider, status), "auth"
+    return nil, M.key_advice(provider, status), "auth"
   end
   local said = server_message(res.body)
   local msg = ("%s: HTTP %d"):format(provider.name, status)
   if said then msg = msg .. ": " .. one_line(said, sent_key(req)) end
   if res.attempts and res.attempts > 1 then msg = msg .. (" (after %d attempts)"):format(res.attempts) end
-  return msg, "http"
+  return nil, msg, "http"
 end
 
 -- Decodes a reply body that must be a JSON object: doc | nil, msg, "format".
