@@ -79,7 +79,7 @@ local function own_body(p, h)
     if s.line > h.line and s.line <= stop then stop = s.line - 1 break end
   end
   local out = {}
-  for n = h.line + 1, stop do out[#out + 1] = p.lines[n] end
+  for n = h.line + 1, stop do out[#out + 1] = p.lines[n] or "" end
   return table.concat(out, "\n")
 end
 
@@ -88,7 +88,7 @@ local PLACEHOLDER_WORDS = { tbd = true, todo = true, fixme = true }
 -- A required section with nothing under it (subsections included) is unfilled.
 local function check_filled(p, h, title, add)
   for n = h.line + 1, h.end_line do
-    if p.lines[n]:find("%S") then return end
+    if (p.lines[n] or ""):find("%S") then return end
   end
   add(h.line, ("section '%s' is empty"):format(title))
 end

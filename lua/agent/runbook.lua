@@ -39,16 +39,29 @@ M.OPS = { MODIFY = true, NEW = true, DELETE = true }
 
 -- ---- Lines -------------------------------------------------------------------------------
 
--- The source split into lines as cmark counts them (LF or CRLF endings), without endings.
+local BOM = "\239\187\191"
+
+-- The source split into lines as cmark counts them (LF, CRLF or CR endings), without their
+-- endings and without a leading byte-order mark.
 local function split_lines(text)
   local lines = {}
-  for line in (text .. "\n"):gmatch("(.-)\n") do
-    lines[#lines + 1] = line:gsub("\r$", "")
-  end
-  if text:sub(-1) == "\n" then lines[#lines] = nil end -- the final newline ends a line
+  local norm = text:gsub("\r\n?", "\n")
+  for line in (norm .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+  if norm:sub(-1) == "\n" then lines[#lines] = nil end -- the final newline ends a line
+  if lines[1] and lines[1]:sub(1, 3) == BOM then lines[1] = lines[1]:sub(4) end
   return lines
 end
 M.split_lines = split_lines
+
+-- The byte offset where line n starts in text (the same line endings as split_lines).
+local function line_start(text, n)
+  local pos = text:sub(1, 3) == BOM and 4 or 1
+  for _ = 2, n do
+    local i = text:find("[\r\n]", pos)
+    pos = (text:sub(i, i + 1) == "\r\n") and i + 2 or i + 1
+  end
+  return pos
+end
 
 -- in_code[n] is true for every source line that belongs to a code block.
 local function code_mask(blocks)
@@ -314,6 +327,10 @@ function M.parse(text)
   local md, err = markdown.parse(text)
   if not md then return nil, err end
   local lines = split_lines(text)
+  -- cmark and split_lines count lines alike; should a line cmark names lie past the end,
+  -- it reads as empty rather than as an error
+  for _, node in ipairs(md.headings) do for n = #lines + 1, node.end_line do lines[n] = "" end end
+  for _, node in ipairs(md.code_blocks) do for n = #lines + 1, node.end_line do lines[n] = "" end end
   local in_code = code_mask(md.code_blocks)
   local parsed = { sections = {}, problems = {}, lines = lines, code_blocks = md.code_blocks }
   local function problem(line, message) parsed.problems[#parsed.problems + 1] = { line = line, message = message } end
@@ -343,9 +360,7 @@ function M.set_status(text, new_status)
   local parsed, err = M.parse(text)
   if not parsed then return nil, err end
   if not parsed.status_line then return nil, "set status: no 'Status:' line or '## State' section found" end
-  local pos = 1
-  for _ = 2, parsed.status_line do pos = text:find("\n", pos, true) + 1 end
-  local at = pos + parsed.status_col - 1
+  local at = line_start(text, parsed.status_line) + parsed.status_col - 1
   return text:sub(1, at - 1) .. new_status .. text:sub(at + #parsed.status_raw)
 end
 

@@ -218,3 +218,51 @@ describe("runbook.set_status", function()
     assert.has_error(function() runbook.set_status("Status: X\n", "accepted; rm") end)
   end)
 end)
+
+-- Random documents from the pieces runbooks are made of: fences of every length and kind,
+-- S/R markers, step headings, status lines, CR/CRLF endings, a BOM. Deterministic seed; set
+-- AGENT_FUZZ_ROUNDS for a longer campaign.
+describe("runbook.parse on arbitrary input", function()
+  local PIECES = {
+    "# X-1: t", "## State", "Status: PROPOSED", "**Status**: ACCEPTED", "## Proposed Changes", "### C",
+    "#### [MODIFY] a.py", "#### [NEW] `b c.md`", "#### [DELETE] [x](d/e.txt)", "#### [ADD] f.py", "#### [MODIFY]",
+    "```", "````", "~~~", "```python", "    ```", "> ```", "- ```", "<<<SEARCH", "===", ">>>", "Rationale: r",
+    "", "", "text", "Title", "---", "{panel_checks}", "\\_\\_init\\_\\_", "#", "####### x", "\0", "\xff\xfe",
+  }
+  local ENDINGS = { "\n", "\n", "\n", "\r\n", "\r" }
+
+  local function document(rng)
+    local parts = { rng(4) == 1 and "\239\187\191" or "" }
+    for _ = 1, rng(40) do
+      parts[#parts + 1] = PIECES[rng(#PIECES)] .. ENDINGS[rng(#ENDINGS)]
+    end
+    return table.concat(parts)
+  end
+
+  it("never raises, keeps every line in range, and set_status round-trips", function()
+    math.randomseed(20260405)
+    local rng = math.random
+    local root = t.tmpdir()
+    for _ = 1, tonumber(os.getenv("AGENT_FUZZ_ROUNDS") or "") or 1500 do
+      local text = document(rng)
+      local ok, p = pcall(runbook.parse, text)
+      assert(ok, p)
+      local last = #p.lines + 1
+      for _, pr in ipairs(p.problems) do assert(pr.line >= 1 and pr.line <= last, text) end
+      for _, s in ipairs(p.steps) do
+        assert(s.line >= 1 and s.end_line <= last, text)
+        for _, b in ipairs(s.blocks or {}) do assert(b.line > s.line and b.line <= s.end_line, text) end
+      end
+      local gok, problems = pcall(require("agent.gates").check, p, root)
+      assert(gok, problems)
+      for i = 2, #problems do assert(problems[i - 1].line <= problems[i].line) end
+      if p.status then
+        local out = assert(runbook.set_status(text, "ACCEPTED"))
+        local q = runbook.parse(out)
+        assert.are.same({ "ACCEPTED", p.status_form, p.status_line }, { q.status, q.status_form, q.status_line })
+        assert.are.equal(#text - #p.status_raw + #"ACCEPTED", #out)
+      end
+    end
+    t.cleanup()
+  end)
+end)

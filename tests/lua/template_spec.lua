@@ -309,7 +309,7 @@ describe("the runbook template", function()
     assert.is_nil(out:find("<<<SEARCH\n  \n===", 1, true))
     local step = runbook.parse(out).steps[1]
     assert.are.equal(0, #step.blocks)
-    assert.matches("empty SEARCH was left out", step.description)
+    assert.matches("1 change block with an empty SEARCH was left out", step.description)
   end)
 
   it("is deterministic: same document, same bytes, whatever order tables were built in", function()
@@ -330,5 +330,47 @@ describe("the runbook template", function()
     local ok, out = loader.call(tpl.render, { id = "X-1", title = "t" })
     assert.is_true(ok, out)
     assert.matches("^team\n# X%-1: t\n", out)
+  end)
+end)
+
+-- Random file contents and SEARCH/REPLACE texts, full of backtick runs, tildes, headings and
+-- marker-like lines, rendered and parsed back: the same bytes come out. Deterministic seed.
+describe("the runbook template's fences, on arbitrary content", function()
+  local PIECES = { "`", "``", "```", "````", "`````````", "~~~", "# h", "## [MODIFY] x", "    ```", "text", " ", "\t",
+    "<<<SEARCH", "===x", ">>> y", "***", "- item", "[a](b)", "{{x}}" }
+
+  local function content(rng)
+    local lines = {}
+    for i = 1, rng(12) do
+      local line = {}
+      for j = 1, rng(4) do line[j] = PIECES[rng(#PIECES)] end
+      lines[i] = table.concat(line, rng(2) == 1 and "" or " ")
+    end
+    return table.concat(lines, "\n") .. "\n"
+  end
+
+  it("round-trips [NEW] content and S/R blocks exactly", function()
+    math.randomseed(97)
+    local rng = math.random
+    for _ = 1, tonumber(os.getenv("AGENT_FUZZ_ROUNDS") or "") or 300 do
+      local file, search, replace = content(rng), content(rng):gsub("\n$", ""), content(rng):gsub("\n$", "")
+      local doc = { id = "X-1", title = "t", changes = { { component = "C", ops = {
+        { op = "NEW", path = "docs/f.md", content = file },
+        { op = "MODIFY", path = "a.txt", blocks = { { search = search, replace = replace } } },
+      } } } }
+      local parsed = runbook.parse(render(doc))
+      assert.are.equal(2, #parsed.steps)
+      assert.are.same({}, parsed.problems)
+      assert.are.equal(file, parsed.steps[1].content)
+      local carried = not (("\n" .. search .. "\n"):find("\n<<<SEARCH\n") or ("\n" .. search .. "\n"):find("\n===\n")
+        or ("\n" .. search .. "\n"):find("\n>>>\n") or ("\n" .. replace .. "\n"):find("\n<<<SEARCH\n")
+        or ("\n" .. replace .. "\n"):find("\n>>>\n"))
+      if carried then
+        assert.are.same({ search, replace }, { parsed.steps[2].blocks[1].search, parsed.steps[2].blocks[1].replace })
+      else
+        assert.are.equal(0, #parsed.steps[2].blocks)
+        assert.matches("holds a marker line", parsed.steps[2].description, 1, true)
+      end
+    end
   end)
 end)

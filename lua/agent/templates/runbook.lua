@@ -168,21 +168,39 @@ local function sr_block(b)
   return md.fence("<<<SEARCH\n" .. lines(b.search) .. "\n===\n" .. replace .. (replace == "" and "" or "\n") .. ">>>\n")
 end
 
+-- Whether text holds a line the reader would take for a marker: SEARCH may hold none of
+-- the three, REPLACE neither `<<<SEARCH` nor `>>>` (its first `===` is taken literally).
+local function has_marker_line(text, markers)
+  for line in ("\n" .. tostring(text or "") .. "\n"):gmatch("\n([^\n]*)") do
+    if markers[line] then return true end
+  end
+  return false
+end
+local SEARCH_MARKERS = { ["<<<SEARCH"] = true, ["==="] = true, [">>>"] = true }
+local REPLACE_MARKERS = { ["<<<SEARCH"] = true, [">>>"] = true }
+
+-- Change blocks the format cannot carry are left out and named, never silently dropped.
+local function left_out_note(n, why)
+  return ("%d change block%s %s %s left out: %s, so make %s by hand.\n"):format(n, n == 1 and "" or "s",
+    why, n == 1 and "was" or "were", n == 1 and "it cannot be applied safely" or "they cannot be applied safely",
+    n == 1 and "that change" or "those changes")
+end
+
 local function modify_body(op)
   local parts = {}
   if not blank(op.description) then parts[#parts + 1] = block(op.description, 5) end
-  local dropped = 0
+  local empty, marked = 0, 0
   for _, b in ipairs(op.blocks or {}) do
     if blank(b.search) then
-      dropped = dropped + 1
+      empty = empty + 1
+    elseif has_marker_line(b.search, SEARCH_MARKERS) or has_marker_line(b.replace, REPLACE_MARKERS) then
+      marked = marked + 1
     else
       parts[#parts + 1] = sr_block(b)
     end
   end
-  if dropped > 0 then
-    parts[#parts + 1] = ("%d change block%s with an empty SEARCH %s left out: an empty SEARCH cannot be applied safely, so make %s by hand.\n")
-      :format(dropped, dropped == 1 and "" or "s", dropped == 1 and "was" or "were", dropped == 1 and "that change" or "those changes")
-  end
+  if empty > 0 then parts[#parts + 1] = left_out_note(empty, "with an empty SEARCH") end
+  if marked > 0 then parts[#parts + 1] = left_out_note(marked, "whose text holds a marker line (<<<SEARCH, === or >>>)") end
   if #parts == 0 then
     parts[1] = "The panel gave neither a description nor change blocks for this file.\n"
   end
