@@ -103,12 +103,28 @@ struct md_parse {
   lua_Integer pending_block, pending_unclosed_end;
 };
 
+/* The bytes of line n; an empty line for a number outside the document, should cmark ever
+ * count a line this index does not have. */
 static void line_bytes(const struct md_parse *p, lua_Integer n, const char **s, size_t *len)
 {
-  size_t b, e;
-  agent_md_line(p->text, p->starts, (size_t)n, &b, &e);
+  size_t b = 0, e = 0;
+  if (n >= 1 && n <= p->nlines)
+    agent_md_line(p->text, p->starts, (size_t)n, &b, &e);
   *s = p->text + b;
   *len = e - b;
+}
+
+/* cmark's 1-based start column of a node as a 0-based byte offset. */
+static size_t start_offset(cmark_node *node)
+{
+  int col = cmark_node_get_start_column(node);
+  return col > 0 ? (size_t)col - 1 : 0;
+}
+
+/* cmark's literal or info string, "" where it has none. */
+static const char *or_empty(const char *s)
+{
+  return s ? s : "";
 }
 
 static void set_int(lua_State *L, const char *field, lua_Integer v)
@@ -121,6 +137,10 @@ static void set_int(lua_State *L, const char *field, lua_Integer v)
 static void push_lines(const struct md_parse *p, lua_Integer first, lua_Integer last)
 {
   lua_State *L = p->L;
+  if (first < 1)
+    first = 1;
+  if (last > p->nlines)
+    last = p->nlines;
   if (first > last) {
     lua_pushliteral(L, "");
     return;
@@ -165,7 +185,7 @@ static lua_Integer heading_last_line(const struct md_parse *p, cmark_node *node,
 {
   const char *s;
   size_t len;
-  size_t col = (size_t)(cmark_node_get_start_column(node) - 1);
+  size_t col = start_offset(node);
   line_bytes(p, line, &s, &len);
   if (agent_md_is_atx(s, len, col))
     return line;
@@ -196,7 +216,7 @@ static void push_title(struct md_parse *p, cmark_node *heading)
     switch (cmark_node_get_type(n)) {
     case CMARK_NODE_TEXT:
     case CMARK_NODE_CODE:
-      luaL_addstring(&buf, cmark_node_get_literal(n));
+      luaL_addstring(&buf, or_empty(cmark_node_get_literal(n)));
       break;
     case CMARK_NODE_SOFTBREAK:
     case CMARK_NODE_LINEBREAK:
@@ -269,7 +289,7 @@ static lua_Integer code_block_end(struct md_parse *p, cmark_node *node, lua_Inte
                                   size_t fence, char fence_char, int *pending)
 {
   lua_Integer lines = 0, reported = cmark_node_get_end_line(node);
-  for (const char *s = cmark_node_get_literal(node); *s; s++)
+  for (const char *s = or_empty(cmark_node_get_literal(node)); *s; s++)
     lines += *s == '\n';
   *pending = 0;
   if (!fence) /* indented: content from its first line, trailing blank lines dropped */
@@ -291,12 +311,13 @@ static void on_code_block(struct md_parse *p, cmark_node *node)
   lua_State *L = p->L;
   lua_Integer line = cmark_node_get_start_line(node);
   settle_pending(p, line);
-  const char *info = cmark_node_get_fence_info(node), *literal = cmark_node_get_literal(node);
+  const char *info = or_empty(cmark_node_get_fence_info(node));
+  const char *literal = or_empty(cmark_node_get_literal(node));
   const char *s;
   size_t len;
   line_bytes(p, line, &s, &len);
   char fence_char = '`';
-  size_t col = (size_t)(cmark_node_get_start_column(node) - 1);
+  size_t col = start_offset(node);
   size_t fence = agent_md_fence_length(s, len, col, info, literal, &fence_char);
   int pending;
   lua_Integer end_line = code_block_end(p, node, line, fence, fence_char, &pending);
