@@ -419,28 +419,41 @@ local function items_of(gathered, role)
 end
 
 -- The tree is redacted once as a whole; a partial tree is a prefix of whole lines of that text.
-local function tree_text(gathered)
+-- Returns the text, the end offset of each line, and a fence longer than any backtick run in
+-- the whole text (so it also fences every prefix).
+local function tree_parts(gathered)
   local cache = memo[gathered] or {}
   memo[gathered] = cache
-  if not cache.tree_lines then
+  if not cache.tree_parts then
     local text = redacted(gathered, "tree", table.concat(gathered.tree, "\n"))
-    local ends = {}
+    local ends, longest = {}, 0
     for pos in text:gmatch("()\n") do ends[#ends + 1] = pos - 1 end
     ends[#ends + 1] = #text
-    cache.tree_lines = ends
+    for run in text:gmatch("`+") do longest = math.max(longest, #run) end
+    cache.tree_parts = { text = text, ends = ends, bar = ("`"):rep(math.max(3, longest + 1)) }
   end
-  return cache.tree.text, cache.tree_lines
+  return cache.tree_parts
+end
+
+local TREE_HEAD = "## repository tree\n"
+
+local function tree_note(n, total)
+  return n < total and ("The first %d of %d paths (.gitignore honoured)."):format(n, total)
+    or ("%d paths (.gitignore honoured)."):format(total)
+end
+
+-- The size of tree_item(gathered, n)'s chunk, without building it.
+local function tree_len(parts, n, total)
+  local body = n > 0 and parts.ends[n] + 1 or 0
+  return #TREE_HEAD + #tree_note(n, total) + 2 + 2 * #parts.bar + #"text\n" + body + 2
 end
 
 local function tree_item(gathered, n)
-  local total = #gathered.tree
-  local text, ends = tree_text(gathered)
-  local body = n > 0 and text:sub(1, ends[math.min(n, #ends)]) or ""
-  local note = n < total and ("The first %d of %d paths (.gitignore honoured)."):format(n, total)
-    or ("%d paths (.gitignore honoured)."):format(total)
+  local parts, total = tree_parts(gathered), #gathered.tree
+  local body = n > 0 and parts.text:sub(1, parts.ends[n]) .. "\n" or ""
   local counts = {}
   for kind in body:gmatch("%[REDACTED:([%u%d_]+)%]") do counts[kind] = (counts[kind] or 0) + 1 end
-  local chunk = "## repository tree\n" .. note .. "\n\n" .. mdutil.fence(body, "text") .. "\n"
+  local chunk = TREE_HEAD .. tree_note(n, total) .. "\n\n" .. parts.bar .. "text\n" .. body .. parts.bar .. "\n\n"
   return { group = "tree", name = "repository tree", chunk = chunk, counts = counts }
 end
 
@@ -521,31 +534,35 @@ local function fit(gathered, items, max)
   return chosen, cut
 end
 
+-- Adds the tree: whole when it fits, else the longest prefix of whole paths that fits with its
+-- entry in the cut notice (sizes computed, so a 100k-path tree costs one redaction).
 local function tree_fit(gathered, chosen, cut, max)
-  local tree = gathered.tree
-  if #tree == 0 then return end
-  local full = tree_item(gathered, #tree)
-  chosen[#chosen + 1] = full
-  if #assemble(gathered, chosen, cut) <= max then return end
-  chosen[#chosen] = nil
-  -- binary search for the longest prefix of the tree that fits with its note in the notice
-  local entry = ("repository tree (%d paths)"):format(#tree)
-  local lo, hi = 0, #tree - 1
-  local best
+  local total = #gathered.tree
+  if total == 0 then return end
+  local parts = tree_parts(gathered)
+  local base = #assemble(gathered, chosen, cut) + #GROUPS.tree + 2
+  if base + tree_len(parts, total, total) <= max then
+    chosen[#chosen + 1] = tree_item(gathered, total)
+    return
+  end
+  local plain = #notice(cut)
+  local function entry(n) return ("repository tree (%d of %d paths listed)"):format(n, total) end
+  local function size(n)
+    cut[#cut + 1] = entry(n)
+    local grown = #notice(cut) - plain
+    cut[#cut] = nil
+    return base + tree_len(parts, n, total) + grown
+  end
+  local lo, hi, best = 1, total - 1, 0
   while lo <= hi do
     local mid = (lo + hi) // 2
-    local it = tree_item(gathered, mid)
-    chosen[#chosen + 1] = it
-    cut[#cut + 1] = ("repository tree (%d of %d paths listed)"):format(mid, #tree)
-    local ok = #assemble(gathered, chosen, cut) <= max
-    chosen[#chosen], cut[#cut] = nil, nil
-    if ok then best, lo = mid, mid + 1 else hi = mid - 1 end
+    if size(mid) <= max then best, lo = mid, mid + 1 else hi = mid - 1 end
   end
-  if best and best > 0 then
+  if best > 0 then
     chosen[#chosen + 1] = tree_item(gathered, best)
-    cut[#cut + 1] = ("repository tree (%d of %d paths listed)"):format(best, #tree)
+    cut[#cut + 1] = entry(best)
   else
-    cut[#cut + 1] = entry
+    cut[#cut + 1] = ("repository tree (%d paths)"):format(total)
   end
 end
 

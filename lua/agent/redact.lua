@@ -98,17 +98,18 @@ local function aws(s, spans)
 end
 
 -- ---- Vendor tokens with a fixed prefix -----------------------------------------------------
--- lits: anchors; pat: the token anchored there; min/len: body length checks that keep short
--- look-alikes (sk-learn, task-force) out; glue: characters that may not precede the token.
+-- lits: anchors; pat: the token anchored there; body: characters required after the anchor
+-- (len: the exact total), which keeps short look-alikes (sk-learn, ghp_ in prose) out; a
+-- token glued to a preceding word character or '-' is part of something else.
 local PREFIXED = {
-  { kind = "GITHUB_TOKEN", lits = { "ghp_", "gho_", "ghu_", "ghs_", "ghr_" }, pat = "^gh[pousr]_%w+", min = 34 },
-  { kind = "GITHUB_TOKEN", lits = { "github_pat_" }, pat = "^github_pat_[%w_]+", min = 33 },
-  { kind = "GITLAB_TOKEN", lits = { "glpat-", "gldt-", "glrt-", "glptt-" }, pat = "^gl%l+%-[%w_%-]+", min = 25 },
+  { kind = "GITHUB_TOKEN", lits = { "ghp_", "gho_", "ghu_", "ghs_", "ghr_" }, pat = "^gh[pousr]_%w+", body = 30 },
+  { kind = "GITHUB_TOKEN", lits = { "github_pat_" }, pat = "^github_pat_[%w_]+", body = 22 },
+  { kind = "GITLAB_TOKEN", lits = { "glpat-", "gldt-", "glrt-", "glptt-" }, pat = "^gl%l+%-[%w_%-]+", body = 20 },
   { kind = "SLACK_TOKEN", lits = { "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-" },
-    pat = "^x%l%l%l%-[%w%-]+", min = 20 },
+    pat = "^x%l%l%l%-[%w%-]+", body = 15 },
   { kind = "GOOGLE_API_KEY", lits = { "AIza" }, pat = "^AIza[%w_%-]+", len = 39 },
-  { kind = "ANTHROPIC_KEY", lits = { "sk-ant-" }, pat = "^sk%-ant%-[%w_%-]+", min = 27 },
-  { kind = "OPENAI_KEY", lits = { "sk-" }, pat = "^sk%-[%w_%-]+", min = 23, unless = "^sk%-ant%-", mixed = true },
+  { kind = "ANTHROPIC_KEY", lits = { "sk-ant-" }, pat = "^sk%-ant%-[%w_%-]+", body = 20 },
+  { kind = "OPENAI_KEY", lits = { "sk-" }, pat = "^sk%-[%w_%-]+", body = 20, unless = "^sk%-ant%-", mixed = true },
 }
 
 local function prefixed(s, spans)
@@ -118,12 +119,12 @@ local function prefixed(s, spans)
         if TOKEN_CHAR[before(s, p)] then return end
         local _, e = find(s, d.pat, p)
         if not e then return end
-        local n = e - p + 1
-        local ok = (d.len and n == d.len) or (not d.len and n >= d.min)
+        local ok
+        if d.len then ok = e - p + 1 == d.len else ok = e - p + 1 - #lit >= d.body end
         if ok and d.unless and find(s, d.unless, p) then ok = false end
         if ok and d.mixed then
-          local body = sub(s, p + 3, e)
-          ok = find(body, "%a") ~= nil and find(body, "%d") ~= nil
+          local tail = sub(s, p + #lit, e)
+          ok = find(tail, "%a") ~= nil and find(tail, "%d") ~= nil
         end
         if ok then span(spans, p, e, d.kind) end
         return e + 1

@@ -93,6 +93,21 @@ describe("redact.text", function()
       end)
     end
 
+    it("requires the documented length after each prefix (docs/security.md)", function()
+      local cases = { { "ghp_", 30, "GITHUB_TOKEN" }, { "github_pat_", 22, "GITHUB_TOKEN" },
+        { "glpat-", 20, "GITLAB_TOKEN" }, { "xoxb-", 15, "SLACK_TOKEN" }, { "sk-ant-", 20, "ANTHROPIC_KEY" },
+        { "sk-", 20, "OPENAI_KEY" } }
+      for _, c in ipairs(cases) do
+        local short, long = c[1] .. ("a1"):rep(20):sub(1, c[2] - 1), c[1] .. ("a1"):rep(20):sub(1, c[2])
+        assert.are.equal(short, (r(short)), short)
+        assert.are.equal("[REDACTED:" .. c[3] .. "]", (r(long)), long)
+      end
+      local aiza = "AIza" .. ("b2"):rep(20)
+      assert.are.equal("[REDACTED:GOOGLE_API_KEY]", (r(aiza:sub(1, 39))))
+      assert.are.equal(aiza:sub(1, 38), (r(aiza:sub(1, 38))))
+      assert.are.equal(aiza:sub(1, 40), (r(aiza:sub(1, 40))))
+    end)
+
     it("finds tokens in headers, JSON and shell lines", function()
       local s = table.concat({
         "Authorization: Bearer " .. JWT,
