@@ -267,6 +267,32 @@ describe("redact.text", function()
     assert.are.same({ PASSWORD = 1, GITHUB_TOKEN = 1 }, counts)
   end)
 
+  it("finds every planted secret in random noise, whatever surrounds it", function()
+    local secrets = { GHP, GLPAT, XOXB, AIZA, SK_PROJ, SK_ANT, JWT, AKIA }
+    local seps = { " ", "\n", "\t", "'", '"', "(", "=", ": ", ",", "\r\n", "<", ">" }
+    local seed = 42
+    local function rand(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    for _ = 1, 200 do
+      local parts, planted = {}, {}
+      for _ = 1, 20 do
+        local noise = {}
+        for k = 1, rand(40) do noise[k] = string.char(rand(256) - 1) end
+        parts[#parts + 1] = table.concat(noise)
+        local secret = secrets[rand(#secrets)]
+        planted[#planted + 1] = secret
+        parts[#parts + 1] = seps[rand(#seps)] .. secret .. seps[rand(#seps)]
+      end
+      local out, counts = r(table.concat(parts), { emails = true, ips = true })
+      for _, secret in ipairs(planted) do
+        assert.is_nil(out:find(secret, 1, true), secret)
+      end
+      assert.is_true(total(counts) >= 1)
+    end
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() redact.text(nil) end)
     assert.has_error(function() redact.text("x", "emails") end)

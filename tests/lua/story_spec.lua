@@ -109,6 +109,29 @@ describe("story.read_state and parse", function()
   end)
 end)
 
+describe("story.parse on random bytes", function()
+  it("never raises and always returns the contract's fields", function()
+    local seed = 7
+    local function rand(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    local pieces = { "# ", "## State\n", "Status: ", "`", "/", ".py", "\r\n", "\n", "**", "```\n", "\0", "\255", "COMMITTED", " " }
+    for _ = 1, 300 do
+      local parts = {}
+      for k = 1, rand(60) do
+        parts[k] = rand(3) == 1 and string.char(rand(256) - 1) or pieces[rand(#pieces)]
+      end
+      local s = story.parse(table.concat(parts), "X-1.md")
+      assert.are.equal("X-1", s.id)
+      assert.is_string(s.text)
+      assert.is_table(s.sections)
+      assert.is_table(s.named_files)
+      assert.is_true(s.state == nil or (type(s.state) == "string" and s.state ~= ""))
+    end
+  end)
+end)
+
 describe("story.check_committed", function()
   local function check(state_block)
     local s = story.parse(body(state_block), "/r/INFRA-012-x.md")
