@@ -126,6 +126,8 @@ int ignore_add_line(struct ignore_list *list, const char *line, size_t len)
     line++;
     len--;
   }
+  if (len == 0)
+    return 0; /* "//": anchored, but nothing to match */
   size_t wild = 0;
   while (wild < len && !is_wild((uchar)line[wild]))
     wild++;

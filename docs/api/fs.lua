@@ -1,0 +1,156 @@
+---@meta
+-- agent.fs: the file system as the pipeline needs it (src/fs.c; the walker is src/walk.c and
+-- the .gitignore matcher src/ignore.c). Annotation stub for the Lua language server.
+--
+-- Failures return nil, "<op> '<path>': <reason>", code, where code is the errno (an integer)
+-- or a tag ("toobig", "busy", "interrupted"); wrong argument types raise. A path holding a NUL
+-- byte is refused as a failure: nil, "<op> '<path with \0>': path contains a NUL byte", EINVAL.
+
+---@class agent.fs
+local fs = {}
+
+---Reads a whole file. Refuses files larger than max_bytes before reading a byte (and stops a
+---growing file or a pipe as soon as it passes the cap).
+---Raises when max_bytes is negative.
+---@param path string
+---@param max_bytes? integer default 256 MiB (AGENT_FS_READ_MAX)
+---@return string|nil data
+---@return string? message e.g. "read 'a.txt': No such file or directory"
+---@return integer|"toobig"|nil code errno, or "toobig"
+function fs.read(path, max_bytes) end
+
+---@class agent.fs.WriteOpts
+---@field mode? integer permission bits, set exactly (420 for 0644: Lua has no octal); without it an
+---existing file keeps its mode and a new one gets 0666 less the umask
+
+---Replaces a file atomically: writes a hidden temp file in the same directory, fsyncs it,
+---renames it over path, then fsyncs the directory. On failure the old file is intact and no
+---temp file is left. A symlink at path is written through (its target is replaced).
+---Raises when opts.mode is outside 0..0o7777.
+---@param path string
+---@param data string
+---@param opts? agent.fs.WriteOpts
+---@return true|nil ok
+---@return string? message e.g. "write 'out.md': File too large"
+---@return integer? errno
+function fs.write(path, data, opts) end
+
+---Whether path exists (following symlinks: a dangling symlink does not).
+---@param path string
+---@return boolean
+function fs.exists(path) end
+
+---@class agent.fs.Stat
+---@field type "file"|"directory"|"link"|"other" "link" only with follow = false
+---@field size integer bytes
+---@field mtime number seconds since the epoch, with fractions
+---@field mode integer permission bits (st_mode & 0o7777)
+
+---@class agent.fs.StatOpts
+---@field follow? boolean default true; false describes a symlink itself
+
+---Describes a file.
+---@param path string
+---@param opts? agent.fs.StatOpts
+---@return agent.fs.Stat|nil st
+---@return string? message
+---@return integer? errno
+function fs.stat(path, opts) end
+
+---The names in a directory (dot files included, "." and ".." not), sorted bytewise.
+---@param dir string
+---@return string[]|nil names
+---@return string? message
+---@return integer? errno
+function fs.list(dir) end
+
+---@class agent.fs.WalkOpts
+---@field gitignore? boolean honour every .gitignore under root with git's rules (default false)
+---@field ignore? string[] extra gitignore lines, as if in a file at the root below every .gitignore
+---@field hidden? boolean list dot files and enter dot directories (default false; .git never)
+---@field follow? boolean enter symlinks to directories (default false); a link back to a
+---directory on the current path is reported in errors instead of looping
+---@field dirs? boolean also list directories, with a trailing "/" (default false)
+---@field max_files? integer stop after this many entries (default 5,000,000); the stop is
+---reported in errors and the entries so far are returned
+
+---Lists the files under root: iteratively (no depth limit, paths longer than PATH_MAX
+---included), skipping .git, without stat calls where the file system gives entry types.
+---Paths are relative to root, '/'-separated, sorted bytewise. Regular files and symlinks
+---that do not lead to a directory are listed (a dangling link too); FIFOs, sockets and devices
+---are not. With gitignore: negation (`!`), `dir/`, patterns anchored by a slash, `**/`, `/**`,
+---`a/**/b`, `\#` and `\!`, trailing-space rules, each .gitignore governing its own subtree, a
+---deeper file overriding a shallower one, and nothing re-included under an excluded
+---directory. A .gitignore that is a symlink or not a regular file is not read (reported).
+---Entries that cannot be read go to errors ("walk '<root>/<path>': <reason>") and the walk
+---goes on; it fails only when root itself cannot be read.
+---Raises on options of the wrong type, or max_files < 1.
+---@param root string
+---@param opts? agent.fs.WalkOpts
+---@return string[]|nil files e.g. {"README.md", "src/main.c"}
+---@return string[]|string errors the error messages (never nil), or the failure message
+---@return integer? errno when root itself fails
+function fs.walk(root, opts) end
+
+---Makes a directory and its missing parents; an existing directory is fine.
+---Raises when mode is outside 0..0o7777.
+---@param path string
+---@param mode? integer default 0o777 (less the umask, as mkdir)
+---@return true|nil ok
+---@return string? message e.g. "mkdir_p 'a/b': Not a directory"
+---@return integer? errno
+function fs.mkdir_p(path, mode) end
+
+---The absolute path with no symlinks, "." or "..".
+---@param path string
+---@return string|nil abs
+---@return string? message
+---@return integer? errno
+function fs.realpath(path) end
+
+---Removes a file, a symlink (not its target) or an empty directory.
+---@param path string
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.remove(path) end
+
+---Renames (atomically replacing `to` when it exists, as rename(2)).
+---@param from string
+---@param to string
+---@return true|nil ok
+---@return string? message "rename '<from>' to '<to>': <reason>"
+---@return integer? errno
+function fs.rename(from, to) end
+
+---@class agent.Lock
+local Lock = {}
+
+---Releases the lock. Raises "attempt to use a released lock" when already released. The
+---lock is also released by `local l <close> = ...` going out of scope and by garbage
+---collection; those never raise.
+---@return true
+function Lock:unlock() end
+
+---@class agent.fs.LockOpts
+---@field wait? boolean default true; false returns "busy" at once when the lock is held
+---@field timeout_ms? number how long to wait (default: as long as it takes)
+
+---Takes an exclusive advisory lock (flock) on a lock file, creating it (it is never removed:
+---that would let two processes hold "the" lock at once). The lock is held by this handle, so
+---two fs.lock calls on one path exclude each other even within one process.
+---Raises when timeout_ms is negative.
+---@param path string
+---@param opts? agent.fs.LockOpts
+---@return agent.Lock|nil lock
+---@return string? message "lock '<path>': held by another process" | "... still held after N ms" | "... interrupted"
+---@return integer|"busy"|"interrupted"|nil code "busy" when held elsewhere; "interrupted" on SIGINT/SIGTERM
+function fs.lock(path, opts) end
+
+---The working directory.
+---@return string|nil dir
+---@return string? message when it no longer exists
+---@return integer? errno
+function fs.cwd() end
+
+return fs
