@@ -221,7 +221,7 @@ end)
 
 -- Random documents from the pieces runbooks are made of: fences of every length and kind,
 -- S/R markers, step headings, status lines, CR/CRLF endings, a BOM. Deterministic seed; set
--- AGENT_FUZZ_ROUNDS for a longer campaign.
+-- AGENT_FUZZ_ROUNDS (and AGENT_FUZZ_SEED) for a longer campaign.
 describe("runbook.parse on arbitrary input", function()
   local PIECES = {
     "# X-1: t", "## State", "Status: PROPOSED", "**Status**: ACCEPTED", "## Proposed Changes", "### C",
@@ -240,7 +240,7 @@ describe("runbook.parse on arbitrary input", function()
   end
 
   it("never raises, keeps every line in range, and set_status round-trips", function()
-    math.randomseed(20260405)
+    math.randomseed(tonumber(os.getenv("AGENT_FUZZ_SEED") or "") or 20260405)
     local rng = math.random
     local root = t.tmpdir()
     for _ = 1, tonumber(os.getenv("AGENT_FUZZ_ROUNDS") or "") or 1500 do
