@@ -70,8 +70,12 @@ function M.run(args, opts)
   local parts = {}
   if opts.cwd then parts[#parts + 1] = "cd " .. M.q(opts.cwd) .. " &&" end
   parts[#parts + 1] = "env"
+  -- env takes its -u options before any NAME=value, so the unsets go first
   for k, v in pairs(opts.env or {}) do
-    if v == false then parts[#parts + 1] = "-u " .. k else parts[#parts + 1] = k .. "=" .. M.q(v) end
+    if v == false then parts[#parts + 1] = "-u " .. k end
+  end
+  for k, v in pairs(opts.env or {}) do
+    if v ~= false then parts[#parts + 1] = k .. "=" .. M.q(v) end
   end
   if opts.timeout then parts[#parts + 1] = "timeout -s TERM " .. tostring(opts.timeout) end
   if os.getenv("AGENT_VALGRIND") == "1" then
