@@ -107,9 +107,9 @@ local function parse_rule(ctx, relpath)
     end
   end
   local always = meta.alwaysApply == true
-  local desc = meta.description
+  local desc = meta.description -- may be a number, or yaml.null for `description:`
   return {
-    relpath = relpath, description = desc ~= nil and tostring(desc) or nil, globs = globs,
+    relpath = relpath, description = (type(desc) == "string" or type(desc) == "number") and tostring(desc) or nil, globs = globs,
     always_apply = always, alwaysApply = always, body = body, body_line = body_line,
   }
 end
