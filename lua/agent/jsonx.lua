@@ -14,30 +14,36 @@ local function blank(s, from, to)
   return s:sub(1, from - 1) .. string.rep(" ", to - from + 1) .. s:sub(to + 1)
 end
 
--- Blanks every <think>...</think> (also <thinking>), a closing tag whose opening was part of
--- the prompt template, and an unterminated block at the start (the reply is all reasoning).
-local function strip_think(s)
+-- Reasoning models open their reply with <think>...</think> (or <thinking>). Blanks those
+-- leading blocks, and the rest of the text when one never closes (the reply is all
+-- reasoning). A "<think>" later in the reply is left alone: it may sit inside a JSON string.
+local function strip_leading_think(s)
   local lower = s:lower()
-  local first_open = lower:find("<think", 1, true)
-  local first_close = lower:find("</think", 1, true)
-  if first_close and (not first_open or first_close < first_open) then
-    local close_end = lower:find(">", first_close, true) or #s
-    s = blank(s, 1, close_end)
-    lower = s:lower()
-  end
-  local pos = 1
-  while true do
-    local open = lower:find("<think", pos, true)
-    if not open then break end
-    local open_end = lower:find(">", open, true)
-    if not open_end then break end
-    local close = lower:find("</think", open_end, true)
+  local pos = lower:find("%S") or #s + 1
+  while lower:find("^<think", pos) do
+    local close = lower:find("</think", pos, true)
     local close_end = close and (lower:find(">", close, true) or #s) or #s
-    s = blank(s, open, close_end)
-    lower = s:lower()
-    pos = close_end + 1
+    s = blank(s, pos, close_end)
+    pos = lower:find("%S", close_end + 1) or #s + 1
   end
   return s
+end
+
+-- When a chat template put the opening <think> into the prompt, the reply holds only the
+-- closing tag. Returns s with everything up to that orphan "</think>" blanked, or nil when
+-- there is none.
+local function strip_orphan_close(s)
+  local lower = s:lower()
+  local close = lower:find("</think", 1, true)
+  if not close or lower:find("<think", 1, true) then return nil end
+  return blank(s, 1, lower:find(">", close, true) or #s)
+end
+
+-- The reply with reasoning blanked: s (leading blocks gone) and, when there is an orphan
+-- closing tag, alt (everything before it gone too), which is tried first.
+local function strip_think(text)
+  local s = strip_leading_think(text)
+  return s, strip_orphan_close(s)
 end
 
 -- Whether the "```" at `at` opens a line (up to three spaces of indent, as CommonMark
@@ -177,26 +183,18 @@ local function scan(s, from, to)
   return nil, first_err, unclosed
 end
 
--- jsonx.extract(text) -> value | nil, msg: the first JSON object in a model reply. A JSON
--- fence is searched first, then the whole reply; offsets in messages count from the
--- reply's first byte.
-function M.extract(text)
-  if type(text) ~= "string" then
-    error(("jsonx.extract: expected a string, got %s"):format(type(text)), 2)
-  end
-  local s = strip_think(text)
-  if not s:find("%S") then
-    if text:find("%S") then return nil, "no JSON object in the reply (only a <think> block)" end
-    return nil, "no JSON object in the reply (the reply is empty)"
-  end
+-- The first object in s: a JSON fence's body first, then the whole text. Returns value,
+-- or nil, msg.
+local function search(s)
   local fence_from, fence_to = json_fence(s)
-  local value, err, unclosed
+  local err, unclosed
   if fence_from then
+    local value
     value, err, unclosed = scan(s, fence_from, fence_to)
     if value ~= nil then return value end
   end
-  local whole_value, whole_err, whole_unclosed = scan(s, 1, #s)
-  if whole_value ~= nil then return whole_value end
+  local value, whole_err, whole_unclosed = scan(s, 1, #s)
+  if value ~= nil then return value end
   err = err or whole_err
   if err then return nil, err end
   if unclosed or whole_unclosed then
@@ -205,11 +203,29 @@ function M.extract(text)
   return nil, "no JSON object in the reply"
 end
 
+-- jsonx.extract(text) -> value | nil, msg: the first JSON object in a model reply, outside
+-- its reasoning. Offsets in messages count from the reply's first byte.
+function M.extract(text)
+  if type(text) ~= "string" then
+    error(("jsonx.extract: expected a string, got %s"):format(type(text)), 2)
+  end
+  if not text:find("%S") then return nil, "no JSON object in the reply (the reply is empty)" end
+  local s, alt = strip_think(text)
+  if not (alt or s):find("%S") then return nil, "no JSON object in the reply (only a <think> block)" end
+  local value, err = search(alt or s)
+  if value ~= nil or not alt then return value, err end
+  -- the "</think>" may have been text inside a JSON string, not a template's leftover
+  value = search(s)
+  if value ~= nil then return value end
+  return nil, err
+end
+
 -- jsonx.truncated_hint(text) -> bool: the reply opens a JSON object it never closes, as a
 -- reply cut off by the token limit does.
 function M.truncated_hint(text)
   if type(text) ~= "string" then return false end
-  local s = strip_think(text)
+  local s, alt = strip_think(text)
+  s = alt or s
   local from, to = json_fence(s)
   if not from then from, to = 1, #s end
   local pos = from

@@ -62,6 +62,13 @@ describe("jsonx.extract", function()
     assert.are.equal(1, v.a)
   end)
 
+  it("leaves think tags inside JSON strings alone", function()
+    local v = assert(jsonx.extract('{"note": "models emit <think> blocks", "n": 1}'))
+    assert.are.equal("models emit <think> blocks", v.note)
+    v = assert(jsonx.extract('{"note": "strip up to </think> first", "n": 2}'))
+    assert.are.equal(2, v.n)
+  end)
+
   it("says so when the reply is only an unterminated <think> block", function()
     fails('<think>\nLet me consider {"a": 1} and then', "only a <think> block")
   end)
@@ -109,6 +116,66 @@ describe("jsonx.extract", function()
     fails(string.rep("{", 200000), "not closed")
     fails(string.rep("{x}", 100000), "JSON error")
     assert.is_true(os.clock() - t0 < 1, "took " .. (os.clock() - t0) .. " s")
+  end)
+end)
+
+describe("jsonx.extract on generated replies", function()
+  -- A fixed seed: the same cases every run, so a failure reproduces.
+  local seed = 20261124
+  local function rand(n)
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed % n + 1
+  end
+  local ALPHABET = { "a", "Z", " ", "\n", "{", "}", "[", "]", '"', "\\", ",", ":", "`", "<", ">", "é", "0" }
+  local function junk(n)
+    local t = {}
+    for i = 1, n do t[i] = ALPHABET[rand(#ALPHABET)] end
+    return table.concat(t)
+  end
+  local function value(depth)
+    local k = rand(depth > 2 and 4 or 6)
+    if k == 1 then return junk(rand(12)) end
+    if k == 2 then return rand(1000) - 500 end
+    if k == 3 then return rand(2) == 1 end
+    if k == 4 then return json.null end
+    if k == 5 then
+      local a = json.array()
+      for i = 1, rand(4) - 1 do a[i] = value(depth + 1) end
+      return a
+    end
+    local o = {}
+    for _ = 1, rand(4) do o["k" .. junk(rand(5))] = value(depth + 1) end
+    return o
+  end
+  -- Prose that holds no complete JSON object of its own.
+  local PROSE = { "", "Here you go:\n", "Sure! ", "<think>{\"draft\": 1}</think>\n", "Use {name}. ",
+    "{\"draft\": 2}</think>" }
+  local AFTER = { "", "\nHope this helps.", " }", "\n```" }
+
+  it("finds the object whatever prose and fences surround it", function()
+    for _ = 1, 300 do
+      local obj = { verdict = "CHANGES", payload = value(0) }
+      local body = json.encode(obj)
+      local text
+      if rand(2) == 1 then
+        text = PROSE[rand(#PROSE)] .. "```json\n" .. body .. "\n```" .. AFTER[rand(#AFTER)]
+      else
+        text = PROSE[rand(#PROSE)] .. body .. AFTER[rand(#AFTER)]
+      end
+      local got, err = jsonx.extract(text)
+      assert(got, ("%s\nin: %q"):format(tostring(err), text))
+      assert.are.same(json.decode(body), got)
+    end
+  end)
+
+  it("never raises on junk and always explains a failure", function()
+    for _ = 1, 2000 do
+      local text = junk(rand(80))
+      local ok, v, err = pcall(jsonx.extract, text)
+      assert(ok, v)
+      assert(v ~= nil or (type(err) == "string" and #err > 0), text)
+      assert.is_boolean(jsonx.truncated_hint(text))
+    end
   end)
 end)
 
