@@ -347,14 +347,40 @@ Proposed changes: a file that exists gets "MODIFY" with SEARCH/REPLACE blocks wh
 Reply with only this JSON object, no prose before or after it:
 ]]
 
+-- JSON with object keys sorted, so the same document always encodes to the same bytes: the
+-- prompts built from it are cache keys, and Lua's table order changes from run to run.
+-- Tables marked with json.array, and non-empty sequences, are arrays.
+local function is_sequence(v)
+  local n, count = #v, 0
+  if n == 0 then return false end
+  for _ in pairs(v) do count = count + 1 end
+  return count == n
+end
+
+local function canonical(v)
+  if type(v) ~= "table" then return cjson.encode(v) end
+  local out = {}
+  if require("agent.json").is_array(v) or is_sequence(v) then
+    for i = 1, #v do out[i] = canonical(v[i]) end
+    return "[" .. table.concat(out, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for i, k in ipairs(keys) do out[i] = cjson.encode(tostring(k)) .. ":" .. canonical(v[k]) end
+  return "{" .. table.concat(out, ",") .. "}"
+end
+M.canonical = canonical
+
 local function findings_for_prompt(results)
   local out = {}
   for _, r in ipairs(results or {}) do
+    local json = require("agent.json")
     local entry = { persona = r.name, title = r.title, status = r.status, verdict = r.verdict or cjson.null,
-                    summary = r.summary or r.error or "", items = r.items or {}, checklist = r.checklist or {},
-                    sections = r.sections or {} }
+                    summary = r.summary or r.error or "", items = json.array(r.items or {}),
+                    checklist = json.array(r.checklist or {}), sections = r.sections or {} }
     if r.status ~= "ok" then entry.note = "this persona gave no usable review; do not treat it as approval" end
-    local ok, s = pcall(cjson.encode, entry)
+    local ok, s = pcall(canonical, entry)
     out[#out + 1] = ok and s or ('{"persona": "' .. tostring(r.name) .. '", "status": "unencodable"}')
   end
   return table.concat(out, "\n")
@@ -523,7 +549,7 @@ local function doc_for_prompt(doc)
     for j, op in ipairs(c.ops) do ops[j] = op end
     v.changes[i] = { component = c.component, ops = ops }
   end
-  local ok, s = pcall(cjson.encode, v)
+  local ok, s = pcall(canonical, v)
   return ok and s or "{}"
 end
 

@@ -520,6 +520,12 @@ describe("synthesis", function()
     for _, f in ipairs(synthesis.FIELDS) do assert.is_truthy(a:find("### " .. f.title, 1, true), f.title) end
   end)
 
+  it("encodes prompt JSON canonically, so the cache keys of a run repeat", function()
+    local json = require("agent.json")
+    local v = { b = 1, a = { z = true, y = json.array({}) }, list = { "x", { k = "v", c = json.null } } }
+    assert.are.equal('{"a":{"y":[],"z":true},"b":1,"list":["x",{"c":null,"k":"v"}]}', synthesis.canonical(v))
+  end)
+
   it("turns story headings into bold lines, never runbook sections", function()
     assert.are.equal("**Notes**\nkeep\n```\n## not a heading\n```", synthesis.embeddable("## Notes\nkeep\n```\n## not a heading\n```"))
   end)

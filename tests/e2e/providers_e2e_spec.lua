@@ -1,0 +1,331 @@
+-- agent new-runbook with model providers, end to end: the real binary against
+-- tests/servers/llm_server.py on loopback, each provider's real wire format, scripted persona
+-- and synthesis replies. What the server recorded is the evidence: matched rules present in
+-- the prompts and unmatched ones absent, planted secrets absent, the right auth header,
+-- persona calls concurrent. Then the failure paths: garbage twice (exit 5), a refused key,
+-- the cache (resume without paying twice, --fresh), a deadline and a SIGINT cutting a run
+-- short, the gate repair call, a persona on its own provider, and two runs on one story.
+local t = require("testutil")
+local cjson = require("cjson")
+
+local ID = "INFRA-012"
+local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
+local KEY = "sk-test-e2e-7f3a9c"
+local PLANTED = { "AKIAQYLPMN5HHHFPZAM2", "ghp_R4nd0mT0k3nF0rT3st1ngOnly0123456789" }
+local PANEL = "[architect, security, qa, docs, compliance, observability]"
+local LATENCY_MS = 400
+
+local PROVIDERS = {
+  openai = {
+    env = function(url) return { OPENAI_BASE_URL = url .. "/v1", OPENAI_API_KEY = KEY } end,
+    path = "^/v1/chat/completions$",
+    auth = function(h) return h.authorization == "Bearer " .. KEY end,
+  },
+  anthropic = {
+    env = function(url) return { ANTHROPIC_BASE_URL = url, ANTHROPIC_API_KEY = KEY } end,
+    path = "^/v1/messages$",
+    auth = function(h) return h["x-api-key"] == KEY and h.authorization == nil end,
+  },
+  gemini = {
+    env = function(url) return { GEMINI_BASE_URL = url, GEMINI_API_KEY = KEY } end,
+    path = "^/v1beta/models/[^/]+:generateContent$",
+    auth = function(h) return h["x-goog-api-key"] == KEY end,
+  },
+  ollama = {
+    env = function(url) return { OLLAMA_HOST = url } end,
+    path = "^/api/chat$",
+    auth = function(h) return h.authorization == nil and h["x-api-key"] == nil end,
+  },
+}
+
+local function findings(extra)
+  local f = { verdict = "APPROVE", summary = "Reviewed against the rules in context.", items = {}, checklist = {}, sections = {} }
+  for k, v in pairs(extra or {}) do f[k] = v end
+  return f
+end
+
+local SYNTHESIS = {
+  goal = "Make POST /orders idempotent with an Idempotency-Key header.",
+  spec = { api = "POST /orders accepts an optional `Idempotency-Key` header (1-255 characters)." },
+  changes = { { component = "src", ops = {
+    { op = "MODIFY", path = "src/orders/settings.py", description = "Add the rollback switch.",
+      blocks = { { search = "    max_order_items: int\n", replace = "    max_order_items: int\n    idempotency: bool\n" } } },
+    { op = "NEW", path = "src/orders/idempotency.py", content = '"""Idempotency keys: validation, fingerprints, replay."""\n' },
+  } } },
+  verification = "pytest tests/test_orders.py covers AC-1 to AC-6.",
+  rollback = "Set ORDERS_IDEMPOTENCY=off and restart.",
+}
+
+-- The default scenario: every persona approves after LATENCY_MS, the architect with a section
+-- and a citation; the synthesis returns SYNTHESIS. `before` rules take precedence.
+local function scenario(before)
+  local rules = {}
+  for _, r in ipairs(before or {}) do rules[#rules + 1] = r end
+  rules[#rules + 1] = { match = "You are @Architect", latency_ms = LATENCY_MS, reply = findings({
+    items = { { severity = "minor", text = "Follow ADR-002 for the key table.", rule = ".agent/adrs/ADR-002-sqlite-order-storage.md" } },
+    sections = { ["spec.state"] = "Replay records live in the `idempotency_keys` SQLite table for 24 hours." } }) }
+  rules[#rules + 1] = { match = "on a governance panel", latency_ms = LATENCY_MS, reply = findings() }
+  rules[#rules + 1] = { match = "You write the implementation runbook", reply = SYNTHESIS }
+  return rules
+end
+
+local function start(rules)
+  local dir = t.tmpdir()
+  local file = t.write(dir .. "/scenario.json", cjson.encode(rules))
+  local log = dir .. "/requests.jsonl"
+  local srv = t.start_server("llm_server.py", { "--key", KEY, "--log", log, "--scenario", file })
+  srv.log = log
+  return srv
+end
+
+local function requests(srv)
+  local out = {}
+  for line in (t.read(srv.log) or ""):gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
+  return out
+end
+
+local function persona_requests(srv)
+  local out = {}
+  for _, r in ipairs(requests(srv)) do
+    if r.prompt:find("on a governance panel", 1, true) then out[#out + 1] = r end
+  end
+  return out
+end
+
+-- A copy of rules-examples with secrets planted in a named file and in an always-apply rule,
+-- and the six built-ins on the panel.
+local function repo(extra_config)
+  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local settings = root .. "/src/orders/settings.py"
+  t.write(settings, t.read(settings) .. '\nAWS_ACCESS_KEY_ID = "' .. PLANTED[1] .. '"\n')
+  local core = root .. "/.agent/rules/000-core.mdc"
+  t.write(core, t.read(core) .. "\nThe CI bot token is " .. PLANTED[2] .. " (rotate it).\n")
+  t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\npanel:\n  personas: " .. PANEL .. "\n" .. (extra_config or ""))
+  return root
+end
+
+local function agent(root, provider, srv, args, extra_env)
+  local env = { OPENAI_API_KEY = false, ANTHROPIC_API_KEY = false, GEMINI_API_KEY = false, GOOGLE_API_KEY = false,
+                OPENAI_BASE_URL = false, ANTHROPIC_BASE_URL = false, GEMINI_BASE_URL = false, OLLAMA_HOST = false,
+                NO_COLOR = "1", http_proxy = false, https_proxy = false, HTTP_PROXY = false, HTTPS_PROXY = false }
+  for k, v in pairs(PROVIDERS[provider].env(srv.url)) do env[k] = v end
+  for k, v in pairs(extra_env or {}) do env[k] = v end
+  local argv = { "new-runbook", ID, "--provider", provider }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  return t.run(argv, { cwd = root, env = env })
+end
+
+describe("new-runbook with each provider", function()
+  local srv
+  after_each(function()
+    if srv then srv.stop() end
+    t.cleanup()
+  end)
+
+  for _, name in ipairs({ "openai", "anthropic", "gemini", "ollama" }) do
+    it(name .. ": a full run, with what was sent checked on the server", function()
+      srv = start(scenario())
+      local root = repo()
+      local r = agent(root, name, srv, { "--json" })
+      assert.are.equal(0, r.code, r.stderr)
+      local summary = cjson.decode(r.stdout)
+      assert.are.equal("APPROVE", summary.verdicts.security)
+      assert.is_true(summary.tokens.total.input > 0)
+      local text = t.read(root .. "/" .. RUNBOOK)
+      assert.matches("Make POST /orders idempotent with an Idempotency%-Key header%.", text)
+      assert.matches("<<<SEARCH\n    max_order_items: int\n===\n", text, 1, true)
+      assert.matches("Replay records live in the `idempotency_keys` SQLite table", text, 1, true)
+      assert.matches("cites `.agent/adrs/ADR-002-sqlite-order-storage.md`", text, 1, true)
+
+      local all = requests(srv)
+      local personas = persona_requests(srv)
+      assert.are.equal(6, #personas)
+      assert.are.equal(7, #all) -- six personas and one synthesis, nothing retried
+      local first, last = math.huge, -math.huge
+      for _, req in ipairs(all) do
+        assert.matches(PROVIDERS[name].path, req.path)
+        assert.is_true(PROVIDERS[name].auth(req.headers), name .. ": wrong auth headers")
+        local sent = req.prompt .. (type(req.body_text) == "string" and req.body_text or "") .. cjson.encode(req.body)
+        for _, secret in ipairs(PLANTED) do assert.is_nil(sent:find(secret, 1, true), "secret sent: " .. secret) end
+        assert.is_truthy(req.prompt:find("[REDACTED:", 1, true))
+        assert.is_truthy(req.prompt:find("These apply to every story, whatever it touches.", 1, true)) -- alwaysApply rule
+        assert.is_truthy(req.prompt:find("Resources are plural nouns", 1, true)) -- glob rule matched by a named file
+        assert.is_nil(req.prompt:find("600: Web UI", 1, true)) -- a rule whose globs match nothing
+      end
+      for _, req in ipairs(personas) do
+        first, last = math.min(first, req.time), math.max(last, req.time)
+      end
+      assert.is_true(last - first < LATENCY_MS / 1000 / 2,
+        ("persona calls were not concurrent: arrivals spread over %.3fs"):format(last - first))
+    end)
+  end
+end)
+
+describe("new-runbook with a model, failing closed", function()
+  local srv
+  after_each(function()
+    if srv then srv.stop() end
+    t.cleanup()
+  end)
+
+  it("marks a persona that returns garbage twice as no usable review, and exits 5", function()
+    srv = start(scenario({ { match = "You are @Docs", reply = "Sure! Here is my review: looks good to me." } }))
+    local root = repo()
+    local r = agent(root, "openai", srv)
+    assert.are.equal(5, r.code, r.stderr)
+    assert.matches("@Docs: NO USABLE REVIEW: no JSON object", r.stderr)
+    local docs = {}
+    for _, req in ipairs(requests(srv)) do
+      if req.prompt:find("You are @Docs", 1, true) then docs[#docs + 1] = req end
+    end
+    assert.are.equal(2, #docs)
+    assert.is_nil(docs[1].prompt:find("Your previous reply could not be used", 1, true))
+    assert.is_truthy(docs[2].prompt:find("Your previous reply could not be used: no JSON object", 1, true))
+    local text = t.read(root .. "/" .. RUNBOOK)
+    assert.matches("%[ %] %*%*@Docs%*%* %(Tech Writer%): no usable review: ", text)
+    assert.matches("%[x%] %*%*@Security%*%*", text)
+  end)
+
+  it("names the key variable when the key is refused, never the key, and approves nothing", function()
+    srv = start(scenario())
+    local root = repo()
+    local r = agent(root, "anthropic", srv, nil, { ANTHROPIC_API_KEY = "sk-ant-wrong-key-000" })
+    assert.are.equal(5, r.code)
+    assert.matches("set ANTHROPIC_API_KEY", r.stderr)
+    assert.is_nil(r.stderr:find("sk-ant-wrong-key-000", 1, true))
+    local text = t.read(root .. "/" .. RUNBOOK)
+    assert.is_nil(text:find("[x]", 1, true))
+    assert.is_nil(text:find("sk-ant-wrong-key-000", 1, true))
+  end)
+
+  it("resumes from the cache without new requests, and --fresh asks again", function()
+    srv = start(scenario())
+    local root = repo()
+    assert.are.equal(0, agent(root, "openai", srv).code)
+    local first = t.read(root .. "/" .. RUNBOOK)
+    local n = #requests(srv)
+    assert.are.equal(7, n)
+    local again = agent(root, "openai", srv, { "--force" })
+    assert.are.equal(0, again.code, again.stderr)
+    assert.are.equal(n, #requests(srv))
+    assert.matches("@Security: APPROVE %(cached%)", again.stderr)
+    assert.are.equal(first, t.read(root .. "/" .. RUNBOOK))
+    assert.are.equal(0, agent(root, "openai", srv, { "--force", "--fresh" }).code)
+    assert.are.equal(2 * n, #requests(srv))
+  end)
+
+  it("resumes a run its deadline cut short, paying only for what was missing", function()
+    srv = start(scenario({ { match = "You are @QA", behavior = "hang" } }))
+    local root = repo()
+    local r = agent(root, "openai", srv, { "--deadline", "3", "--timeout", "2" })
+    assert.are.equal(5, r.code, r.stderr)
+    assert.matches("@QA: NO USABLE REVIEW: [^\n]*time", r.stderr)
+    local before = #requests(srv)
+    srv.stop()
+    srv = start(scenario())
+    local again = agent(root, "openai", srv, { "--force" })
+    assert.are.equal(0, again.code, again.stderr)
+    local asked = requests(srv)
+    assert.are.equal(2, #asked, "only @QA and the synthesis (whose prompt holds @QA's findings) are new")
+    assert.is_truthy(asked[1].prompt:find("You are @QA", 1, true))
+    assert.is_true(before >= 7)
+  end)
+
+  it("stops on SIGINT with status 130, keeping the replies that arrived and writing nothing", function()
+    srv = start(scenario({ { match = "You are @QA", behavior = "hang" } }))
+    local root = repo()
+    local out = t.tmpdir()
+    local env = PROVIDERS.openai.env(srv.url)
+    local cmd = ("cd %s && env -u ANTHROPIC_API_KEY OPENAI_BASE_URL=%s OPENAI_API_KEY=%s NO_COLOR=1 timeout --preserve-status -s INT 2 %s new-runbook %s --provider openai >%s/out 2>%s/err")
+      :format(t.q(root), t.q(env.OPENAI_BASE_URL), t.q(KEY), t.q(t.bin), ID, t.q(out), t.q(out))
+    local _, _, code = os.execute(cmd)
+    assert.are.equal(130, code, t.read(out .. "/err"))
+    assert.matches("interrupted by SIGINT", t.read(out .. "/err"))
+    assert.is_nil(t.read(root .. "/" .. RUNBOOK))
+    local dir = root .. "/.agent/cache/runbooks/INFRA"
+    local p = io.popen("ls -A " .. t.q(dir))
+    local entries = p:read("a")
+    p:close()
+    assert.are.equal(".INFRA-012.lock\n", entries) -- no temporary file left behind
+    local c = io.popen("ls " .. t.q(root .. "/.agent/cache/panel/INFRA-012") .. " | wc -l")
+    assert.are.equal(5, tonumber(c:read("a")))
+    c:close()
+  end)
+
+  it("makes one repair call when the gates fail, and reports what still fails (exit 4)", function()
+    local bad = cjson.decode(cjson.encode(SYNTHESIS))
+    bad.changes[1].ops[1].blocks[1].search = "def nonexistent_function():\n"
+    srv = start(scenario({
+      { match = "Problems the gates found", reply = bad },
+      { match = "You write the implementation runbook", reply = bad },
+    }))
+    local root = repo()
+    local r = agent(root, "openai", srv)
+    assert.are.equal(4, r.code, r.stderr)
+    local repairs = 0
+    for _, req in ipairs(requests(srv)) do
+      if req.prompt:find("Problems the gates found", 1, true) then
+        repairs = repairs + 1
+        assert.is_truthy(req.prompt:find("src/orders/settings.py", 1, true))
+      end
+    end
+    assert.are.equal(1, repairs)
+    local text = t.read(root .. "/" .. RUNBOOK)
+    assert.matches("\n## Gate Report\n", text)
+    assert.matches("not found", text)
+  end)
+
+  it("keeps the repaired runbook when the repair fixes the gates", function()
+    local bad = cjson.decode(cjson.encode(SYNTHESIS))
+    bad.changes[1].ops[1].blocks[1].search = "def nonexistent_function():\n"
+    srv = start(scenario({
+      { match = "Problems the gates found", reply = SYNTHESIS },
+      { match = "You write the implementation runbook", reply = bad },
+    }))
+    local root = repo()
+    local r = agent(root, "openai", srv)
+    assert.are.equal(0, r.code, r.stderr)
+    local text = t.read(root .. "/" .. RUNBOOK)
+    assert.is_nil(text:find("## Gate Report", 1, true))
+    assert.is_nil(text:find("nonexistent_function", 1, true))
+  end)
+
+  it("sends a persona to its own provider and model from the config", function()
+    srv = start(scenario())
+    local root = repo("  overrides:\n    security: { provider: anthropic, model: claude-test }\n")
+    local r = agent(root, "openai", srv, nil, { ANTHROPIC_BASE_URL = srv.url, ANTHROPIC_API_KEY = KEY })
+    -- --provider on the command line wins over the config: run without it to use the override
+    assert.are.equal(0, r.code, r.stderr)
+    local r2 = t.run({ "new-runbook", ID, "--force" }, { cwd = root, env = {
+      NO_COLOR = "1", ANTHROPIC_BASE_URL = srv.url, ANTHROPIC_API_KEY = KEY, OPENAI_API_KEY = false } })
+    assert.are.equal(0, r2.code, r2.stderr)
+    local anthropic = {}
+    for _, req in ipairs(requests(srv)) do
+      if req.path == "/v1/messages" then anthropic[#anthropic + 1] = req end
+    end
+    assert.are.equal(1, #anthropic)
+    assert.is_truthy(anthropic[1].prompt:find("You are @Security", 1, true))
+    assert.are.equal("claude-test", anthropic[1].body.model)
+  end)
+
+  it("makes a second run on one story wait for the first, then leave its runbook alone", function()
+    srv = start(scenario())
+    local root = repo()
+    local out = t.tmpdir()
+    local env = PROVIDERS.openai.env(srv.url)
+    local bg = ("(cd %s && env OPENAI_BASE_URL=%s OPENAI_API_KEY=%s NO_COLOR=1 %s new-runbook %s --provider openai >%s/out 2>%s/err; echo $? >%s/code) &")
+      :format(t.q(root), t.q(env.OPENAI_BASE_URL), t.q(KEY), t.q(t.bin), ID, t.q(out), t.q(out), t.q(out))
+    os.execute(bg)
+    os.execute("sleep 0.2")
+    local second = agent(root, "openai", srv)
+    for _ = 1, 200 do
+      if t.read(out .. "/code") then break end
+      os.execute("sleep 0.05")
+    end
+    assert.are.equal("0\n", t.read(out .. "/code"), t.read(out .. "/err"))
+    assert.are.equal(1, second.code, second.stderr)
+    assert.matches("waiting for it to finish", second.stderr)
+    assert.matches("already exists; it was left untouched", second.stderr)
+    assert.are.equal(7, #requests(srv), "the second run asked nothing")
+  end)
+end)
