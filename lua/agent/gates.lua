@@ -72,15 +72,20 @@ local function check_order(p, level, titles, from_line, to_line, add)
   return found
 end
 
--- Source lines of a section's own body: from its heading to the next heading of any level.
-local function own_body(p, h)
-  local stop = h.end_line
-  for _, s in ipairs(p.sections) do
-    if s.line > h.line and s.line <= stop then stop = s.line - 1 break end
+-- The one line of text in the i-th section's own body (from its heading to the next heading
+-- of any level), or nil when it holds none or several.
+local function sole_line(p, i)
+  local h, next_h = p.sections[i], p.sections[i + 1]
+  local stop = next_h and math.min(h.end_line, next_h.line - 1) or h.end_line
+  local found
+  for n = h.line + 1, stop do
+    local line = p.lines[n] or ""
+    if line:find("%S") then
+      if found then return nil end
+      found = line
+    end
   end
-  local out = {}
-  for n = h.line + 1, stop do out[#out + 1] = p.lines[n] or "" end
-  return table.concat(out, "\n")
+  return found
 end
 
 local PLACEHOLDER_WORDS = { tbd = true, todo = true, fixme = true }
@@ -113,8 +118,8 @@ end
 
 -- Any section whose whole body is TBD, TODO or FIXME (list marker and emphasis aside).
 local function check_placeholder_sections(p, add)
-  for _, h in ipairs(p.sections) do
-    local word = trim(own_body(p, h)):gsub("^[-*+]%s+", ""):gsub("[%*_%.:!]", "")
+  for i, h in ipairs(p.sections) do
+    local word = trim(sole_line(p, i) or ""):gsub("^[-*+]%s+", ""):gsub("[%*_%.:!]", "")
     if PLACEHOLDER_WORDS[word:lower()] then
       add(h.line, ("section '%s' is a placeholder ('%s')"):format(h.title, word))
     end
@@ -199,8 +204,10 @@ local function virtual_repo(root_real)
   local files = {}
   local repo = {}
 
-  -- Whether path, or its nearest existing ancestor, resolves inside the root.
-  function repo.inside(path)
+  -- Whether path, or its nearest existing ancestor, resolves inside the root. Asked once
+  -- per path: the answer cannot change while the steps are only simulated.
+  local inside = {}
+  local function resolves_inside(path)
     local probe = path
     while true do
       local real = fs.realpath(root_real .. "/" .. probe)
@@ -208,6 +215,10 @@ local function virtual_repo(root_real)
       probe = probe:match("^(.*)/[^/]*$")
       if not probe then return true end -- only the root itself is left
     end
+  end
+  function repo.inside(path)
+    if inside[path] == nil then inside[path] = resolves_inside(path) end
+    return inside[path]
   end
 
   function repo.get(path)

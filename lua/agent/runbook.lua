@@ -212,44 +212,62 @@ end
 
 -- ---- Steps -------------------------------------------------------------------------------
 
--- Source lines first..last that are prose (not code, not skipped), trimmed of blank edges.
+-- Source lines first..last outside the skipped ranges (sorted {from, to} pairs: what the
+-- step's blocks, content or rationale took), trimmed of blank edges.
 local function prose(lines, first, last, skip)
-  local out = {}
-  for n = first, last do
-    if not skip[n] then out[#out + 1] = lines[n] end
+  local out, n, k = {}, first, 1
+  while n <= last do
+    local r = skip[k]
+    if r and n >= r[1] then
+      n = math.max(n, r[2] + 1)
+      k = k + 1
+    else
+      out[#out + 1] = lines[n]
+      n = n + 1
+    end
   end
   local s = table.concat(out, "\n"):gsub("^%s+", ""):gsub("%s+$", "")
   return s ~= "" and s or nil
 end
 
--- The component a step belongs to: the nearest enclosing heading below level 2.
-local function component_of(headings, index)
-  local level = headings[index].level
-  for i = index - 1, 1, -1 do
-    local h = headings[i]
-    if h.level < level then
-      if h.level <= 2 then return nil end
-      return h.title
-    end
-  end
-end
-
-local function blocks_within(code_blocks, first, last)
-  local out = {}
-  for _, b in ipairs(code_blocks) do
-    if b.line > first and b.line <= last then out[#out + 1] = b end
+-- The component of each heading: the title of its nearest enclosing heading when that is
+-- below level 2 (`### Orders service` over `#### [MODIFY] ...`). One pass with a stack.
+local function components(headings)
+  local out, stack = {}, {}
+  for i, h in ipairs(headings) do
+    while #stack > 0 and stack[#stack].level >= h.level do stack[#stack] = nil end
+    local parent = stack[#stack]
+    out[i] = parent and parent.level > 2 and parent.title or nil
+    stack[#stack + 1] = h
   end
   return out
 end
 
--- Each filler takes the step's code blocks and marks in `skip` the lines it consumed, so
--- the rest of the step body becomes its description.
+-- The code blocks opening on lines first+1..last. Blocks come in document order, so a
+-- binary search finds the first one: a runbook with thousands of steps stays linear.
+local function blocks_within(code_blocks, first, last)
+  local lo, hi = 1, #code_blocks + 1
+  while lo < hi do
+    local mid = (lo + hi) // 2
+    if code_blocks[mid].line > first then hi = mid else lo = mid + 1 end
+  end
+  local out = {}
+  for i = lo, #code_blocks do
+    local b = code_blocks[i]
+    if b.line > last then break end
+    out[#out + 1] = b
+  end
+  return out
+end
+
+-- Each filler takes the step's code blocks and adds to `skip` the line ranges it consumed,
+-- in order, so the rest of the step body becomes its description.
 local function fill_modify(step, blocks, lines, skip, problem)
   step.blocks = {}
   for _, b in ipairs(blocks) do
     if has_markers(b.text) then
       parse_sr(b, step.blocks, problem)
-      for n = b.line, b.end_line do skip[n] = true end
+      skip[#skip + 1] = { b.line, b.end_line }
     end
   end
   step.description = prose(lines, step.line + 1, step.end_line, skip)
@@ -259,7 +277,7 @@ local function fill_new(step, blocks, lines, skip, problem)
   local b = blocks[1]
   if b then
     step.content, step.content_line, step.lang = b.text, text_start(b), b.lang
-    for n = b.line, b.end_line do skip[n] = true end
+    skip[#skip + 1] = { b.line, b.end_line }
   end
   -- The file is one fence ending the step. Anything after it is what an inner fence closing
   -- the outer one early leaves behind (the defect of writers that reuse ``` for both).
@@ -279,7 +297,7 @@ local function fill_delete(step, lines, skip, in_code)
     local why = not in_code[n] and lines[n]:match("^[%s%-%*]*[%*_]*[Rr]ationale[%*_]*%s*:[%*_]*%s*(.-)%s*$")
     if why then
       step.rationale, step.rationale_line = why ~= "" and why or nil, n
-      skip[n] = true
+      skip[#skip + 1] = { n, n }
       break
     end
   end
@@ -287,12 +305,12 @@ local function fill_delete(step, lines, skip, in_code)
 end
 
 local function read_steps(p, lines, in_code, code_blocks, problem)
-  local steps = {}
+  local steps, component_of = {}, components(p.headings)
   for i, h in ipairs(p.headings) do
     local word, path = parse_step_heading(lines[h.line] or "")
     local op = word and word:upper()
     if op and M.OPS[op] then
-      local step = { op = op, path = path, line = h.line, end_line = h.end_line, component = component_of(p.headings, i) }
+      local step = { op = op, path = path, line = h.line, end_line = h.end_line, component = component_of[i] }
       if not path then problem(h.line, ("[%s] step has no path"):format(op)) end
       local skip = {}
       local blocks = blocks_within(code_blocks, h.line, h.end_line)
