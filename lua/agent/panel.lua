@@ -308,14 +308,20 @@ local function doc_id(relpath)
   return id and id:upper()
 end
 
--- What this persona's prompt actually carried: the documents rendered for its role, minus
--- what the budget cut.
-local function sent_refs(gathered, role, cut, story_relpath)
-  local dropped = {}
-  for _, c in ipairs(cut or {}) do dropped[type(c) == "table" and c.relpath or c] = true end
+-- What this persona's prompt actually carried: the render report's `included` list when it
+-- has one, else the documents rendered for its role minus what the budget cut.
+local function sent_refs(gathered, role, report, story_relpath)
+  local dropped, only = {}, nil
+  for _, c in ipairs(report.cut or {}) do dropped[type(c) == "table" and c.relpath or c] = true end
+  if type(report.included) == "table" then
+    only = {}
+    for _, p in ipairs(report.included) do only[type(p) == "table" and p.relpath or p] = true end
+  end
   local refs = { paths = {}, names = {}, ids = {} }
   local function add(relpath, id)
-    if type(relpath) ~= "string" or dropped[relpath] then return end
+    if type(relpath) ~= "string" or dropped[relpath] or (only and not only[relpath] and relpath ~= story_relpath) then
+      return
+    end
     refs.paths[relpath:lower()] = true
     local base = (relpath:match("([^/]+)$") or relpath):lower()
     refs.names[base], refs.names[(base:gsub("%.[^.]+$", ""))] = true, true
@@ -520,7 +526,7 @@ function M.review(members, env)
         local role = m.persona.role
         local text, report = context.render(env.gathered, { role = role, budget_tokens = env.budget_tokens })
         r.redactions, r.cut = report.redactions or {}, report.cut or {}
-        refs[i] = sent_refs(env.gathered or {}, role, r.cut, env.story.relpath)
+        refs[i] = sent_refs(env.gathered or {}, role, report, env.story.relpath)
         local ctx = loader.readonly({
           persona = m.persona, story = safe.story, context = text, rules = safe.rules, adrs = safe.adrs,
           compliance = safe.compliance, instructions = safe.instructions[role] or {}, files = safe.files,

@@ -413,6 +413,22 @@ describe("panel.ask and panel.review with a model", function()
     assert.are.equal(5, r.unknown_citations)
   end)
 
+  it("checks citations against the render's included list when it has one", function()
+    configure(nil)
+    package.loaded["agent.context"] = { render = function()
+      return "C", { tokens = 1, cut = {}, included = { ".agent/rules/100-api.mdc" }, redactions = {} }
+    end }
+    package.loaded["agent.providers"] = fake_providers(function()
+      return reply([[{"verdict": "CHANGES", "items": [
+        {"severity": "major", "text": "a", "rule": ".agent/adrs/ADR-001-postgres.md"},
+        {"severity": "major", "text": "b", "rule": ".agent/rules/100-api.mdc"}]}]])
+    end)
+    local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
+    local items = panel.review(members, model_env(nil))[1].items
+    assert.are.equal(".agent/adrs/ADR-001-postgres.md (not in context)", items[1].rule)
+    assert.are.equal(".agent/rules/100-api.mdc", items[2].rule)
+  end)
+
   it("caches each reply as it arrives and resumes without asking again", function()
     local root = team_repo()
     configure(root)
