@@ -99,8 +99,12 @@ local function prepare(i, call, opts, started_ms)
   if not req then return nil, failure(call, msg, kind or "auth") end
   local timeout = call.timeout or opts.timeout or M.DEFAULT_TIMEOUT
   if opts.deadline then
+    -- no attempt may outlast the batch: each gets at most the time left when it is built
     local left = opts.deadline - (sys.clock() - started_ms) / 1000
-    timeout = math.max(0.001, math.min(timeout, left))
+    if left <= 0 then
+      return nil, failure(call, ("%s: the deadline passed before the call was sent"):format(provider.name), "timeout")
+    end
+    timeout = math.min(timeout, left)
   end
   req.timeout = timeout
   req.retries = opts.retries or M.DEFAULT_RETRIES
