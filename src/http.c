@@ -537,13 +537,20 @@ static void classify(struct xfer *x, CURLcode rc)
   }
   /* For a failed connection the system's word ("Connection refused") says most; curl's own
    * text adds the specifics (which host: the target or a proxy, port, milliseconds). */
-  long os_errno = 0;
   char why[128] = "";
-  if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno) ==
-                                       CURLE_OK && os_errno)
-    snprintf(why, sizeof(why), ": %s", strerror((int)os_errno));
-  snprintf(x->fail_reason, sizeof(x->fail_reason), x->errbuf[0] ? "%s%s (%s)" : "%s%s", what,
-           why, x->errbuf);
+  long os_errno = 0;
+  if (rc == CURLE_COULDNT_CONNECT) {
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+    if (os_errno)
+      snprintf(why, sizeof(why), ": %s", strerror((int)os_errno));
+  }
+  size_t n = strlen(x->errbuf);
+  while (n > 0 && (x->errbuf[n - 1] == '\n' || x->errbuf[n - 1] == ' '))
+    x->errbuf[--n] = '\0';
+  if (n > 0)
+    snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s (%s)", what, why, x->errbuf);
+  else
+    snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s", what, why);
   for (char *c = x->fail_reason; *c; c++) /* one line, whatever curl wrote */
     if (*c == '\n' || *c == '\r')
       *c = ' ';
@@ -897,7 +904,7 @@ static long field_ms(lua_State *L, int t, lua_Integer label, const char *field, 
   if (lua_getfield(L, t, field) != LUA_TNIL) {
     int isnum = 0;
     lua_Number s = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !(s > 0 || (zero_ok && s == 0)) || s > 1e9)
+    if (!isnum || !(s > 0 || (zero_ok && s == 0)) || s > 1e6) /* 11 days: fits a 32-bit long */
       field_error(L, label, field, zero_ok ? "must be seconds (>= 0)" : "must be seconds (> 0)");
     ms = (long)ceil(s * 1e3);
   }

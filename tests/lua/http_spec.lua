@@ -20,11 +20,14 @@ local function child_lua(code, env, wrapper)
   return out, status, t.read(dir .. "/stderr")
 end
 
+-- This process's open descriptors, as "fd -> target" lines. The listing's own pipe shows up
+-- (as one "pipe" either way); popen's other end may still be closing while the shell looks,
+-- so entries gone by the time of readlink are left out.
 local function open_fds()
-  local p = io.popen("ls /proc/" .. sys.pid() .. "/fd | wc -l")
-  local n = tonumber(p:read("a"))
+  local p = io.popen("cd /proc/" .. sys.pid() .. "/fd && for f in *; do t=$(readlink $f) && printf '%s -> %s\\n' $f \"$t\"; done")
+  local s = p:read("a")
   p:close()
-  return n
+  return (s:gsub("pipe:%[%d+%]", "pipe"))
 end
 
 local function elapsed(fn)
