@@ -263,7 +263,9 @@ local function assignments(s, low, spans)
 end
 
 -- ---- Opt-in: e-mail addresses and IP addresses -----------------------------------------------
-local EMAIL_LOCAL = class("[%w%.!#%$%%&'%*%+/=%?%^_`{|}~%-]")
+-- The local parts people actually use (RFC 5322 allows more, but `key=bob@x.org` should keep
+-- its `key=`).
+local EMAIL_LOCAL = class("[%w%.%+_%-]")
 
 local function emails(s, spans)
   each(s, "@", function(p)

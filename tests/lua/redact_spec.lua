@@ -234,6 +234,11 @@ describe("redact.text", function()
       assert.are.same({ EMAIL = 2, IPV4 = 4, IPV6 = 2 }, counts)
     end)
 
+    it("keep what surrounds an address", function()
+      local out = r("owner=bob@example.org;cc:<ann.lee+ci@example.co.uk>", { emails = true })
+      assert.are.equal("owner=[REDACTED:EMAIL];cc:<[REDACTED:EMAIL]>", out)
+    end)
+
     it("switch independently", function()
       local out = r("ops@example.com 10.0.0.1", { ips = true })
       assert.are.equal("ops@example.com [REDACTED:IPV4]", out)
