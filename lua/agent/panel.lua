@@ -269,13 +269,19 @@ function M.ask(requests, env)
     })
   end
   local first = batch(idx, calls)
+  local sig = host.interrupted()
+  if sig then
+    -- the replies that arrived are cached; judging them now would only be cut short too
+    for _, o in ipairs(outcomes) do o.error, o.kind = "interrupted by " .. sig, "interrupted" end
+    return outcomes
+  end
   local again, again_calls, reasons = {}, {}, {}
   for i, result in ipairs(first) do
     local value, reason, kind, truncated = evaluate(requests[i], result)
     local o = outcomes[i]
     if value ~= nil then
       o.value = value
-    elseif kind == "unusable" and not host.interrupted() then
+    elseif kind == "unusable" then
       reasons[i] = reason
       again[#again + 1] = i
       again_calls[#again_calls + 1] = retry_call(requests[i].call, reason, truncated)

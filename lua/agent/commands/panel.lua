@@ -85,6 +85,7 @@ function Progress:event(kind, i, data)
   if not row then return end
   if kind == "start" then
     row.state = "reviewing"
+    if i < #self.rows then return end -- the whole panel starts at once: draw it once
   elseif kind == "progress" then
     row.state = ("receiving (%d chars)"):format(data)
   elseif kind == "reply" then
