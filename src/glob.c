@@ -873,26 +873,46 @@ int agent_glob_match(const struct agent_glob *g, const char *path, size_t len)
   return 0;
 }
 
-/* ==== The path index ====================================================================== */
+/* ==== The path index ======================================================================
+ * The paths sorted bytewise (a literal prefix is a binary-searched run of them), and three
+ * hash tables from a key to the positions of the paths that have it, ascending: by
+ * extension, by basename, and by directory name (any segment but the last, for globs like
+ * `**` + `/migrations/` + `**`). Keys are hashed once, in agent_glob_index_add while the
+ * path is still in cache, and the tables hold only the 64-bit hashes: two keys that collide
+ * share a bucket, which only adds candidates the matcher then rejects. Each table is built
+ * the first time a glob needs it. */
 
 struct entry {
   const char *s;
-  size_t len;
-  size_t input; /* position in order of adding */
+  uint32_t len;
+  uint32_t input;       /* position in order of adding */
+  uint64_t hbase, hext; /* hashes of the basename and the extension (0: none) */
+  uint32_t dirs, ndirs; /* hashes of its directory names: dir_hash[dirs, dirs + ndirs) */
 };
 
-struct keyed {
-  const char *key; /* extension or basename of the path at sorted position pos */
-  size_t len;
-  size_t pos;
+enum key_kind { KEY_EXT, KEY_BASE, KEY_DIR, KEY_KINDS };
+
+struct bucket {
+  uint64_t h;
+  size_t start, count; /* the paths with this key: pos[start, start+count) */
+  size_t last;         /* 1 + the last position counted, so a path counts once per key */
+};
+
+struct buckets {
+  int state;     /* 0: not built yet; 1: built; -1: out of memory (queries fall back) */
+  size_t *slots; /* open addressing over a power of two: bucket index + 1, 0 when empty */
+  size_t mask;
+  struct bucket *b;
+  size_t nb;
+  size_t *pos; /* sorted positions grouped by key */
 };
 
 struct agent_glob_index {
   struct entry *e; /* sorted bytewise by agent_glob_index_build */
   size_t n, cap;
-  struct keyed *by_ext; /* paths that have an extension, by (extension, pos) */
-  size_t next;
-  struct keyed *by_base; /* every path, by (basename, pos) */
+  uint64_t *dir_hash;
+  size_t ndir, cap_dir;
+  struct buckets t[KEY_KINDS];
 };
 
 struct agent_glob_index *agent_glob_index_new(size_t capacity)
@@ -900,11 +920,20 @@ struct agent_glob_index *agent_glob_index_new(size_t capacity)
   struct agent_glob_index *ix = calloc(1, sizeof(*ix));
   if (!ix)
     return NULL;
-  if (RESERVE(ix->e, ix->cap, capacity ? capacity : 1)) {
-    free(ix);
+  if (RESERVE(ix->e, ix->cap, capacity ? capacity : 1) ||
+      RESERVE(ix->dir_hash, ix->cap_dir, capacity ? 2 * capacity : 1)) {
+    agent_glob_index_free(ix);
     return NULL;
   }
   return ix;
+}
+
+static void buckets_free(struct buckets *t)
+{
+  free(t->slots);
+  free(t->b);
+  free(t->pos);
+  memset(t, 0, sizeof(*t));
 }
 
 void agent_glob_index_free(struct agent_glob_index *ix)
@@ -912,18 +941,41 @@ void agent_glob_index_free(struct agent_glob_index *ix)
   if (!ix)
     return;
   free(ix->e);
-  free(ix->by_ext);
-  free(ix->by_base);
+  free(ix->dir_hash);
+  for (int k = 0; k < KEY_KINDS; k++)
+    buckets_free(&ix->t[k]);
   free(ix);
+}
+
+/* FNV-1a, never 0 (0 marks "no extension"). */
+static uint64_t key_hash(const char *s, size_t n)
+{
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+  return h ? h : 1;
 }
 
 int agent_glob_index_add(struct agent_glob_index *ix, const char *path, size_t len)
 {
-  if (RESERVE(ix->e, ix->cap, ix->n + 1))
-    return AGENT_GLOB_ENOMEM;
   skip_dot_slash(&path, &len);
-  ix->e[ix->n] = (struct entry){path, len, ix->n};
-  ix->n++;
+  if (ix->n >= UINT32_MAX || len >= UINT32_MAX || RESERVE(ix->e, ix->cap, ix->n + 1))
+    return AGENT_GLOB_ENOMEM;
+  struct entry en = {path, (uint32_t)len, (uint32_t)ix->n, 0, 0, (uint32_t)ix->ndir, 0};
+  size_t start = 0;
+  for (const char *slash; (slash = memchr(path + start, '/', len - start)) != NULL;) {
+    size_t end = (size_t)(slash - path);
+    if (RESERVE(ix->dir_hash, ix->cap_dir, ix->ndir + 1) || ix->ndir >= UINT32_MAX)
+      return AGENT_GLOB_ENOMEM;
+    ix->dir_hash[ix->ndir++] = key_hash(path + start, end - start);
+    en.ndirs++;
+    start = end + 1;
+  }
+  en.hbase = key_hash(path + start, len - start);
+  const char *dot = find_last(path + start, len - start, '.');
+  if (dot)
+    en.hext = key_hash(dot + 1, (size_t)(path + len - dot - 1));
+  ix->e[ix->n++] = en;
   return AGENT_GLOB_OK;
 }
 
@@ -940,13 +992,6 @@ static int entry_cmp(const void *pa, const void *pb)
   return c ? c : (a->input > b->input) - (a->input < b->input);
 }
 
-static int keyed_cmp(const void *pa, const void *pb)
-{
-  const struct keyed *a = pa, *b = pb;
-  int c = bytes_cmp(a->key, a->len, b->key, b->len);
-  return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
-}
-
 int agent_glob_index_build(struct agent_glob_index *ix)
 {
   int sorted = 1; /* fs.walk hands over sorted paths: skip the sort then */
@@ -954,33 +999,83 @@ int agent_glob_index_build(struct agent_glob_index *ix)
     sorted = entry_cmp(&ix->e[i - 1], &ix->e[i]) < 0;
   if (!sorted)
     qsort(ix->e, ix->n, sizeof(*ix->e), entry_cmp);
-  free(ix->by_ext);
-  free(ix->by_base);
-  ix->by_ext = malloc((ix->n ? ix->n : 1) * sizeof(*ix->by_ext));
-  ix->by_base = malloc((ix->n ? ix->n : 1) * sizeof(*ix->by_base));
-  if (!ix->by_ext || !ix->by_base)
-    return AGENT_GLOB_ENOMEM;
-  ix->next = 0;
-  for (size_t pos = 0; pos < ix->n; pos++) {
-    const struct entry *en = &ix->e[pos];
-    const char *slash = find_last(en->s, en->len, '/');
-    const char *base = slash ? slash + 1 : en->s;
-    size_t blen = en->len - (size_t)(base - en->s);
-    ix->by_base[pos] = (struct keyed){base, blen, pos};
-    const char *dot = find_last(base, blen, '.');
-    if (dot)
-      ix->by_ext[ix->next++] =
-          (struct keyed){dot + 1, blen - (size_t)(dot + 1 - base), pos};
-  }
-  qsort(ix->by_ext, ix->next, sizeof(*ix->by_ext), keyed_cmp);
-  qsort(ix->by_base, ix->n, sizeof(*ix->by_base), keyed_cmp);
+  for (int k = 0; k < KEY_KINDS; k++)
+    buckets_free(&ix->t[k]);
   return AGENT_GLOB_OK;
 }
 
-/* A contiguous run of candidates: sorted positions lo..hi, or, through `keyed`, the
- * positions keyed[lo..hi).pos (ascending too, by the tie-break of keyed_cmp). */
+/* The hashes of a path's keys for a table: its directory names, or its basename, or its
+ * extension (none when it has none). */
+static const uint64_t *entry_keys(const struct agent_glob_index *ix, const struct entry *en,
+                                  enum key_kind kind, size_t *n)
+{
+  *n = kind == KEY_DIR ? en->ndirs : kind == KEY_BASE ? 1 : en->hext != 0;
+  return kind == KEY_DIR ? ix->dir_hash + en->dirs : kind == KEY_BASE ? &en->hbase : &en->hext;
+}
+
+/* The slot holding hash h, or the empty slot where it would go. */
+static size_t *find_slot(const struct buckets *t, uint64_t h)
+{
+  for (size_t i = (size_t)(h ^ (h >> 29)) & t->mask;; i = (i + 1) & t->mask)
+    if (t->slots[i] == 0 || t->b[t->slots[i] - 1].h == h)
+      return &t->slots[i];
+}
+
+struct placement {
+  size_t bucket, pos;
+};
+
+/* One pass over the sorted paths counts the paths per key and notes (bucket, position) for
+ * each; then every position goes to its bucket's offset, so each bucket lists positions in
+ * ascending order. Sized up front (there are no more keys than key occurrences), so the
+ * table never rehashes. */
+static int buckets_build(struct buckets *t, const struct agent_glob_index *ix, enum key_kind kind)
+{
+  size_t total = kind == KEY_DIR ? ix->ndir : ix->n, cap = 16, npl = 0;
+  while (cap < 2 * total)
+    cap *= 2;
+  t->mask = cap - 1;
+  t->slots = calloc(cap, sizeof(*t->slots));
+  t->b = malloc((total ? total : 1) * sizeof(*t->b));
+  t->pos = malloc((total ? total : 1) * sizeof(*t->pos));
+  struct placement *pl = malloc((total ? total : 1) * sizeof(*pl));
+  if (!t->slots || !t->b || !t->pos || !pl) {
+    free(pl);
+    return AGENT_GLOB_ENOMEM;
+  }
+  for (size_t pos = 0; pos < ix->n; pos++) {
+    size_t nk;
+    const uint64_t *keys = entry_keys(ix, &ix->e[pos], kind, &nk);
+    for (size_t i = 0; i < nk; i++) {
+      size_t *slot = find_slot(t, keys[i]);
+      if (*slot == 0) {
+        t->b[t->nb] = (struct bucket){keys[i], 0, 0, 0};
+        *slot = ++t->nb;
+      }
+      struct bucket *b = &t->b[*slot - 1];
+      if (b->last != pos + 1) { /* a path counts once per key: a/x/x/f */
+        b->last = pos + 1;
+        b->count++;
+        pl[npl++] = (struct placement){*slot - 1, pos};
+      }
+    }
+  }
+  for (size_t k = 0, start = 0; k < t->nb; k++) {
+    t->b[k].start = start;
+    start += t->b[k].count;
+    t->b[k].count = 0; /* counted again while placing */
+  }
+  for (size_t i = 0; i < npl; i++) {
+    struct bucket *b = &t->b[pl[i].bucket];
+    t->pos[b->start + b->count++] = pl[i].pos;
+  }
+  free(pl);
+  return AGENT_GLOB_OK;
+}
+
+/* A contiguous run of candidates: sorted positions lo..hi, or list[lo..hi) (ascending). */
 struct candidates {
-  const struct keyed *keyed;
+  const size_t *list;
   size_t lo, hi;
 };
 
@@ -1002,60 +1097,69 @@ static size_t bound_sorted(const struct agent_glob_index *ix, const char *key, s
   return lo;
 }
 
-/* The same over a keyed array, for the run whose key equals key[0..len). */
-static size_t bound_keyed(const struct keyed *k, size_t n, const char *key, size_t len, int upper)
+/* The run of positions whose key is key[0..len), from the table built on first need. 0 when
+ * the table could not be built (the caller keeps its wider run). */
+static int bucket_run(struct agent_glob_index *ix, enum key_kind kind, const char *key, size_t len,
+                      struct candidates *out)
 {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = bytes_cmp(k[mid].key, k[mid].len, key, len);
-    if (c < 0 || (upper && c == 0))
-      lo = mid + 1;
-    else
-      hi = mid;
+  struct buckets *t = &ix->t[kind];
+  if (t->state == 0) {
+    if (buckets_build(t, ix, kind) == AGENT_GLOB_OK) {
+      t->state = 1;
+    } else {
+      buckets_free(t);
+      t->state = -1;
+    }
   }
-  return lo;
+  if (t->state < 0)
+    return 0;
+  *out = (struct candidates){t->pos, 0, 0};
+  size_t k = *find_slot(t, key_hash(key, len));
+  if (k) {
+    out->lo = t->b[k - 1].start;
+    out->hi = out->lo + t->b[k - 1].count;
+  }
+  return 1;
 }
 
-/* Picks the smallest candidate run the alternative's hints allow. */
-static struct candidates pick_candidates(const struct agent_glob_index *ix,
-                                         const struct agent_glob *g, const struct alt *a)
+static void keep_smaller(struct candidates *best, const struct candidates *run)
 {
-  struct candidates best = {NULL, 0, ix->n};
+  if (run->hi - run->lo < best->hi - best->lo)
+    *best = *run;
+}
+
+/* Picks the smallest candidate run the alternative's hints allow: the paths with its literal
+ * prefix, with its extension, with its basename, or with one of its literal directory names. */
+static struct candidates pick_candidates(struct agent_glob_index *ix, const struct agent_glob *g,
+                                         const struct alt *a)
+{
+  struct candidates best = {NULL, 0, ix->n}, run;
   if (a->prefix.len) {
     const char *p = g->pool + a->prefix.off;
     best.lo = bound_sorted(ix, p, a->prefix.len, 0);
     best.hi = bound_sorted(ix, p, a->prefix.len, 1);
   }
-  const struct keyed *k = NULL;
-  size_t nk = 0;
-  struct span key = {0, 0};
-  if (a->exact_base) { /* the basename is known: one by_base run */
-    k = ix->by_base;
-    nk = ix->n;
-    key = a->suffix;
-  } else if (a->has_ext) { /* the suffix has a '.': its extension is the path's */
-    k = ix->by_ext;
-    nk = ix->next;
-    key = a->ext;
-  }
-  if (k) {
-    const char *kp = g->pool + key.off;
-    size_t lo = bound_keyed(k, nk, kp, key.len, 0), hi = bound_keyed(k, nk, kp, key.len, 1);
-    if (hi - lo < best.hi - best.lo)
-      best = (struct candidates){k, lo, hi};
+  if (a->exact_base && bucket_run(ix, KEY_BASE, g->pool + a->suffix.off, a->suffix.len, &run))
+    keep_smaller(&best, &run);
+  else if (a->has_ext && bucket_run(ix, KEY_EXT, g->pool + a->ext.off, a->ext.len, &run))
+    keep_smaller(&best, &run);
+  for (size_t k = 0; k + 1 < a->nseg && best.hi > best.lo; k++) {
+    const struct seg *s = &g->segs[a->seg + k];
+    const struct tok *t = &g->toks[s->tok];
+    if (is_lit_seg(g, s) && bucket_run(ix, KEY_DIR, g->pool + t->off, t->len, &run))
+      keep_smaller(&best, &run);
   }
   return best;
 }
 
-long agent_glob_index_first(const struct agent_glob_index *ix, const struct agent_glob *g)
+long agent_glob_index_first(struct agent_glob_index *ix, const struct agent_glob *g)
 {
   size_t best = ix->n;
   for (size_t i = 0; i < g->nalt; i++) {
     const struct alt *a = &g->alts[i];
     struct candidates c = pick_candidates(ix, g, a);
     for (size_t k = c.lo; k < c.hi; k++) {
-      size_t pos = c.keyed ? c.keyed[k].pos : k;
+      size_t pos = c.list ? c.list[k] : k;
       if (pos >= best)
         break; /* an earlier alternative already matched a smaller path */
       if (alt_match(g, a, ix->e[pos].s, ix->e[pos].len)) {

@@ -38,9 +38,10 @@ size_t agent_glob_alternatives(const struct agent_glob *g);
 
 /* ---- Path index -------------------------------------------------------------------------
  * Built once from many paths, then queried by many globs: paths sorted bytewise (a glob's
- * literal prefix is a binary-searched range), and sorted by extension and by basename (a
- * glob's required suffix picks one bucket). The index borrows the path bytes: they must stay
- * valid and unchanged until agent_glob_index_free. */
+ * literal prefix is a binary-searched range), and hashed by extension and by basename (a
+ * glob's required suffix picks one bucket; each table is built on the first query that
+ * needs it). The index borrows the path bytes: they must stay valid and unchanged until
+ * agent_glob_index_free. */
 struct agent_glob_index;
 
 /* An empty index sized for `capacity` paths (it grows past that). NULL when out of memory. */
@@ -53,8 +54,9 @@ int agent_glob_index_add(struct agent_glob_index *ix, const char *path, size_t l
 int agent_glob_index_build(struct agent_glob_index *ix);
 
 /* The position of the bytewise-smallest path g matches, or -1. Tests only candidate paths
- * and stops at the first match. */
-long agent_glob_index_first(const struct agent_glob_index *ix, const struct agent_glob *g);
+ * and stops at the first match. Not const: it may build a bucket table (when memory for
+ * one runs out it falls back to a wider run of candidates, with the same answer). */
+long agent_glob_index_first(struct agent_glob_index *ix, const struct agent_glob *g);
 
 /* The same answer by trying every path in bytewise order: the naive loop, for tests and
  * for measuring what the index saves. */

@@ -426,7 +426,8 @@ static void test_against_fnmatch(void)
 
 static void test_index_agrees(void)
 {
-  static const char *dirs[] = {"src", "lib", "test", "docs", ".github", "src/ui", "a/b/c"};
+  static const char *dirs[] = {"src", "lib", "test", "docs", ".github", "src/ui", "a/b/c",
+                               "src/src", "x"};
   static const char *names[] = {"main", "util", "Makefile", "README", "index.test", ".env", "x"};
   static const char *exts[] = {"", ".c", ".h", ".ts", ".tsx", ".md", ".py", ".json"};
   enum { NPATHS = 3000 };
@@ -437,7 +438,7 @@ static void test_index_agrees(void)
     return;
   for (int i = 0; i < NPATHS; i++) {
     int n = snprintf(storage[i], sizeof(storage[i]), "%s%s/%s%d%s", rnd(4) ? "" : "./",
-                     dirs[rnd(7)], names[rnd(7)], (int)rnd(3), exts[rnd(8)]);
+                     dirs[rnd(9)], names[rnd(7)], (int)rnd(3), exts[rnd(8)]);
     CHECK_INT(agent_glob_index_add(ix, storage[i], (size_t)n), AGENT_GLOB_OK);
   }
   CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
@@ -446,6 +447,7 @@ static void test_index_agrees(void)
     "*.{ts,tsx}", "{src,lib}/**/*.c", "src/ui/util?.tsx", "**/.github/**", "test/index.test*",
     "a/b/**", "a/**/c/*.py", "*.nomatch", "docs/[!R]*", "**/*", "lib/", "x0", ".env1.json",
     "*.test1.ts", "**/*.test?.ts", "/src/*.c", "./lib/*", "src/**/main?.{c,h}",
+    "**/src/**", "**/src/*.h", "src/src/**", "x/**/util1", "**/b/**/*.md", "**/nodir/**",
   };
   for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
     struct agent_glob *g = compile_ok(patterns[i]);
