@@ -302,6 +302,7 @@ def split(text, size):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "llm_server/1"
+    disable_nagle_algorithm = True  # stream chunks leave at once, as from a real API
 
     def log_message(self, fmt, *args):  # keep stderr for real problems
         pass
@@ -523,6 +524,7 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # the default 5 drops SYNs when a test opens dozens at once
 
 
 def main(argv):
