@@ -74,6 +74,17 @@ static int opts_arg(lua_State *L, int arg)
  * A C resource that must survive Lua calls (which may raise: out of memory, a script's memory
  * cap) lives in a userdata marked to-be-closed, so it is released on return and on error. */
 
+/* Pushes a zeroed, to-be-closed box of `size` bytes with metatable tname. */
+static void *push_box(lua_State *L, size_t size, const char *tname)
+{
+  void *p = lua_newuserdatauv(L, size, 0);
+  memset(p, 0, size);
+  luaL_setmetatable(L, tname);
+  lua_toclose(L, -1);
+  return p;
+}
+
+/* fdbox:__close() and fdbox:__gc(): closes the fd; idempotent. */
 static int fdbox_close(lua_State *L)
 {
   int *fd = luaL_checkudata(L, 1, FD_BOX);
@@ -83,36 +94,26 @@ static int fdbox_close(lua_State *L)
   return 0;
 }
 
-/* Pushes a to-be-closed box for a file descriptor, holding -1 until the caller stores one. */
+/* A to-be-closed box for a file descriptor, holding -1 until the caller stores one. */
 static int *push_fdbox(lua_State *L)
 {
-  int *fd = lua_newuserdatauv(L, sizeof(*fd), 0);
+  int *fd = push_box(L, sizeof(*fd), FD_BOX);
   *fd = -1;
-  luaL_setmetatable(L, FD_BOX);
-  lua_toclose(L, -1);
   return fd;
 }
 
+/* walkbox:__close() and walkbox:__gc(): frees walk.c's result; idempotent. */
 static int walkbox_close(lua_State *L)
 {
   walk_result_free(luaL_checkudata(L, 1, WALK_BOX));
   return 0;
 }
 
+/* namesbox:__close() and namesbox:__gc(): frees a directory's names; idempotent. */
 static int namesbox_close(lua_State *L)
 {
   walk_strings_free(luaL_checkudata(L, 1, NAMES_BOX));
   return 0;
-}
-
-/* Pushes a zeroed, to-be-closed box of `size` bytes with metatable tname. */
-static void *push_box(lua_State *L, size_t size, const char *tname)
-{
-  void *p = lua_newuserdatauv(L, size, 0);
-  memset(p, 0, size);
-  luaL_setmetatable(L, tname);
-  lua_toclose(L, -1);
-  return p;
 }
 
 /* Pushes the strings of s as a new array. */
@@ -204,8 +205,9 @@ static int sync_dir(const char *dir)
   return err;
 }
 
-/* Writes "<dir>/.<base>.<random>.tmp" into tmp (size PATH_MAX); the dot hides it from walks.
- * The base is cut to keep the name within NAME_MAX. 0 or ENAMETOOLONG. */
+/* Writes "<dir>.<base>.<random>.tmp" into tmp (PATH_MAX bytes; dir has its '/'): the dot
+ * hides it from walks, and the base is cut to keep the name within NAME_MAX. 0 or
+ * ENAMETOOLONG. */
 static int temp_name(char *tmp, const char *dir, size_t dir_len, const char *base)
 {
   uint64_t r = 0;
@@ -219,6 +221,22 @@ static int temp_name(char *tmp, const char *dir, size_t dir_len, const char *bas
   return n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
 }
 
+/* Creates a new, empty temp file beside path (whose directory is its first dir_len bytes,
+ * with the '/'). A name clash, unlikely with 64 random bits, gets a new name. Returns the fd
+ * with the name in tmp (PATH_MAX bytes), or -1 with *err set. */
+static int open_temp(char *tmp, const char *path, size_t dir_len, int mode, int *err)
+{
+  for (int tries = 0; tries < 8; tries++) {
+    if ((*err = temp_name(tmp, path, dir_len, path + dir_len)) != 0)
+      return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode);
+    *err = fd < 0 ? errno : 0;
+    if (*err != EEXIST)
+      return fd;
+  }
+  return -1;
+}
+
 /* Replaces path with data atomically: a temp file in the same directory (so rename cannot
  * cross file systems), written, synced, renamed over path, then the directory synced so the
  * rename survives a crash. On failure before the rename the temp file is removed and path is
@@ -226,7 +244,7 @@ static int temp_name(char *tmp, const char *dir, size_t dir_len, const char *bas
  * path is written through (its target is replaced). Returns 0 or an errno. */
 static int write_atomic(const char *path, const char *data, size_t len, int mode)
 {
-  char target[PATH_MAX], tmp[PATH_MAX];
+  char target[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
     if (!realpath(path, target))
@@ -239,18 +257,9 @@ static int write_atomic(const char *path, const char *data, size_t len, int mode
   if (mode < 0 && exists)
     mode = (int)(st.st_mode & 07777);
   const char *slash = strrchr(path, '/');
-  const char *dir = slash ? path : ".";
-  size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0; /* with its '/' */
-  const char *base = slash ? slash + 1 : path;
-  int fd = -1, err = 0;
-  for (int tries = 0; fd < 0 && tries < 8; tries++) {
-    if ((err = temp_name(tmp, path, dir_len, base)) != 0)
-      return err;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode < 0 ? 0666 : mode);
-    err = fd < 0 ? errno : 0;
-    if (fd < 0 && err != EEXIST)
-      return err;
-  }
+  size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+  int err;
+  int fd = open_temp(tmp, path, dir_len, mode < 0 ? 0666 : mode, &err);
   if (fd < 0)
     return err;
   if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) /* exact: the umask must not narrow it */
@@ -267,11 +276,9 @@ static int write_atomic(const char *path, const char *data, size_t len, int mode
     unlink(tmp);
     return err;
   }
-  if (!slash)
-    return sync_dir(dir);
-  char parent[PATH_MAX];
-  snprintf(parent, sizeof(parent), "%.*s", (int)(dir_len > 1 ? dir_len - 1 : 1), path);
-  return sync_dir(parent);
+  /* the directory: "." for a bare name, "/" for a file at the root, else up to the slash */
+  snprintf(dir, sizeof(dir), "%.*s", (int)(dir_len > 1 ? dir_len - 1 : dir_len), path);
+  return sync_dir(dir_len ? dir : ".");
 }
 
 /* fs.write(path, data [, {mode=}]) -> true | nil, msg, errno */

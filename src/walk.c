@@ -1,7 +1,8 @@
 /* The directory walker (see walk.h). One pass, no recursion: a stack of directories still to
- * read; readdir's d_type instead of a stat per entry; every path built straight into the result
- * buffer, so a listed path costs one copy; one bytewise sort at the end. .gitignore lists are
- * chained from each directory up to the root, so a directory's patterns cover its subtree. */
+ * read; the entry type the kernel lists instead of a stat per entry; every path built straight
+ * into the result buffer, so a listed path costs one copy; one bytewise sort at the end.
+ * .gitignore lists are chained from each directory up to the root, so a directory's patterns
+ * cover its subtree. */
 #include "walk.h"
 
 #include "agent_limits.h"
@@ -59,20 +60,15 @@ static int strings_list(struct walk_strings *s, size_t at)
   return 0;
 }
 
-/* Appends and lists bytes a (alen) + b (blen) as one string. 0 or ENOMEM. */
-static int strings_add(struct walk_strings *s, const char *a, size_t alen, const char *b,
-                       size_t blen)
+/* Appends and lists a copy of str (len bytes). 0 or ENOMEM. */
+static int strings_add(struct walk_strings *s, const char *str, size_t len)
 {
-  if (grow((void **)&s->buf, &s->cap, s->len + alen + blen + 1, 1))
+  if (grow((void **)&s->buf, &s->cap, s->len + len + 1, 1) || strings_list(s, s->len))
     return ENOMEM;
-  char *dst = s->buf + s->len;
-  memcpy(dst, a, alen);
-  memcpy(dst + alen, b, blen);
-  dst[alen + blen] = '\0';
-  int err = strings_list(s, s->len);
-  if (!err)
-    s->len += alen + blen + 1;
-  return err;
+  memcpy(s->buf + s->len, str, len);
+  s->buf[s->len + len] = '\0';
+  s->len += len + 1;
+  return 0;
 }
 
 static int cmp_bytes(const void *a, const void *b)
@@ -656,7 +652,7 @@ int walk_list_dir(const char *dir, struct walk_strings *out)
   while ((more = reader_next(&r, &name, &type)) > 0) {
     if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
       continue;
-    if ((err = strings_add(out, name, strlen(name), "", 0)) != 0)
+    if ((err = strings_add(out, name, strlen(name))) != 0)
       break;
   }
   if (more < 0)

@@ -118,6 +118,15 @@ describe("agent.fs", function()
       assert.has_error(function() fs.write(dir .. "/new", "z", { mode = 4096 }) end)
     end)
 
+    it("writes a bare name into the working directory", function()
+      local out = child([[
+        local fs = require("agent").fs
+        print(fs.write("bare.txt", "here"), fs.read("bare.txt"))
+      ]], "cd " .. t.q(dir) .. " &&")
+      assert.are.equal("true\there\n", out)
+      assert.are.same({ "bare.txt" }, fs.list(dir))
+    end)
+
     it("writes through a symlink, which stays a symlink", function()
       t.write(dir .. "/target", "old")
       assert.is_true(t.sh("ln -s target " .. t.q(dir .. "/link")))
