@@ -14,7 +14,7 @@ struct agent_sse_event {
   const char *data; /* the event's `data:` lines joined with "\n" */
   size_t data_len;
   const char *id; /* the last event id the stream set (it persists across events); */
-  size_t id_len;  /* id_len == 0 when none was set or `id:` cleared it */
+  size_t id_len;  /* id_len == 0 (and id maybe NULL) when none was set or `id:` cleared it */
   long retry;     /* reconnection time in ms the stream last set with `retry:`, or -1 */
 };
 

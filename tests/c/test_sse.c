@@ -18,6 +18,8 @@ struct record {
 
 static void put(struct record *r, const char *s, size_t n)
 {
+  if (n == 0) /* s may be NULL then (an unset id) */
+    return;
   if (n > sizeof(r->out) - 1 - r->len)
     n = sizeof(r->out) - 1 - r->len;
   memcpy(r->out + r->len, s, n);
