@@ -38,7 +38,7 @@ local function check_status(p, add)
   end
 end
 
--- The first heading of `level` titled `title` among sections[first..last] (by line range).
+-- The first heading of `level` titled `title` whose line is in (from_line, to_line].
 local function find_heading(sections, level, title, from_line, to_line)
   local want = norm(title)
   for _, s in ipairs(sections) do
@@ -187,16 +187,19 @@ end
 
 -- ---- Steps against the repository --------------------------------------------------------
 
--- Why a step path is not a safe repo-relative path, or nil.
+-- Why a step path is not a safe, plain repo-relative path, or nil. Plain matters too: the
+-- steps are simulated per path, so `src/./a.py` and `src/a.py` must not both name one file.
 local function unsafe_path(path)
   if path:sub(1, 1) == "/" or path:sub(1, 1) == "~" then return "is absolute; paths are relative to the repository root" end
   if path:find(":", 1, true) then return "contains ':'" end
   if path:find("\\", 1, true) then return "contains '\\'; use '/'" end
+  if path:sub(-1) == "/" then return "names a directory" end
+  if path:find("//", 1, true) then return "contains '//'" end
   for part in path:gmatch("[^/]+") do
     if part == ".." then return "contains '..'" end
+    if part == "." then return "contains a '.' component" end
     if part == ".git" then return "is inside .git/" end
   end
-  if path:sub(-1) == "/" then return "names a directory" end
 end
 
 -- The repository as the steps leave it: path -> {exists=, dir=, text=, by=line}, read lazily.

@@ -136,6 +136,7 @@ describe("gates", function()
         "#### [DELETE] /etc/passwd", "Rationale: r", "",
         "#### [DELETE] C:/x.txt", "Rationale: r", "",
         "#### [DELETE] .git/config", "Rationale: r", "",
+        "#### [DELETE] src/./app.py", "Rationale: r", "",
         "#### [NEW] escape/x.py", "```", "x", "```", "",
       }, "\n")
       assert.are.same({
@@ -143,6 +144,7 @@ describe("gates", function()
         at(changes, "/etc/passwd") .. ": [DELETE] /etc/passwd: path is absolute; paths are relative to the repository root",
         at(changes, "C:/x") .. ": [DELETE] C:/x.txt: path contains ':'",
         at(changes, ".git/config") .. ": [DELETE] .git/config: path is inside .git/",
+        at(changes, "src/./app.py") .. ": [DELETE] src/./app.py: path contains a '.' component",
         at(changes, "escape/x.py") .. ": [NEW] escape/x.py: path resolves outside the repository",
       }, check(changes))
     end)
