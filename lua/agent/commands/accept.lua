@@ -50,8 +50,8 @@ Examples:
     local where = check.locate(ctx, opts.args[1])
     local held <close> = lock(where)
     local text = check.read(where)
-    local parsed, problems = check.check(ctx, text)
-    if parsed then refuse_state(where, parsed) end
+    local parsed, problems = check.check(ctx, where, text)
+    refuse_state(where, parsed)
     if #problems > 0 then
       check.print_problems(where, problems)
       cli.fail(cli.EXIT.gate, ("%s: not accepted: %d gate problem%s (see 'agent check-runbook')")

@@ -68,10 +68,11 @@ function M.read(where)
   return text
 end
 
--- Parses and checks: parsed, problems. A text cmark cannot take is one problem at line 1.
-function M.check(ctx, text)
+-- Parses and checks: parsed, problems. A text the markdown parser refuses (over its size
+-- cap) is as unusable as an unreadable file: exit 1.
+function M.check(ctx, where, text)
   local parsed, err = runbook.parse(text)
-  if not parsed then return nil, { { line = 1, message = err } } end
+  if not parsed then cli.fail(cli.EXIT.fail, ("cannot parse runbook %s: %s"):format(where.display, err)) end
   return parsed, gates.check(parsed, ctx.root)
 end
 
@@ -87,17 +88,17 @@ local function summary(where, parsed, problems)
   for i, p in ipairs(problems) do list[i] = { line = p.line, message = p.message } end
   return {
     path = where.display,
-    id = parsed and parsed.id or json.null,
-    status = parsed and parsed.status or json.null,
-    status_form = parsed and parsed.status_form or json.null,
-    steps = parsed and #parsed.steps or 0,
+    id = parsed.id or json.null,
+    status = parsed.status or json.null,
+    status_form = parsed.status_form or json.null,
+    steps = #parsed.steps,
     problems = json.array(list),
   }
 end
 
 function M.run(opts, ctx)
   local where = M.locate(ctx, opts.args[1])
-  local parsed, problems = M.check(ctx, M.read(where))
+  local parsed, problems = M.check(ctx, where, M.read(where))
   if ctx.json then
     io.stdout:write(json.encode(summary(where, parsed, problems)), "\n")
   else
