@@ -8,7 +8,7 @@
 #include "agent_limits.h"
 #include "ignore.h"
 
-#include <dirent.h>
+#include <dirent.h> /* DT_* */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,9 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#ifdef __linux__
 #include <sys/syscall.h>
-#endif
 
 #define NONE SIZE_MAX /* no parent node, no ignore list */
 
@@ -143,88 +141,47 @@ static int open_dir(const char *path, size_t len, int nofollow)
 }
 
 /* ==== Reading directories ================================================================
- * On Linux, getdents64 straight into one buffer reused for every directory: glibc's
- * fdopendir would add an fstat, two fcntl calls and a malloc per directory, half the system
- * calls of a walk. Elsewhere, readdir. */
+ * All entries of a directory are read before any is handled, so its .gitignore is known up
+ * front (rather than trying to open one in every directory). getdents64 fills one growing
+ * buffer reused for every directory: glibc's opendir/readdir would add an fstat, two fcntl
+ * calls and a malloc per directory, half the system calls of a walk. Linux only, as agent is
+ * (getrandom, /proc). */
 
-#define DIR_BUF_SIZE 32768
-
-struct dir_reader {
-  int fd;
-#ifdef __linux__
-  char *buf; /* DIR_BUF_SIZE bytes, owned by the reader's user */
-  size_t pos, end;
-#else
-  DIR *dir;
-#endif
+struct entry { /* the kernel's linux_dirent64 record, 8-byte aligned */
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type; /* DT_* */
+  char name[];
 };
 
-#ifdef __linux__
-struct linux_dirent64 { /* the kernel's record layout, 8-byte aligned */
-  uint64_t d_ino;
-  int64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
+struct entries {
+  char *buf; /* records back to back */
+  size_t len, cap;
 };
 
-/* Starts reading directory fd (the reader owns it from now on) into buf. 0 or an errno. */
-static int reader_open(struct dir_reader *r, int fd, char *buf)
-{
-  *r = (struct dir_reader){fd, buf, 0, 0};
-  return 0;
-}
+#define ENTRIES_ROOM 32768 /* free space offered to each getdents64 call */
 
-/* The next entry: 1 with *name and *type set, 0 at the end, -1 with errno on failure. */
-static int reader_next(struct dir_reader *r, const char **name, unsigned char *type)
+/* Reads every entry of directory fd into e, replacing what it held. 0 or an errno. */
+static int read_entries(int fd, struct entries *e)
 {
-  if (r->pos >= r->end) {
-    long n = syscall(SYS_getdents64, r->fd, r->buf, DIR_BUF_SIZE);
-    if (n <= 0)
-      return n == 0 ? 0 : -1;
-    r->pos = 0;
-    r->end = (size_t)n;
+  e->len = 0;
+  for (;;) {
+    if (grow((void **)&e->buf, &e->cap, e->len + ENTRIES_ROOM, 1))
+      return ENOMEM;
+    long n = syscall(SYS_getdents64, fd, e->buf + e->len, e->cap - e->len);
+    if (n < 0)
+      return errno;
+    if (n == 0)
+      return 0;
+    e->len += (size_t)n;
   }
-  const struct linux_dirent64 *d = (const void *)(r->buf + r->pos);
-  r->pos += d->d_reclen;
-  *name = d->d_name;
-  *type = d->d_type;
-  return 1;
 }
 
-static void reader_close(struct dir_reader *r)
+static const struct entry *entry_at(const struct entries *e, size_t pos)
 {
-  close(r->fd);
+  return (const struct entry *)(const void *)(e->buf + pos);
 }
-#else
-static int reader_open(struct dir_reader *r, int fd, char *buf)
-{
-  (void)buf;
-  r->fd = fd;
-  r->dir = fdopendir(fd);
-  if (r->dir)
-    return 0;
-  int err = errno;
-  close(fd);
-  return err;
-}
-
-static int reader_next(struct dir_reader *r, const char **name, unsigned char *type)
-{
-  errno = 0;
-  struct dirent *e = readdir(r->dir);
-  if (!e)
-    return errno ? -1 : 0;
-  *name = e->d_name;
-  *type = e->d_type;
-  return 1;
-}
-
-static void reader_close(struct dir_reader *r)
-{
-  closedir(r->dir);
-}
-#endif
 
 /* ==== The walker ========================================================================== */
 
@@ -251,7 +208,7 @@ struct walker {
   struct frame *frames;
   size_t nframes, cap_frames;
   char *path; /* root prefix + relative path: the one buffer every open uses */
-  char *dirbuf; /* DIR_BUF_SIZE bytes: the one buffer every directory is read into */
+  struct entries entries; /* the one buffer every directory is read into */
   size_t path_cap, root_len; /* root_len: the prefix with its '/' */
   size_t root_shown;         /* the root as given, for messages about the root itself */
   size_t max_files;
@@ -510,6 +467,15 @@ static void visit(struct walker *w, size_t node, int dfd, const char *name, unsi
   f->len += len + 2;
 }
 
+/* Whether the entries hold a .gitignore. */
+static int has_gitignore(const struct entries *e)
+{
+  for (size_t pos = 0; pos < e->len; pos += entry_at(e, pos)->reclen)
+    if (strcmp(entry_at(e, pos)->name, ".gitignore") == 0)
+      return 1;
+  return 0;
+}
+
 /* Reads directory `node`, open as fd (which it closes). */
 static void read_dir(struct walker *w, size_t node, int fd)
 {
@@ -520,25 +486,17 @@ static void read_dir(struct walker *w, size_t node, int fd)
       w->nodes[node].ino = st.st_ino;
     }
   }
-  struct dir_reader r;
-  int err = reader_open(&r, fd, w->dirbuf);
-  if (err) {
+  const struct entries *e = &w->entries;
+  int err = read_entries(fd, &w->entries);
+  if (err == ENOMEM)
+    w->err = ENOMEM;
+  else if (err) /* unreadable, or gone or broken mid-read: what was read is still used */
     report(w, node_path(w, node), w->nodes[node].len, "", strerror(err));
-    return;
-  }
-  if (w->opts->gitignore)
+  if (w->opts->gitignore && has_gitignore(e))
     load_gitignore(w, node, fd);
-  const char *name;
-  unsigned char type;
-  int more;
-  while (!w->err && !w->stopped && (more = reader_next(&r, &name, &type)) != 0) {
-    if (more < 0) { /* the directory went away or broke mid-read */
-      report(w, node_path(w, node), w->nodes[node].len, "", strerror(errno));
-      break;
-    }
-    visit(w, node, fd, name, type);
-  }
-  reader_close(&r);
+  for (size_t pos = 0; pos < e->len && !w->err && !w->stopped; pos += entry_at(e, pos)->reclen)
+    visit(w, node, fd, entry_at(e, pos)->name, entry_at(e, pos)->type);
+  close(fd);
 }
 
 /* Opens directory `node` by its path under the root; -1 (reported) when it cannot be read. */
@@ -564,8 +522,7 @@ static int start(struct walker *w, const char *root)
 {
   size_t len = strlen(root);
   int slash = len > 0 && root[len - 1] != '/';
-  w->dirbuf = malloc(DIR_BUF_SIZE);
-  if (!w->dirbuf || grow((void **)&w->path, &w->path_cap, len + 2, 1) ||
+  if (grow((void **)&w->path, &w->path_cap, len + 2, 1) ||
       grow((void **)&w->nodes, &w->cap_nodes, 1, sizeof(*w->nodes)) ||
       grow((void **)&w->todo, &w->cap_todo, 1, sizeof(*w->todo)))
     return ENOMEM;
@@ -601,7 +558,7 @@ static void walker_free(struct walker *w)
   free(w->nodes);
   free(w->todo);
   free(w->path);
-  free(w->dirbuf);
+  free(w->entries.buf);
 }
 
 int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result *out)
@@ -636,29 +593,18 @@ int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result
 int walk_list_dir(const char *dir, struct walk_strings *out)
 {
   memset(out, 0, sizeof(*out));
-  char *buf = malloc(DIR_BUF_SIZE);
-  int fd = buf ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  int err = !buf ? ENOMEM : fd < 0 ? errno : 0;
-  struct dir_reader r;
-  if (!err)
-    err = reader_open(&r, fd, buf);
-  if (err) {
-    free(buf);
-    return err;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
+  struct entries e = {0};
+  int err = read_entries(fd, &e);
+  close(fd);
+  for (size_t pos = 0; pos < e.len && !err; pos += entry_at(&e, pos)->reclen) {
+    const char *name = entry_at(&e, pos)->name;
+    if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+      err = strings_add(out, name, strlen(name));
   }
-  const char *name;
-  unsigned char type;
-  int more;
-  while ((more = reader_next(&r, &name, &type)) > 0) {
-    if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-      continue;
-    if ((err = strings_add(out, name, strlen(name))) != 0)
-      break;
-  }
-  if (more < 0)
-    err = errno;
-  reader_close(&r);
-  free(buf);
+  free(e.buf);
   if (!err)
     err = strings_sort(out);
   if (err)
