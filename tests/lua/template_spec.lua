@@ -94,6 +94,8 @@ local function full_doc()
       { id = "qa", name = "@QA", status = "no_review", error = "reply was not JSON twice" },
       { id = "docs", name = "@Docs", status = "script_error", error = "personas/docs.lua:3: boom" },
       { id = "compliance", name = "@Compliance", status = "ok", verdict = "BLOCK", summary = "Retention missing." },
+      { id = "sloppy", name = "@Sloppy", verdict = "APPROVE" }, -- no status: not counted
+      { id = "mute", name = "@Mute", status = "ok" },           -- no verdict: not counted
     },
     spec = { api = "`POST /orders` accepts `Idempotency-Key`.", data_models = "Table `idempotency_keys`." },
     guardrails = { security = "Keys are never logged." },
@@ -236,6 +238,8 @@ describe("the runbook template", function()
     assert.matches("^%- %[ %] %*%*@QA%*%*: no usable review: reply was not JSON twice; not approved", lines[3])
     assert.matches("^%- %[ %] %*%*@Docs%*%*: script error: personas/docs%.lua:3: boom; not approved", lines[4])
     assert.matches("BLOCK", lines[5])
+    assert.matches("^%- %[ %] %*%*@Sloppy%*%*: no usable review: no reason recorded; not approved", lines[6])
+    assert.matches("^%- %[ %] %*%*@Mute%*%*: reply had no verdict; not approved", lines[7])
     assert.matches("Not reviewed %(no usable review", out)
   end)
 

@@ -34,9 +34,10 @@ local function persona_label(p)
   return label
 end
 
--- Whether a persona gave a review the runbook may count: status ok and a known verdict.
+-- Whether a persona gave a review the runbook may count: status "ok" and a known verdict.
+-- Anything else, a missing status included, counts as no review (fail closed).
 local function reviewed(p)
-  return (p.status == nil or p.status == "ok") and VERDICT_WORDS[p.verdict] ~= nil
+  return p.status == "ok" and VERDICT_WORDS[p.verdict] ~= nil
 end
 
 -- Why a persona has no usable review, in words.
