@@ -221,8 +221,8 @@ struct xfer {
   enum xfer_state state;
   int attempts;
   double started_ms, wake_ms, elapsed_ms;
-  long status;    /* of the response whose headers are arriving */
-  int sse_on;     /* this response's body goes through the SSE parser */
+  long status; /* of the response whose headers are arriving */
+  int sse_on;  /* this response's body goes through the SSE parser */
   struct agent_sse sse;
   struct queued_event *events, **events_tail;
   size_t events_queued;   /* in this attempt: a transfer that streamed is not retried */
@@ -488,30 +488,30 @@ static const struct {
   CURLcode rc;
   const char *code, *what;
 } FAILURES[] = {
-  {CURLE_COULDNT_CONNECT, "connect", "cannot connect"},
-  {CURLE_PROXY, "connect", "proxy failure"},
-  {CURLE_COULDNT_RESOLVE_HOST, "dns", "cannot resolve host"},
-  {CURLE_COULDNT_RESOLVE_PROXY, "dns", "cannot resolve proxy"},
-  {CURLE_OPERATION_TIMEDOUT, "timeout", "timed out"},
-  {CURLE_SSL_CONNECT_ERROR, "tls", "TLS handshake failed"},
-  {CURLE_PEER_FAILED_VERIFICATION, "tls", "TLS certificate not trusted"},
-  {CURLE_SSL_CERTPROBLEM, "tls", "TLS client certificate problem"},
-  {CURLE_SSL_CIPHER, "tls", "TLS cipher problem"},
-  {CURLE_SSL_CACERT_BADFILE, "tls", "TLS CA file unusable"},
-  {CURLE_SSL_ISSUER_ERROR, "tls", "TLS issuer check failed"},
-  {CURLE_SSL_PINNEDPUBKEYNOTMATCH, "tls", "TLS pinned key mismatch"},
-  {CURLE_SSL_INVALIDCERTSTATUS, "tls", "TLS certificate status invalid"},
-  {CURLE_SSL_CRL_BADFILE, "tls", "TLS CRL file unusable"},
-  {CURLE_SSL_ENGINE_INITFAILED, "tls", "TLS engine failed"},
-  {CURLE_SSL_CLIENTCERT, "tls", "TLS client certificate refused"},
-  {CURLE_USE_SSL_FAILED, "tls", "TLS required but unavailable"},
-  {CURLE_PARTIAL_FILE, "http", "connection closed before the end of the body"},
-  {CURLE_GOT_NOTHING, "http", "connection closed without a response"},
-  {CURLE_SEND_ERROR, "http", "connection lost while sending"},
-  {CURLE_RECV_ERROR, "http", "connection lost while receiving"},
-  {CURLE_URL_MALFORMAT, "http", "malformed URL"},
-  {CURLE_UNSUPPORTED_PROTOCOL, "http", "unsupported URL scheme (http and https only)"},
-  {CURLE_ABORTED_BY_CALLBACK, "aborted", "aborted"},
+    {CURLE_COULDNT_CONNECT, "connect", "cannot connect"},
+    {CURLE_PROXY, "connect", "proxy failure"},
+    {CURLE_COULDNT_RESOLVE_HOST, "dns", "cannot resolve host"},
+    {CURLE_COULDNT_RESOLVE_PROXY, "dns", "cannot resolve proxy"},
+    {CURLE_OPERATION_TIMEDOUT, "timeout", "timed out"},
+    {CURLE_SSL_CONNECT_ERROR, "tls", "TLS handshake failed"},
+    {CURLE_PEER_FAILED_VERIFICATION, "tls", "TLS certificate not trusted"},
+    {CURLE_SSL_CERTPROBLEM, "tls", "TLS client certificate problem"},
+    {CURLE_SSL_CIPHER, "tls", "TLS cipher problem"},
+    {CURLE_SSL_CACERT_BADFILE, "tls", "TLS CA file unusable"},
+    {CURLE_SSL_ISSUER_ERROR, "tls", "TLS issuer check failed"},
+    {CURLE_SSL_PINNEDPUBKEYNOTMATCH, "tls", "TLS pinned key mismatch"},
+    {CURLE_SSL_INVALIDCERTSTATUS, "tls", "TLS certificate status invalid"},
+    {CURLE_SSL_CRL_BADFILE, "tls", "TLS CRL file unusable"},
+    {CURLE_SSL_ENGINE_INITFAILED, "tls", "TLS engine failed"},
+    {CURLE_SSL_CLIENTCERT, "tls", "TLS client certificate refused"},
+    {CURLE_USE_SSL_FAILED, "tls", "TLS required but unavailable"},
+    {CURLE_PARTIAL_FILE, "http", "connection closed before the end of the body"},
+    {CURLE_GOT_NOTHING, "http", "connection closed without a response"},
+    {CURLE_SEND_ERROR, "http", "connection lost while sending"},
+    {CURLE_RECV_ERROR, "http", "connection lost while receiving"},
+    {CURLE_URL_MALFORMAT, "http", "malformed URL"},
+    {CURLE_UNSUPPORTED_PROTOCOL, "http", "unsupported URL scheme (http and https only)"},
+    {CURLE_ABORTED_BY_CALLBACK, "aborted", "aborted"},
 };
 
 /* Why the attempt failed, as a failure code and a one-line reason. */
@@ -920,8 +920,9 @@ static lua_Integer field_int(lua_State *L, int t, lua_Integer label, const char 
     int isint = 0;
     v = lua_tointegerx(L, -1, &isint);
     if (!isint || v < min || v > max)
-      field_error(L, label, field, lua_pushfstring(L, "must be an integer in %I..%I",
-                                                   (LUAI_UACINT)min, (LUAI_UACINT)max));
+      field_error(
+          L, label, field,
+          lua_pushfstring(L, "must be an integer in %I..%I", (LUAI_UACINT)min, (LUAI_UACINT)max));
   }
   lua_pop(L, 1);
   return v;
@@ -971,7 +972,8 @@ static void add_request_header(lua_State *L, lua_Integer label, struct xfer *x)
   if (memchr(value, '\r', vlen) || memchr(value, '\n', vlen) || strlen(value) != vlen)
     request_error(L, label, lua_pushfstring(L, "header '%s' holds a line break or NUL", name));
   /* curl sends "Name;" as an empty header, while "Name:" would remove one of its own */
-  const char *line = vlen ? lua_pushfstring(L, "%s: %s", name, value) : lua_pushfstring(L, "%s;", name);
+  const char *line =
+      vlen ? lua_pushfstring(L, "%s: %s", name, value) : lua_pushfstring(L, "%s;", name);
   struct curl_slist *l = curl_slist_append(x->headers, line);
   if (!l)
     luaL_error(L, "http: out of memory");
@@ -1075,13 +1077,14 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
   read_headers(L, t, label, x);
   read_retry_statuses(L, t, label, x);
   x->timeout_ms = field_ms(L, t, label, "timeout", AGENT_HTTP_TIMEOUT_MS, 0);
-  x->connect_timeout_ms = field_ms(L, t, label, "connect_timeout", AGENT_HTTP_CONNECT_TIMEOUT_MS, 0);
+  x->connect_timeout_ms =
+      field_ms(L, t, label, "connect_timeout", AGENT_HTTP_CONNECT_TIMEOUT_MS, 0);
   x->backoff_ms = field_ms(L, t, label, "backoff", AGENT_HTTP_BACKOFF_MS, 1);
   x->backoff_max_ms = field_ms(L, t, label, "backoff_max", AGENT_HTTP_BACKOFF_MAX_MS, 1);
-  x->max_bytes =
-    (size_t)field_int(L, t, label, "max_bytes", AGENT_HTTP_BODY_MAX, 0, (lua_Integer)(SIZE_MAX / 2));
-  x->max_header_bytes = (size_t)field_int(L, t, label, "max_header_bytes",
-                                          AGENT_HTTP_HEADERS_MAX, 1, (lua_Integer)(SIZE_MAX / 2));
+  x->max_bytes = (size_t)field_int(L, t, label, "max_bytes", AGENT_HTTP_BODY_MAX, 0,
+                                   (lua_Integer)(SIZE_MAX / 2));
+  x->max_header_bytes = (size_t)field_int(L, t, label, "max_header_bytes", AGENT_HTTP_HEADERS_MAX,
+                                          1, (lua_Integer)(SIZE_MAX / 2));
   x->retries = (int)field_int(L, t, label, "retries", 0, 0, 1000);
 
   type = lua_getfield(L, t, "on_event");
@@ -1196,9 +1199,9 @@ static int http_module_gc(lua_State *L)
 }
 
 static const luaL_Reg http_funcs[] = {
-  {"request", http_request},
-  {"request_all", http_request_all},
-  {NULL, NULL},
+    {"request", http_request},
+    {"request_all", http_request_all},
+    {NULL, NULL},
 };
 
 int luaopen_agent_http(lua_State *L)
@@ -1208,8 +1211,8 @@ int luaopen_agent_http(lua_State *L)
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 
-  lua_newtable(L);               /* stack: M */
-  lua_createtable(L, 0, 2);      /* stack: M mt */
+  lua_newtable(L);          /* stack: M */
+  lua_createtable(L, 0, 2); /* stack: M mt */
   lua_pushcfunction(L, http_module_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushboolean(L, 0);

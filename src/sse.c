@@ -1,6 +1,6 @@
 /* The server-sent-events parser (see sse.h): splits lines across chunks at CR, LF or CRLF,
  * drops a leading byte-order mark, and applies the field rules of the WHATWG event-stream
- * format (https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream). */
+ * format (HTML Living Standard, "Parsing an event stream"). */
 #include "sse.h"
 
 #include <limits.h>
@@ -82,9 +82,13 @@ static int dispatch(struct agent_sse *p)
   int rc = AGENT_SSE_OK;
   if (p->data.len > 0) {
     struct agent_sse_event ev = {
-      p->type.len ? p->type.p : "message", p->type.len ? p->type.len : 7,
-      p->data.p, p->data.len - 1, /* without the "\n" that followed the last data line */
-      p->id.p, p->id.len, p->retry,
+        .type = p->type.len ? p->type.p : "message",
+        .type_len = p->type.len ? p->type.len : strlen("message"),
+        .data = p->data.p,
+        .data_len = p->data.len - 1, /* without the "\n" that followed the last data line */
+        .id = p->id.p,
+        .id_len = p->id.len,
+        .retry = p->retry,
     };
     rc = p->fn(p->ud, &ev);
   }

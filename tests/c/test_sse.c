@@ -58,6 +58,8 @@ struct sse_case {
 
 #define NUL_ID "id: 1\n\nid: x\0y\ndata: a\n\n"
 
+/* One case per line reads better than the formatter's wrapping. */
+/* clang-format off */
 static const struct sse_case cases[] = {
   {"one event", "data: a\n\n", 0, 0, 0, "<message|a||-1>", 0},
   {"data lines joined with LF", "data: a\ndata: b\ndata: c\n\n", 0, 0, 0, "<message|a\nb\nc||-1>", 0},
@@ -95,6 +97,7 @@ static const struct sse_case cases[] = {
   {"callback stops the feed", "data: a\n\ndata: b\n\ndata: c\n\n", 0, 0, 2,
    "<message|a||-1><message|b||-1>", 7},
 };
+/* clang-format on */
 
 /* Feeds pieces of `c` as split by `cuts` (offsets, ascending) and records the result. */
 static int feed_pieces(const struct sse_case *c, size_t len, const size_t *cuts, size_t ncuts,
