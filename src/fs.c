@@ -61,12 +61,23 @@ static int nul_fail(lua_State *L, const char *op, int arg)
   return 3;
 }
 
-/* The options table at arg: absent (returns 0) or a table (returns 1); anything else raises. */
-static int opts_arg(lua_State *L, int arg)
+/* The options table at arg: absent (returns 0) or a table whose keys are all in `known`
+ * (returns 1). Anything else raises, so a misspelt option is not silently ignored. */
+static int opts_arg(lua_State *L, int arg, const char *const known[])
 {
   if (lua_isnoneornil(L, arg))
     return 0;
   luaL_checktype(L, arg, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, arg)) { /* stack: key value */
+    lua_pop(L, 1);
+    const char *key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    size_t i = 0;
+    while (key && known[i] && strcmp(key, known[i]) != 0)
+      i++;
+    if (!key || !known[i])
+      return luaL_error(L, "unknown option '%s'", key ? key : luaL_typename(L, -1));
+  }
   return 1;
 }
 
@@ -288,7 +299,8 @@ static int fs_write(lua_State *L)
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   lua_Integer mode = -1;
-  if (opts_arg(L, 3)) {
+  static const char *const known[] = {"mode", NULL};
+  if (opts_arg(L, 3, known)) {
     mode = agent_optfield_int(L, 3, "mode", -1);
     luaL_argcheck(L, mode >= -1 && mode <= 07777, 3, "mode must be within 0..0o7777");
   }
@@ -327,7 +339,8 @@ static const char *type_name(mode_t mode)
 static int fs_stat(lua_State *L)
 {
   const char *path = path_arg(L, 1);
-  int follow = opts_arg(L, 2) ? agent_optfield_bool(L, 2, "follow", 1) : 1;
+  static const char *const known[] = {"follow", NULL};
+  int follow = opts_arg(L, 2, known) ? agent_optfield_bool(L, 2, "follow", 1) : 1;
   if (!path)
     return nul_fail(L, "stat", 1);
   struct stat st;
@@ -391,8 +404,10 @@ static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
 static int fs_walk(lua_State *L)
 {
   const char *root = path_arg(L, 1);
+  static const char *const known[] = {"gitignore", "ignore", "hidden", "follow",
+                                     "dirs",      "max_files", NULL};
   struct walk_opts o = {0};
-  if (opts_arg(L, 2)) {
+  if (opts_arg(L, 2, known)) {
     o.gitignore = agent_optfield_bool(L, 2, "gitignore", 0);
     o.hidden = agent_optfield_bool(L, 2, "hidden", 0);
     o.follow = agent_optfield_bool(L, 2, "follow", 0);
@@ -602,7 +617,8 @@ static int fs_lock(lua_State *L)
   const char *path = path_arg(L, 1);
   int wait = 1;
   lua_Number timeout = HUGE_VAL; /* wait as long as it takes */
-  if (opts_arg(L, 2)) {
+  static const char *const known[] = {"wait", "timeout_ms", NULL};
+  if (opts_arg(L, 2, known)) {
     wait = agent_optfield_bool(L, 2, "wait", 1);
     timeout = agent_optfield_num(L, 2, "timeout_ms", HUGE_VAL);
     luaL_argcheck(L, timeout >= 0, 2, "timeout_ms must not be negative");

@@ -3,14 +3,16 @@
 -- the .gitignore matcher src/ignore.c). Annotation stub for the Lua language server.
 --
 -- Failures return nil, "<op> '<path>': <reason>", code, where code is the errno (an integer)
--- or a tag ("toobig", "busy", "interrupted"); wrong argument types raise. A path holding a NUL
--- byte is refused as a failure: nil, "<op> '<path with \0>': path contains a NUL byte", EINVAL.
+-- or a tag ("toobig", "busy", "interrupted"); wrong argument types raise, and so does an
+-- unknown key in an options table ("unknown option 'gitingore'"). A path holding a NUL byte is
+-- refused as a failure: nil, "<op> '<path with \0>': path contains a NUL byte", EINVAL.
 
 ---@class agent.fs
 local fs = {}
 
 ---Reads a whole file. Refuses files larger than max_bytes before reading a byte (and stops a
----growing file or a pipe as soon as it passes the cap).
+---growing file or a pipe as soon as it passes the cap). Like io.open, a FIFO or a terminal is
+---read until its end, so the call waits on it; fs.walk never lists such files.
 ---Raises when max_bytes is negative.
 ---@param path string
 ---@param max_bytes? integer default 256 MiB (AGENT_FS_READ_MAX)
@@ -74,8 +76,9 @@ function fs.list(dir) end
 ---@field max_files? integer stop after this many entries (default 5,000,000); the stop is
 ---reported in errors and the entries so far are returned
 
----Lists the files under root: iteratively (no depth limit, paths longer than PATH_MAX
----included), skipping .git, without stat calls where the file system gives entry types.
+---Lists the files under root (which may itself be a symlink): iteratively (no depth limit,
+---paths longer than PATH_MAX included), skipping .git, without stat calls where the file system
+---gives entry types.
 ---Paths are relative to root, '/'-separated, sorted bytewise. Regular files and symlinks
 ---that do not lead to a directory are listed (a dangling link too); FIFOs, sockets and devices
 ---are not. With gitignore: negation (`!`), `dir/`, patterns anchored by a slash, `**/`, `/**`,
