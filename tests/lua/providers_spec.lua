@@ -102,7 +102,9 @@ end
 
 local function call_for(name, over)
   local c = { provider = name, model = name .. "-test-model", system = SYSTEM, user = USER, max_tokens = 512, json = true }
-  for k, v in pairs(over or {}) do c[k] = v end
+  for k, v in pairs(over or {}) do
+    if v == false then c[k] = nil else c[k] = v end -- false: leave the field out
+  end
   return c
 end
 
@@ -566,6 +568,14 @@ describe("providers", function()
       local result = run_one(server, "ollama", nil, { retries = 0 })
       assert.are.equal("connect", result.kind)
       assert.matches("^ollama: ", result.error)
+    end)
+
+    it("uses the provider's default model when a call names none", function()
+      local server = serve({ { reply = REPLY } })
+      local result = run_one(server, "anthropic", { model = false })
+      server.stop()
+      assert.are.equal(REPLY, result.reply.text)
+      assert.are.equal(providers.get("anthropic").default_model, recorded(server)[1].body.model)
     end)
 
     it("returns an empty result list for no calls", function()

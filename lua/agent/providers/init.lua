@@ -70,7 +70,7 @@ end
 
 -- Turns one request_all outcome into a result. req is the request sent, state the stream
 -- state (or nil).
-local function finish(provider, call, req, state, res, err, code)
+local function to_result(provider, call, req, state, res, err, code)
   if not res then
     local kind = code or "http"
     if state and state.started and not NOT_A_DROP[kind] then
@@ -92,6 +92,12 @@ end
 local function prepare(i, call, opts, started_ms)
   local provider, err = M.get(call.provider)
   if not provider then return nil, failure(call, err, "config") end
+  if not call.model then
+    local copy = {}
+    for k, v in pairs(call) do copy[k] = v end
+    copy.model = provider.default_model
+    call = copy
+  end
   if provider.offline then
     return nil, failure(call, "offline: the offline provider sends no requests", "offline")
   end
@@ -147,13 +153,13 @@ function M.run(calls, opts)
   if #reqs == 0 then return results end
   local function settle(j, res, err, code)
     local p = prepared[j]
-    local result = finish(p.provider, p.call, p.req, p.state, res, err, code)
+    local result = to_result(p.provider, p.call, p.req, p.state, res, err, code)
     results[p.index] = result
     if opts.on_done then opts.on_done(p.index, result) end
   end
   local http = require("agent.http")
   local outcomes = http.request_all(reqs, { parallel = opts.parallel, on_done = settle })
-  -- on_done covers every request; this only fills a result an odd http module skipped.
+  -- settle() has run for every request by now; this fills in any the module did not report.
   for j, out in ipairs(outcomes) do
     if not results[prepared[j].index] then
       if out.error then settle(j, nil, out.error, out.code) else settle(j, out) end
@@ -219,12 +225,12 @@ M.one_line = one_line
 -- {"error": {"message": ...}}, {"error": "..."}, {"message": ...}.
 local function server_message(body)
   local doc = json.decode(body or "")
-  if type(doc) ~= "table" then return nil, doc end
+  if type(doc) ~= "table" then return nil end
   local e = doc.error
-  if type(e) == "table" and type(e.message) == "string" then return e.message, doc end
-  if type(e) == "string" then return e, doc end
-  if type(doc.message) == "string" then return doc.message, doc end
-  return nil, doc
+  if type(e) == "table" and type(e.message) == "string" then return e.message end
+  if type(e) == "string" then return e end
+  if type(doc.message) == "string" then return doc.message end
+  return nil
 end
 
 -- The credential a request carries (to scrub from server messages), or nil.

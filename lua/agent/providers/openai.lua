@@ -20,8 +20,9 @@ local function reasoning_model(model)
   return model:match("^o%d") ~= nil or model:match("^gpt%-5") ~= nil
 end
 
+-- OpenAI itself, as opposed to a compatible server (which may want no key).
 local function is_openai(url)
-  return url:match("^https?://api%.openai%.com[:/]") ~= nil or url:match("^https?://api%.openai%.com$") ~= nil
+  return url:match("^https?://([^/:]+)") == "api.openai.com"
 end
 
 -- json_object mode is refused unless the messages mention JSON; say it once if they don't.
