@@ -584,6 +584,24 @@ describe("providers", function()
   end)
 
   describe("the test server", function()
+    it("takes a new scenario and lists its requests over HTTP", function()
+      local http = require("agent.http")
+      local server = serve({ { reply = "before" } })
+      local res = assert(http.request({ method = "POST", url = server.url .. "/_scenario",
+        body = json.encode({ rules = json.array({ { reply = "after" } }) }) }))
+      assert.are.equal(200, res.status)
+      local bad = assert(http.request({ method = "POST", url = server.url .. "/_scenario", body = '{"rules": 3}' }))
+      assert.are.equal(400, bad.status)
+      local result = run_one(server, "ollama")
+      local list = assert(http.request({ url = server.url .. "/_requests" }))
+      server.stop()
+      assert.are.equal("after", result.reply.text)
+      local seen = assert(json.decode(list.body))
+      assert.are.equal(1, #seen)
+      assert.are.equal("/api/chat", seen[1].path)
+      assert.are.equal("ollama", seen[1].format)
+    end)
+
     it("serves rules in order, counting times, and huge replies", function()
       local server = serve({
         { match = "first", reply = "one", times = 1 },
