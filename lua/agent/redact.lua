@@ -293,28 +293,40 @@ local IP_WORDS = set({ "ip", "ips", "host", "addr", "address", "server", "dns", 
   "gateway", "proxy", "bind", "listen", "ping", "subnet", "route", "endpoint", "remote" })
 local VERSION_GLUE = class("[%w_=@~%^<>%+%-]")
 
--- The last two words before p on its line, lower-cased and stripped of punctuation: the
--- context that says whether a dotted quad is a version or an address.
-local function words_before(s, p)
-  local back = lower(sub(s, math.max(1, p - 40), p - 1)):gsub("^.*\n", "")
-  local words = {}
-  for tok in back:gmatch("%S+") do
-    tok = tok:gsub("[^%w]", "")
-    if tok ~= "" then words[#words + 1] = tok end
+-- The word that ends at or before i (lower-cased), scanning back no further than stop nor past
+-- a line end; returns it and where to continue.
+local function word_back(s, i, stop)
+  while i >= stop and not ALNUM[byte(s, i)] do
+    if byte(s, i) == 10 then return nil, stop - 1 end
+    i = i - 1
   end
-  return words[#words - 1], words[#words]
+  local last = i
+  while i >= stop and ALNUM[byte(s, i)] do i = i - 1 end
+  if last <= i then return nil, i end
+  return lower(sub(s, i + 1, last)), i
 end
 
-local function ipv4_at(s, p, e, octets)
-  for _, o in ipairs(octets) do
-    if tonumber(o) > 255 or (#o > 1 and byte(o) == 48) then return false end
-  end
-  local nxt = sub(s, e + 1, e + 2)
-  if find(nxt, "^%.%d") or find(nxt, "^[%w_%-%+]") then return false end
+-- The last two words before p on its line: the context that says whether a dotted quad is a
+-- version or an address.
+local function words_before(s, p)
+  local stop = math.max(1, p - 40)
+  local w2, i = word_back(s, p - 1, stop)
+  local w1 = w2 and (word_back(s, i, stop)) or nil
+  return w1, w2
+end
+
+local function octet(o)
+  return #o <= 3 and tonumber(o) <= 255 and (#o == 1 or byte(o) ~= 48)
+end
+
+local function ipv4_at(s, p, e, a, b, c, d)
+  if not (octet(a) and octet(b) and octet(c) and octet(d)) then return false end
+  local n1, n2 = byte(s, e + 1) or 0, byte(s, e + 2) or 0
+  if (n1 == 46 and DIGIT[n2]) or TOKEN_CHAR[n1] or n1 == 43 then return false end
   if VERSION_GLUE[before(s, p)] then return false end
   local w1, w2 = words_before(s, p)
   if VERSION_WORDS[w1] or VERSION_WORDS[w2] then return false end
-  return tonumber(octets[1]) >= 10 or find(nxt, "^[:/]%d") ~= nil or IP_WORDS[w1] or IP_WORDS[w2] or false
+  return tonumber(a) >= 10 or ((n1 == 58 or n1 == 47) and DIGIT[n2]) or IP_WORDS[w1] or IP_WORDS[w2] or false
 end
 
 -- Anchored on each "." with digits on both sides; the quad is matched from the start of the
@@ -328,7 +340,7 @@ local function ipv4(s, spans)
     if DIGIT_DOT[before(s, p)] then return run_end + 1 end -- inside 1.2.3.4.5: not an address
     local _, e, a, b, c, d = find(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)", p)
     if not e then return run_end + 1 end
-    if ipv4_at(s, p, e, { a, b, c, d }) then span(spans, p, e, "IPV4") end
+    if ipv4_at(s, p, e, a, b, c, d) then span(spans, p, e, "IPV4") end
     return e + 1
   end)
 end
