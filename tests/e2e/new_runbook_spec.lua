@@ -192,7 +192,7 @@ return { api = 1, id = "dba", name = "@DBA", title = "Database Administrator",
 
   it("reports a broken or endless persona as file:line, reviews with the others, and exits 3", function()
     local root = repo()
-    config(root, "scripts:\n  limits:\n    instructions: 50000000\n    time_ms: 2000\n")
+    config(root, "scripts:\n  limits:\n    instructions: 20000000\n    time_ms: 60000\n")
     t.write(root .. "/.agent/personas/spin.lua", "return {\n  api = 1, id = 'spin', checklist = { 'x' },\n  offline = function()\n    while true do end\n  end,\n}\n")
     t.write(root .. "/.agent/personas/typo.lua", "return {\n  api = 1, id = 'typo',\n  checklist = { undefined_name },\n}\n")
     local r = agent(root, { "new-runbook", ID })
