@@ -66,6 +66,7 @@ describe("agent.fs", function()
         { dir .. "/missing", ENOENT, "No such file or directory" },
         { dir, EISDIR, "Is a directory" },
         { dir .. "/missing/deeper", ENOENT, "No such file or directory" },
+        { dir .. "/" .. ("n"):rep(300), 36, "File name too long" }, -- ENAMETOOLONG
       }
       t.write(dir .. "/file", "x")
       cases[#cases + 1] = { dir .. "/file/below", ENOTDIR, "Not a directory" }
