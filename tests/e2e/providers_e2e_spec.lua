@@ -296,6 +296,40 @@ describe("new-runbook with a model, failing closed", function()
     assert.is_nil(text:find("nonexistent_function", 1, true))
   end)
 
+  it("holds --jobs calls in flight at most", function()
+    srv = start(scenario())
+    local root = repo()
+    local r = agent(root, "openai", srv, { "--jobs", "1" })
+    assert.are.equal(0, r.code, r.stderr)
+    local times = {}
+    for _, req in ipairs(persona_requests(srv)) do times[#times + 1] = req.time end
+    table.sort(times)
+    for i = 2, #times do
+      assert.is_true(times[i] - times[i - 1] >= LATENCY_MS / 1000 * 0.9, "two persona calls overlapped under --jobs 1")
+    end
+  end)
+
+  it("sends a persona to its own provider and model from the script", function()
+    srv = start(scenario())
+    local root = repo()
+    t.write(root .. "/.agent/personas/perf.lua", [[
+return { api = 1, id = "perf", provider = "ollama", model = "llama-perf", checklist = { "p95 latency stated" } }
+]])
+    t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: openai\npanel:\n  personas: [perf, qa]\n")
+    local r = t.run({ "new-runbook", ID }, { cwd = root, env = {
+      NO_COLOR = "1", OPENAI_BASE_URL = srv.url .. "/v1", OPENAI_API_KEY = KEY, OLLAMA_HOST = srv.url } })
+    assert.are.equal(0, r.code, r.stderr)
+    local by_path = {}
+    for _, req in ipairs(requests(srv)) do
+      by_path[req.path] = by_path[req.path] or {}
+      table.insert(by_path[req.path], req)
+    end
+    assert.are.equal(1, #by_path["/api/chat"])
+    assert.are.equal("llama-perf", by_path["/api/chat"][1].body.model)
+    assert.is_truthy(by_path["/api/chat"][1].prompt:find("You are @Perf", 1, true))
+    assert.are.equal(2, #by_path["/v1/chat/completions"]) -- @QA and the synthesis
+  end)
+
   it("sends a persona to its own provider and model from the config", function()
     srv = start(scenario())
     local root = repo("  overrides:\n    security: { provider: anthropic, model: claude-test }\n")
