@@ -506,6 +506,52 @@ local function review_validator(m, ctx, root)
   end
 end
 
+-- Readies one member for review: its provider and model, its context rendered for its role,
+-- its ctx. An offline member is reviewed on the spot; a model member's request is returned.
+local function start_member(m, r, env, safe)
+  local name, model, perr = choose_for(m, env)
+  r.provider, r.model = name, model
+  if not name then
+    r.status, r.error = "no_review", perr
+    return nil
+  end
+  local role = m.persona.role
+  local text, report = require("agent.context").render(env.gathered, { role = role, budget_tokens = env.budget_tokens })
+  r.redactions, r.cut = report.redactions or {}, report.cut or {}
+  r.refs = sent_refs(env.gathered or {}, role, report, env.story.relpath)
+  local offline = is_offline(name)
+  local ctx = loader.readonly({
+    persona = m.persona, story = safe.story, context = text, rules = safe.rules, adrs = safe.adrs,
+    compliance = safe.compliance, instructions = safe.instructions[role] or {}, files = safe.files,
+    provider = name, model = model, offline = offline, cut = r.cut,
+  })
+  if offline then
+    run_offline(m, ctx, r, env.root)
+    return nil
+  end
+  local prompt, err = build_prompt(m, ctx, env.root)
+  if not prompt then
+    r.status, r.error = "script_error", err
+    return nil
+  end
+  local panel_cfg = env.config and env.config.panel or {}
+  return {
+    label = m.id, validate = review_validator(m, ctx, env.root),
+    call = { provider = name, model = model, system = prompt.system, user = prompt.user,
+             max_tokens = panel_cfg.max_tokens or PERSONA_MAX_TOKENS, json = true },
+  }
+end
+
+local function settle(r, o)
+  r.elapsed_ms, r.tokens, r.cached, r.attempts = o.elapsed_ms, o.tokens, o.cached, o.attempts
+  if o.value then
+    accept(r, o.value)
+  else
+    r.status = o.kind == "script" and "script_error" or "no_review"
+    r.error = o.error
+  end
+end
+
 -- Reviews the story with every member. env = {story=, gathered=, config=, root=, provider=,
 -- model=, explicit_provider=, store=, timeout=, deadline_at=, retries=, jobs=,
 -- budget_tokens=, on_event=function(kind, i, data)} with kinds "start" (result), "progress"
@@ -514,69 +560,35 @@ end
 --           verdict=, summary=, error=, items=, checklist=, sections=, elapsed_ms=, tokens=,
 --           cached=, attempts=, provider=, model=, redactions=, cut=, unknown_citations=}
 function M.review(members, env)
-  local context = require("agent.context")
   local emit = env.on_event or function() end
   local safe = safe_context(env)
-  local results, requests, owner, refs = {}, {}, {}, {}
-  local max_tokens = env.config and env.config.panel and env.config.panel.max_tokens or PERSONA_MAX_TOKENS
+  local results, requests, owner = {}, {}, {}
   for i, m in ipairs(members) do
-    local r, queued = base_result(m), false
+    local r = base_result(m)
     results[i] = r
     emit("start", i, r)
-    if m.status == "ok" then
-      local name, model, perr = choose_for(m, env)
-      r.provider, r.model = name, model
-      if not name then
-        r.status, r.error = "no_review", perr
-      else
-        local role = m.persona.role
-        local text, report = context.render(env.gathered, { role = role, budget_tokens = env.budget_tokens })
-        r.redactions, r.cut = report.redactions or {}, report.cut or {}
-        refs[i] = sent_refs(env.gathered or {}, role, report, env.story.relpath)
-        local ctx = loader.readonly({
-          persona = m.persona, story = safe.story, context = text, rules = safe.rules, adrs = safe.adrs,
-          compliance = safe.compliance, instructions = safe.instructions[role] or {}, files = safe.files,
-          provider = name, model = model, offline = is_offline(name), cut = r.cut,
-        })
-        if is_offline(name) then
-          run_offline(m, ctx, r, env.root)
-        else
-          local prompt, err = build_prompt(m, ctx, env.root)
-          if not prompt then
-            r.status, r.error = "script_error", err
-          else
-            requests[#requests + 1] = {
-              label = m.id, validate = review_validator(m, ctx, env.root),
-              call = { provider = name, model = model, system = prompt.system, user = prompt.user,
-                       max_tokens = max_tokens, json = true },
-            }
-            owner[#requests], queued = i, true
-          end
-        end
-      end
+    local request = m.status == "ok" and start_member(m, r, env, safe) or nil
+    if request then
+      requests[#requests + 1] = request
+      owner[#requests] = i
+    else
+      emit("done", i, r)
     end
-    if not queued then emit("done", i, r) end
   end
   if #requests > 0 then
     local outcomes = M.ask(requests, {
-      store = env.store, timeout = env.timeout, deadline_at = env.deadline_at, retries = env.retries, jobs = env.jobs,
-      config = env.config,
+      store = env.store, timeout = env.timeout, deadline_at = env.deadline_at, retries = env.retries,
+      jobs = env.jobs, config = env.config,
       on_event = function(kind, j, data) emit(kind, owner[j], data) end,
     })
     for j, o in ipairs(outcomes) do
-      local r = results[owner[j]]
-      r.elapsed_ms, r.tokens, r.cached, r.attempts = o.elapsed_ms, o.tokens, o.cached, o.attempts
-      if o.value then
-        accept(r, o.value)
-      else
-        r.status = o.kind == "script" and "script_error" or "no_review"
-        r.error = o.error
-      end
-      emit("done", owner[j], r)
+      settle(results[owner[j]], o)
+      emit("done", owner[j], results[owner[j]])
     end
   end
-  for i, r in ipairs(results) do
-    if r.status == "ok" and refs[i] then r.unknown_citations = check_citations(r, refs[i]) end
+  for _, r in ipairs(results) do
+    if r.status == "ok" and r.refs then r.unknown_citations = check_citations(r, r.refs) end
+    r.refs = nil
   end
   return results
 end
