@@ -392,15 +392,18 @@ static void apply_merges(lua_State *L, int map, int sources)
   }
 }
 
-/* A node is finished: its anchor name (or nil) and its value are on top. Records the anchor,
- * then hands the value to the enclosing collection, or leaves it as the document's root. */
+/* A node is finished: its value is on top, with its anchor slot below it when anchor_slot is
+ * set (a name, or nil for a collection without one). Records the anchor, then hands the value
+ * to the enclosing collection, or leaves it as the document's root. */
 static int complete(struct builder *b, yaml_mark_t mark, enum node_kind kind, lua_Integer size,
-                    int merge_key)
+                    int anchor_slot, int merge_key)
 {
   lua_State *L = b->L;
-  if (!lua_isnil(L, -2))
-    register_anchor(L, b->anchors, kind, size);
-  lua_remove(L, -2); /* stack: value */
+  if (anchor_slot) {
+    if (!lua_isnil(L, -2))
+      register_anchor(L, b->anchors, kind, size);
+    lua_remove(L, -2); /* stack: value */
+  }
   struct frame *f = top_frame(b);
   if (!f)
     return 0;
@@ -432,11 +435,13 @@ static int on_scalar(struct builder *b)
   yaml_event_t *ev = &b->run->event;
   yaml_mark_t mark = ev->start_mark;
   int merge_key = is_merge_key(ev);
-  push_anchor(b->L, ev->data.scalar.anchor);
+  int anchored = ev->data.scalar.anchor != NULL;
+  if (anchored)
+    lua_pushstring(b->L, (const char *)ev->data.scalar.anchor);
   if (push_scalar(b, ev) < 0)
     return -1;
   release_event(b->run);
-  return complete(b, mark, NODE_SCALAR, 1, merge_key);
+  return complete(b, mark, NODE_SCALAR, 1, anchored, merge_key);
 }
 
 /* An alias is the anchored Lua value itself (tables are shared, not copied). Each use counts
@@ -446,12 +451,11 @@ static int on_alias(struct builder *b)
 {
   lua_State *L = b->L;
   yaml_mark_t mark = b->run->event.start_mark;
-  lua_pushnil(L); /* an alias has no anchor of its own */
   lua_pushstring(L, (const char *)b->run->event.data.alias.anchor);
   release_event(b->run);
   const char *name = lua_tostring(L, -1);
   lua_pushvalue(L, -1);
-  int t = lua_rawget(L, b->anchors); /* stack: nil name record */
+  int t = lua_rawget(L, b->anchors); /* stack: name record */
   if (t == LUA_TNIL)
     return fail(b, mark, "undefined alias '*%s'", name);
   if (t != LUA_TTABLE) /* anchored on a collection still open around this alias */
@@ -467,8 +471,8 @@ static int on_alias(struct builder *b)
   b->alias_nodes += size;
   lua_rawgeti(L, -1, 1);
   lua_replace(L, -3);
-  lua_pop(L, 1); /* stack: nil value */
-  return complete(b, mark, kind, size, 0);
+  lua_pop(L, 1); /* stack: value */
+  return complete(b, mark, kind, size, 0, 0);
 }
 
 static int on_collection_start(struct builder *b, int is_map)
@@ -514,7 +518,7 @@ static int on_collection_end(struct builder *b)
     kind = NODE_MAP;
   }
   lua_settop(L, f.base + 1); /* stack: anchor table */
-  return complete(b, f.mark, kind, f.nodes, 0);
+  return complete(b, f.mark, kind, f.nodes, 1, 0);
 }
 
 /* Parses until the stream ends (all) or the first document is complete. Leaves the array of

@@ -68,35 +68,42 @@ static int match_bool(const char *s, size_t len, int *value)
   return 0;
 }
 
-/* strtod on a NUL-terminated copy of a validated decimal float: s is not terminated, and
- * strtod reads the locale's decimal point, so the copy carries that instead of '.' (as Lua's
- * own string-to-number conversion does). Returns -1 when a long copy finds no memory. */
+/* strtod on a NUL-terminated copy of a validated decimal float (s is not terminated). strtod
+ * reads the locale's decimal point; when that is not '.', the first try stops short and the
+ * copy is retried with the locale's point instead, as Lua's own tonumber does. Returns -1 when
+ * a long copy finds no memory. */
 static int decimal_to_double(const char *s, size_t len, double *out)
 {
-  const char *point = localeconv()->decimal_point;
-  size_t plen = point ? strlen(point) : 0;
-  if (plen == 0) {
-    point = ".";
-    plen = 1;
-  }
   char small[128];
-  size_t need = len + plen + 1; /* the grammar allows at most one '.' */
-  char *buf = need <= sizeof(small) ? small : malloc(need);
-  if (!buf)
-    return -1;
-  size_t n = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '.') {
-      memcpy(buf + n, point, plen);
-      n += plen;
-    } else {
-      buf[n++] = s[i];
+  const char *point = NULL;
+  size_t plen = 1;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    size_t need = len + plen + 1; /* the grammar allows at most one '.' */
+    char *buf = need <= sizeof(small) ? small : malloc(need);
+    if (!buf)
+      return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+      if (s[i] == '.' && point) {
+        memcpy(buf + n, point, plen);
+        n += plen;
+      } else {
+        buf[n++] = s[i];
+      }
     }
+    buf[n] = '\0';
+    char *end;
+    *out = strtod(buf, &end); /* overflow gives +-HUGE_VAL: the nearest double, infinity */
+    int whole = *end == '\0';
+    if (buf != small)
+      free(buf);
+    if (whole || point)
+      return 0;
+    point = localeconv()->decimal_point;
+    plen = point ? strlen(point) : 0;
+    if (plen == 0)
+      return 0;
   }
-  buf[n] = '\0';
-  *out = strtod(buf, NULL); /* overflow gives +-HUGE_VAL: the nearest double, infinity */
-  if (buf != small)
-    free(buf);
   return 0;
 }
 
@@ -217,9 +224,21 @@ static int match_float(const char *s, size_t len, struct agent_yaml_scalar *out)
   return decimal_to_double(s, len, &out->number) < 0 ? -1 : 1;
 }
 
+/* Whether s can be anything but a string: every null, bool, int and float form starts with
+ * one of these bytes. Most scalars in real files are words, and stop here. */
+static int may_be_typed(const char *s, size_t len)
+{
+  static const char starts[] = "~nNtTfF0123456789+-.";
+  return len == 0 || memchr(starts, s[0], sizeof(starts) - 1) != NULL;
+}
+
 int agent_yaml_resolve(const char *s, size_t len, struct agent_yaml_scalar *out)
 {
   memset(out, 0, sizeof(*out));
+  if (!may_be_typed(s, len)) {
+    out->type = AGENT_YAML_STR;
+    return 0;
+  }
   if (match_null(s, len)) {
     out->type = AGENT_YAML_NULL;
     return 0;
