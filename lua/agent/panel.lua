@@ -506,6 +506,20 @@ local function review_validator(m, ctx, root)
   end
 end
 
+-- The context budget of one prompt, in tokens: --budget, else config context.budget_tokens
+-- (a number, or a map from model or provider name to a number, with an optional `default`),
+-- else nil (the context module's default).
+function M.budget_for(config, flag, provider, model)
+  if flag then return flag end
+  local b = config and config.context and config.context.budget_tokens
+  if type(b) == "number" then return b end
+  if type(b) == "table" then
+    local v = b[model] or b[provider] or b.default
+    if type(v) == "number" and v > 0 then return v end
+  end
+  return nil
+end
+
 -- Readies one member for review: its provider and model, its context rendered for its role,
 -- its ctx. An offline member is reviewed on the spot; a model member's request is returned.
 local function start_member(m, r, env, safe)
@@ -516,7 +530,8 @@ local function start_member(m, r, env, safe)
     return nil
   end
   local role = m.persona.role
-  local text, report = require("agent.context").render(env.gathered, { role = role, budget_tokens = env.budget_tokens })
+  local budget = M.budget_for(env.config, env.budget_tokens, name, model)
+  local text, report = require("agent.context").render(env.gathered, { role = role, budget_tokens = budget })
   r.redactions, r.cut = report.redactions or {}, report.cut or {}
   r.refs = sent_refs(env.gathered or {}, role, report, env.story.relpath)
   local offline = is_offline(name)

@@ -517,6 +517,18 @@ return { api = 1, id = "talk", checklist = { "x" } }
   end)
 end)
 
+describe("panel.budget_for", function()
+  it("takes --budget, then a number, then the model's or provider's entry, then the default", function()
+    assert.are.equal(500, panel.budget_for({ context = { budget_tokens = 9 } }, 500, "openai", "m"))
+    assert.are.equal(9, panel.budget_for({ context = { budget_tokens = 9 } }, nil, "openai", "m"))
+    local map = { context = { budget_tokens = { ["gpt-4o-mini"] = 120000, ollama = 6000, default = 30000 } } }
+    assert.are.equal(120000, panel.budget_for(map, nil, "openai", "gpt-4o-mini"))
+    assert.are.equal(6000, panel.budget_for(map, nil, "ollama", "llama3.1:8b"))
+    assert.are.equal(30000, panel.budget_for(map, nil, "anthropic", "claude"))
+    assert.is_nil(panel.budget_for({ context = {} }, nil, "openai", "m"))
+  end)
+end)
+
 describe("cache", function()
   after_each(t.cleanup)
 

@@ -132,7 +132,8 @@ local function synthesize(S, results)
   if is_offline(S.provider) then
     return synthesis.offline(input), input, { name = "synthesis", elapsed_ms = 0, offline = true, status = "ok" }
   end
-  local text, report = require("agent.context").render(S.gathered, { budget_tokens = S.budget })
+  local budget = require("agent.panel").budget_for(S.config, S.budget, S.provider, S.model)
+  local text, report = require("agent.context").render(S.gathered, { budget_tokens = budget })
   input.context_text = text
   input.redactions = review.redactions(results, report.redactions)
   input.cut = union_cut(results, report.cut)

@@ -16,7 +16,7 @@ M.REVIEW_FLAGS = {
   { name = "timeout", type = "number", arg = "SECONDS", help = "per model call (default: panel.timeout, 120)" },
   { name = "deadline", type = "number", arg = "SECONDS", help = "for the whole run (default: panel.deadline, 900)" },
   { name = "jobs", type = "number", arg = "N", help = "model calls in flight at once (default: panel.jobs, 8)" },
-  { name = "budget", type = "number", arg = "TOKENS", help = "context budget per prompt (default: context.budget_tokens or the model's)" },
+  { name = "budget", type = "number", arg = "TOKENS", help = "context budget per prompt (default: context.budget_tokens, per model or provider, else 100000)" },
 }
 
 -- ---- Output helpers ----------------------------------------------------------------------
@@ -179,7 +179,7 @@ function M.prepare(opts, ctx, require_committed)
   local panel_cfg = config.panel or {}
   S.timeout = flags.timeout or panel_cfg.timeout
   S.jobs = flags.jobs or panel_cfg.jobs
-  S.budget = flags.budget or (config.context or {}).budget_tokens
+  S.budget = flags.budget -- else per model: panel.budget_for
   local deadline = flags.deadline or panel_cfg.deadline
   S.deadline_at = deadline and (S.t0 + deadline * 1000) or nil
   require("agent.script_api").install(ctx.root)
