@@ -11,7 +11,8 @@
 --   "tls"         handshake or certificate failure
 --   "toobig"      body over max_bytes, headers over max_header_bytes, or one server-sent
 --                 event over its cap; the transfer is stopped, not read to the end
---   "interrupted" SIGINT or SIGTERM arrived; every transfer is stopped within 100 ms
+--   "interrupted" SIGINT or SIGTERM arrived; every transfer is stopped within 100 ms (once
+--                 the signal is pending, later calls report it at once without connecting)
 --   "http"        protocol failure: connection dropped mid-body, empty reply, bad URL...
 --   "aborted"     out of memory while receiving
 -- An HTTP error status (404, 500...) is a response, not a failure. Redirects are not
@@ -34,7 +35,7 @@ local http = {}
 ---@field body? string sent as is (kept alive by agent.http while the transfer runs)
 ---@field timeout? number seconds for one attempt, start to end (default 120)
 ---@field connect_timeout? number seconds to connect (default 10)
----@field max_bytes? integer response body cap (default 32 MiB); also caps one SSE event
+---@field max_bytes? integer response body cap (default 32 MiB); one server-sent event line or event is capped at the smaller of this and 4 MiB
 ---@field max_header_bytes? integer cap on a response's header lines (default 256 KiB)
 ---@field retries? integer extra attempts (default 0)
 ---@field retry_statuses? integer[] statuses that earn a retry (default 408, 429, 500, 502, 503, 504)
