@@ -387,14 +387,14 @@ static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
     luaL_error(L, "option 'ignore' must be an array of strings");
   int list = lua_gettop(L);
   size_t count = (size_t)lua_rawlen(L, list);
-  struct walk_pattern *pats = lua_newuserdatauv(L, count * sizeof(*pats) + 1, 0);
+  struct walk_pattern *pats = lua_newuserdatauv(L, count * sizeof(*pats), 0);
   for (size_t i = 0; i < count; i++) {
     if (lua_rawgeti(L, list, (lua_Integer)i + 1) != LUA_TSTRING)
       luaL_error(L, "option 'ignore' must be an array of strings (item %d)", (int)i + 1);
     pats[i].text = lua_tolstring(L, -1, &pats[i].len);
     lua_pop(L, 1);
   }
-  lua_replace(L, list); /* stack: ... pats (the array keeps its table alive via opts) */
+  lua_replace(L, list); /* stack: ... pats; the strings stay alive in opts.ignore */
   *n = count;
   return pats;
 }
