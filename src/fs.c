@@ -23,7 +23,7 @@
 
 #include <lauxlib.h>
 
-#define FD_BOX "agent.fs.Fd"          /* an fd owned by Lua while a read is under way */
+#define FD_BOX "agent.fs.Fd"           /* an fd owned by Lua while a read is under way */
 #define WALK_BOX "agent.fs.WalkResult" /* walk.c's result, owned by Lua while it is pushed */
 #define NAMES_BOX "agent.fs.Names"     /* walk_list_dir's names, likewise */
 #define LOCK_T "agent.Lock"
@@ -404,8 +404,8 @@ static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
 static int fs_walk(lua_State *L)
 {
   const char *root = path_arg(L, 1);
-  static const char *const known[] = {"gitignore", "ignore", "hidden", "follow",
-                                     "dirs",      "max_files", NULL};
+  static const char *const known[] = {"gitignore", "ignore",    "hidden", "follow",
+                                      "dirs",      "max_files", NULL};
   struct walk_opts o = {0};
   if (opts_arg(L, 2, known)) {
     o.gitignore = agent_optfield_bool(L, 2, "gitignore", 0);
@@ -611,7 +611,7 @@ static int acquire(int fd, int wait, lua_Number timeout_ms)
   }
 }
 
-/* fs.lock(path [, {wait=true, timeout_ms=}]) -> agent.Lock | nil, msg, errno|"busy"|"interrupted" */
+/* fs.lock(path [, {wait=, timeout_ms=}]) -> agent.Lock | nil, msg, errno|"busy"|"interrupted" */
 static int fs_lock(lua_State *L)
 {
   const char *path = path_arg(L, 1);

@@ -11,11 +11,11 @@
 typedef unsigned char uchar;
 
 enum {
-  PAT_NEGATIVE = 1,   /* `!pattern`: a match re-includes */
-  PAT_MUSTBEDIR = 2,  /* `pattern/`: matches directories only */
-  PAT_BASENAME = 4,   /* no slash: matches the basename at any depth */
-  PAT_LITERAL = 8,    /* no wildcard: a plain comparison */
-  PAT_ENDSWITH = 16,  /* `*literal` on a basename: a suffix comparison */
+  PAT_NEGATIVE = 1,  /* `!pattern`: a match re-includes */
+  PAT_MUSTBEDIR = 2, /* `pattern/`: matches directories only */
+  PAT_BASENAME = 4,  /* no slash: matches the basename at any depth */
+  PAT_LITERAL = 8,   /* no wildcard: a plain comparison */
+  PAT_ENDSWITH = 16, /* `*literal` on a basename: a suffix comparison */
 };
 
 struct pattern {
@@ -173,32 +173,32 @@ int ignore_add_text(struct ignore_list *list, const char *text, size_t len)
 
 /* ==== wildmatch =========================================================================== */
 
-/* ASCII character classes, independent of the locale (git uses its own ctype too). -1 for an
- * unknown class name, which makes the whole pattern malformed. */
+/* Whether c is in the [:name:] class (ASCII, independent of the locale, as in git), or -1 for
+ * an unknown class name, which makes the whole pattern malformed. */
 static int in_class(const uchar *name, size_t len, uchar c)
 {
-  static const char *const names[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
-                                      "lower", "print", "punct", "space", "upper", "xdigit"};
   int upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
-  int graph = c > 32 && c < 127;
-  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-    if (strlen(names[i]) != len || memcmp(names[i], name, len) != 0)
-      continue;
-    switch (i) {
-    case 0: return upper || lower || digit;
-    case 1: return upper || lower;
-    case 2: return c == ' ' || c == '\t';
-    case 3: return c < 32 || c == 127;
-    case 4: return digit;
-    case 5: return graph;
-    case 6: return lower;
-    case 7: return graph || c == ' ';
-    case 8: return graph && !(upper || lower || digit);
-    case 9: return c == ' ' || (c >= '\t' && c <= '\r');
-    case 10: return upper;
-    default: return digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    }
-  }
+  int alnum = upper || lower || digit, graph = c > 32 && c < 127;
+  const struct {
+    const char *name;
+    int in;
+  } classes[] = {
+    {"alnum", alnum},
+    {"alpha", upper || lower},
+    {"blank", c == ' ' || c == '\t'},
+    {"cntrl", c < 32 || c == 127},
+    {"digit", digit},
+    {"graph", graph},
+    {"lower", lower},
+    {"print", graph || c == ' '},
+    {"punct", graph && !alnum},
+    {"space", c == ' ' || (c >= '\t' && c <= '\r')},
+    {"upper", upper},
+    {"xdigit", digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')},
+  };
+  for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+    if (strlen(classes[i].name) == len && memcmp(classes[i].name, name, len) == 0)
+      return classes[i].in;
   return -1;
 }
 
@@ -277,7 +277,7 @@ int ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, 
 {
   const uchar *pat = (const uchar *)pattern, *p = pat, *pe = pat + pattern_len;
   const uchar *t = (const uchar *)text, *te = t + text_len;
-  const uchar *star_p = NULL, *star_t = NULL; /* resume points after the latest `*` */
+  const uchar *star_p = NULL, *star_t = NULL;   /* resume points after the latest `*` */
   const uchar *dstar_p = NULL, *dstar_t = NULL; /* ... and after the latest `**` + `/` */
   for (;;) {
     if (p < pe && *p == '*') {
@@ -354,8 +354,8 @@ int ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, 
 
 /* ==== Matching a list ===================================================================== */
 
-static int match_pattern(const struct ignore_list *list, const struct pattern *pat,
-                         const char *rel, size_t rel_len, const char *name, size_t name_len)
+static int match_pattern(const struct ignore_list *list, const struct pattern *pat, const char *rel,
+                         size_t rel_len, const char *name, size_t name_len)
 {
   const char *s = list->text + pat->off;
   if (!(pat->flags & PAT_BASENAME))

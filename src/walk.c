@@ -207,8 +207,8 @@ struct walker {
   size_t ntodo, cap_todo;
   struct frame *frames;
   size_t nframes, cap_frames;
-  char *path; /* root prefix + relative path: the one buffer every open uses */
-  struct entries entries; /* the one buffer every directory is read into */
+  char *path;                /* root prefix + relative path: the one buffer every open uses */
+  struct entries entries;    /* the one buffer every directory is read into */
   size_t path_cap, root_len; /* root_len: the prefix with its '/' */
   size_t root_shown;         /* the root as given, for messages about the root itself */
   size_t max_files;
@@ -223,8 +223,8 @@ static void report(struct walker *w, const char *rel, size_t rel_len, const char
 {
   struct walk_strings *e = &w->out->errors;
   int root = (int)(rel_len || *tail ? w->root_len : w->root_shown);
-  int n = snprintf(NULL, 0, "walk '%.*s%.*s%s': %s", root, w->path, (int)rel_len, rel, tail,
-                   reason);
+  int n =
+      snprintf(NULL, 0, "walk '%.*s%.*s%s': %s", root, w->path, (int)rel_len, rel, tail, reason);
   if (n < 0 || grow((void **)&e->buf, &e->cap, e->len + (size_t)n + 1, 1) ||
       strings_list(e, e->len)) {
     w->err = ENOMEM;

@@ -164,8 +164,9 @@ static void test_lock_across_processes(void)
     EXPECT_EVAL(L, "return select(3, fs.lock(dir .. '/x.lock', {wait = false}))", "busy");
     EXPECT_EVAL(L, "return select(3, fs.lock(dir .. '/x.lock', {timeout_ms = 20}))", "busy");
     double start = now_ms();
-    EXPECT_EVAL(L, "local l = fs.lock(dir .. '/x.lock', {timeout_ms = 5000}) return l and 'ok' or 'no'",
-                "ok");
+    EXPECT_EVAL(
+        L, "local l = fs.lock(dir .. '/x.lock', {timeout_ms = 5000}) return l and 'ok' or 'no'",
+        "ok");
     double waited = now_ms() - start;
     if (waited < 100)
       fprintf(stderr, "the lock came after %.1f ms, before the parent let go\n", waited);

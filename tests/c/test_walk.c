@@ -138,8 +138,8 @@ static void expect_error(const struct walk_opts *o, const char *part)
 static void test_listing(void)
 {
   fresh_root();
-  const char *tree[] = {"a.txt", "b/c.txt", "b/d/e.txt", "empty/", ".hidden", ".dir/x",
-                        ".git/config", "b/.git", "b/d/.git/HEAD"};
+  const char *tree[] = {"a.txt",  "b/c.txt",     "b/d/e.txt", "empty/",       ".hidden",
+                        ".dir/x", ".git/config", "b/.git",    "b/d/.git/HEAD"};
   for (size_t i = 0; i < sizeof(tree) / sizeof(tree[0]); i++)
     mk(tree[i]);
   struct walk_opts o = {0};
@@ -162,8 +162,8 @@ static void test_listing(void)
 static void test_bytewise_order(void)
 {
   fresh_root();
-  const char *tree[] = {"a/x", "a.txt", "a-b", "B", "Z", "a0", "\xc3\xa9t\xc3\xa9", "\xff\xfe",
-                        "sp ace", "new\nline"};
+  const char *tree[] = {"a/x",      "a.txt",  "a-b",      "B", "Z", "a0", "\xc3\xa9t\xc3\xa9",
+                        "\xff\xfe", "sp ace", "new\nline"};
   for (size_t i = 0; i < sizeof(tree) / sizeof(tree[0]); i++)
     mk(tree[i]);
   struct walk_opts o = {0};
@@ -173,10 +173,10 @@ static void test_bytewise_order(void)
 static void test_gitignore(void)
 {
   fresh_root();
-  const char *tree[] = {"x.log", "keep.log", "build/out", "sub/build/out", "sub/a.tmp",
-                        "sub/important.log", "sub/local", "sub/deeper/local", "a.tmp",
-                        "ex/keep", "ex/other", "doc/a.txt", "doc/x/b.txt", "notes.md",
-                        "deep/er/x.md", "deep/er/y.c"};
+  const char *tree[] = {"x.log",       "keep.log",          "build/out",    "sub/build/out",
+                        "sub/a.tmp",   "sub/important.log", "sub/local",    "sub/deeper/local",
+                        "a.tmp",       "ex/keep",           "ex/other",     "doc/a.txt",
+                        "doc/x/b.txt", "notes.md",          "deep/er/x.md", "deep/er/y.c"};
   for (size_t i = 0; i < sizeof(tree) / sizeof(tree[0]); i++)
     mk(tree[i]);
   put(".gitignore", "# root\n*.log\n/build/\n!keep.log\nex/\n!ex/keep\ndoc/*.txt\n");
@@ -198,8 +198,9 @@ static void test_gitignore(void)
   /* extra patterns sit below every .gitignore: sub's !important.log still wins */
   struct walk_pattern extra[] = {{"*.md", 4}, {"important.log", 13}, {"/a.tmp", 6}};
   o = (struct walk_opts){.gitignore = 1, .ignore = extra, .nignore = 3};
-  EXPECT_WALK(&o, "deep/er/y.c\ndoc/x/b.txt\nkeep.log\nsub/build/out\nsub/deeper/local\n"
-                  "sub/important.log",
+  EXPECT_WALK(&o,
+              "deep/er/y.c\ndoc/x/b.txt\nkeep.log\nsub/build/out\nsub/deeper/local\n"
+              "sub/important.log",
               0);
   /* without gitignore, only the extra patterns apply */
   o.gitignore = 0;
