@@ -183,10 +183,17 @@ struct out {
   size_t cap, n;
 };
 
+/* Appends s[0..n). A CR left inside a line (one not before a LF) becomes a space: libyaml
+ * would take it for a line break, and then its line numbers would no longer be ours. */
 static void put(struct out *o, const char *s, size_t n)
 {
-  if (o->p && o->n < o->cap)
-    memcpy(o->p + o->n, s, n < o->cap - o->n ? n : o->cap - o->n);
+  if (o->p && o->n < o->cap) {
+    size_t k = n < o->cap - o->n ? n : o->cap - o->n;
+    char *d = o->p + o->n;
+    memcpy(d, s, k);
+    for (char *cr = memchr(d, '\r', k); cr; cr = memchr(cr, '\r', k - (size_t)(cr - d)))
+      *cr = ' ';
+  }
   o->n += n;
 }
 

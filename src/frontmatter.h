@@ -21,8 +21,9 @@ struct agent_frontmatter {
  * -1 when the opening fence is never closed (the problem is on line 1). */
 int agent_frontmatter_split(const char *text, size_t len, struct agent_frontmatter *fm);
 
-/* The leniency pre-pass over a frontmatter block: CRLF becomes LF, and plain values a strict
- * YAML parser would misread or reject are single-quoted:
+/* The leniency pre-pass over a frontmatter block: CRLF becomes LF, a lone CR (a line break to
+ * YAML but not to our line count) becomes a space, and plain values a strict YAML parser
+ * would misread or reject are single-quoted:
  *  - top-level values and block-sequence items that start with an indicator: `*` (a glob
  *    starting with `**`, an alias to YAML), `@`, backtick, `%`, `,`, `]`, `}`;
  *  - a quoted value followed by more text (`"a", "b"`);

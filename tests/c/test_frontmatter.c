@@ -87,6 +87,7 @@ static const struct lenient_case lenient_cases[] = {
   {"key: 'a' 'b'\n", "key: '''a'' ''b'''\n"},
   {"globs:\n  - **/*.ts\n  - src/**\n", "globs:\n  - '**/*.ts'\n  - src/**\n"},
   {"globs:\r\n- *.c\r\nalwaysApply: true\r\n", "globs:\n- '*.c'\nalwaysApply: true\n"},
+  {"a: x\ry\r\r\nb: 1\r", "a: x y \nb: 1"}, /* lone CRs: YAML would count them as lines */
   /* left alone */
   {"globs: [\"**/*\"]\n", NULL},
   {"globs: [\"**/*.py\", \"**/*.tsx\", \"**/*.ts\"]\n", NULL},
