@@ -230,8 +230,8 @@ static int scalar_type(const char *tag, yaml_scalar_style_t style)
     const char *tag;
     enum agent_yaml_type type;
   } core[] = {
-    {YAML_STR_TAG, AGENT_YAML_STR},     {YAML_NULL_TAG, AGENT_YAML_NULL},
-    {YAML_BOOL_TAG, AGENT_YAML_BOOL},   {YAML_INT_TAG, AGENT_YAML_INT},
+    {YAML_STR_TAG, AGENT_YAML_STR},   {YAML_NULL_TAG, AGENT_YAML_NULL},
+    {YAML_BOOL_TAG, AGENT_YAML_BOOL}, {YAML_INT_TAG, AGENT_YAML_INT},
     {YAML_FLOAT_TAG, AGENT_YAML_FLOAT},
   };
   if (tag && strcmp(tag, "!") == 0)
@@ -257,7 +257,8 @@ static int push_scalar(struct builder *b, const yaml_event_t *ev)
     if (r == 0) {
       char buf[64];
       return fail(b, ev->start_mark, "invalid !!%s value '%s'",
-                  agent_yaml_type_name((enum agent_yaml_type)want), excerpt(s, len, buf, sizeof(buf)));
+                  agent_yaml_type_name((enum agent_yaml_type)want),
+                  excerpt(s, len, buf, sizeof(buf)));
     }
   }
   if (r < 0)
@@ -482,7 +483,8 @@ static int on_collection_start(struct builder *b, int is_map)
   yaml_mark_t mark = ev->start_mark;
   struct frame *parent = top_frame(b);
   if (parent && parent->want == WANT_KEY)
-    return fail(b, mark, "a mapping key must be a scalar, not a %s", is_map ? "mapping" : "sequence");
+    return fail(b, mark, "a mapping key must be a scalar, not a %s",
+                is_map ? "mapping" : "sequence");
   if ((lua_Integer)b->run->nframes >= b->max_depth)
     return fail(b, mark, "nesting deeper than %I levels (max_depth)", b->max_depth);
   if (!lua_checkstack(L, STACK_PER_LEVEL)) {

@@ -142,7 +142,7 @@ static int decimal_int(const char *s, size_t len, struct agent_yaml_scalar *out)
 {
   int neg = s[0] == '-';
   size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  unsigned long long limit = neg ? (unsigned long long)LLONG_MAX + 1u : (unsigned long long)LLONG_MAX;
+  unsigned long long limit = (unsigned long long)LLONG_MAX + (neg ? 1u : 0u);
   unsigned long long mag = 0;
   for (; i < len; i++) {
     unsigned d = (unsigned)(s[i] - '0');

@@ -131,11 +131,16 @@ struct tagged_case {
 static void test_tagged_scalars(void)
 {
   static const struct tagged_case cases[] = {
-    {AGENT_YAML_STR, "0x10", 1, AGENT_YAML_STR},     {AGENT_YAML_INT, "0x10", 1, AGENT_YAML_INT},
-    {AGENT_YAML_INT, "1.0", 0, AGENT_YAML_STR},      {AGENT_YAML_INT, "99999999999999999999", 1, AGENT_YAML_FLOAT},
-    {AGENT_YAML_FLOAT, "3", 1, AGENT_YAML_FLOAT},    {AGENT_YAML_FLOAT, "0o7", 0, AGENT_YAML_STR},
-    {AGENT_YAML_BOOL, "False", 1, AGENT_YAML_BOOL},  {AGENT_YAML_BOOL, "no", 0, AGENT_YAML_STR},
-    {AGENT_YAML_NULL, "", 1, AGENT_YAML_NULL},       {AGENT_YAML_NULL, "none", 0, AGENT_YAML_STR},
+    {AGENT_YAML_STR, "0x10", 1, AGENT_YAML_STR},
+    {AGENT_YAML_INT, "0x10", 1, AGENT_YAML_INT},
+    {AGENT_YAML_INT, "1.0", 0, AGENT_YAML_STR},
+    {AGENT_YAML_INT, "99999999999999999999", 1, AGENT_YAML_FLOAT}, /* past long long */
+    {AGENT_YAML_FLOAT, "3", 1, AGENT_YAML_FLOAT},
+    {AGENT_YAML_FLOAT, "0o7", 0, AGENT_YAML_STR},
+    {AGENT_YAML_BOOL, "False", 1, AGENT_YAML_BOOL},
+    {AGENT_YAML_BOOL, "no", 0, AGENT_YAML_STR},
+    {AGENT_YAML_NULL, "", 1, AGENT_YAML_NULL},
+    {AGENT_YAML_NULL, "none", 0, AGENT_YAML_STR},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct agent_yaml_scalar v;
@@ -230,7 +235,8 @@ static void test_error_paths(void)
   char deep[3000];
   memset(deep, '[', sizeof(deep));
   CHECK_INT(decode_all(L, &lim, -1, deep, sizeof(deep)), LUA_OK);
-  CHECK_STR(lua_tostring(L, -1), "yaml: line 1, column 257: nesting deeper than 256 levels (max_depth)");
+  CHECK_STR(lua_tostring(L, -1),
+            "yaml: line 1, column 257: nesting deeper than 256 levels (max_depth)");
   lua_close(L);
 }
 

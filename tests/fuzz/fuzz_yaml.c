@@ -55,7 +55,8 @@ static void fuzz_decode(lua_State *L, const char *text, size_t len)
   if (lua_pcall(L, 2, 2, 0) != LUA_OK)
     violated("decode_all raised", lua_tostring(L, -1));
   int all_ok = lua_istable(L, -2);
-  if (!all_ok && (!lua_isnil(L, -2) || !lua_isstring(L, -1) || strncmp(lua_tostring(L, -1), "yaml: ", 6) != 0))
+  const char *msg = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+  if (!all_ok && (!lua_isnil(L, -2) || strncmp(msg, "yaml: ", 6) != 0))
     violated("decode_all", "neither documents nor nil, \"yaml: ...\"");
   lua_Integer docs = all_ok ? (lua_Integer)lua_rawlen(L, -2) : 0;
   lua_pop(L, 2);
