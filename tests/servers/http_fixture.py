@@ -251,6 +251,9 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True  # a hung /hang must not keep the process alive
+    # socketserver's default listen backlog is 5: a burst of concurrent connects overflows it
+    # and the kernel drops SYNs, which the client resends only after a second.
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         # Clients that hang up mid-exchange are what several specs do on purpose.
