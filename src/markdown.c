@@ -99,7 +99,7 @@ struct md_parse {
   struct open_section open[HEADING_LEVELS];
   int nopen;
   /* A fence cut short by its container ends on one of two lines; the next code block tells
-   * which (see close_fence). 0 when none is waiting. */
+   * which (see settle_pending). 0 when none is waiting. */
   lua_Integer pending_block, pending_unclosed_end;
 };
 
@@ -331,7 +331,7 @@ static void on_code_block(struct md_parse *p, cmark_node *node)
   lua_setfield(L, -2, "text");
   set_int(L, "line", line);
   set_int(L, "end_line", end_line);
-  lua_pushlstring(L, s + col, fence); /* "" for indented code */
+  lua_pushlstring(L, fence ? s + col : "", fence); /* "" for indented code */
   lua_setfield(L, -2, "fence");
   lua_rawseti(L, p->blocks, ++p->nblocks);
   if (pending) {
