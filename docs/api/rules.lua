@@ -76,8 +76,9 @@ function rules.glob(pattern) end
 
 ---Chooses the rules that apply to a set of paths: those with alwaysApply == true, and those
 ---with a glob matching at least one path, in input order. Rules with neither are left out.
----The paths are indexed once per call (sorted for literal prefixes, bucketed by extension and
----basename), so each glob is tried on candidate paths only and stops at its first match.
+---The paths are indexed once per call (sorted for literal prefixes; hashed by extension,
+---basename and directory name), so each glob is tried on candidate paths only and stops at
+---its first match.
 ---Wrong argument types raise.
 ---@param rule_list agent.rules.rule[]
 ---@param paths string[] repo-relative paths, e.g. from fs.walk
