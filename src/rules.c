@@ -57,7 +57,8 @@ static int read_number(const char *s, size_t n, size_t *i, long *v)
 
 /* Pushes s with every "line N, column" turned into "line N+offset, column": libyaml names
  * lines of the block (in its "while parsing ... at line N, column C" context), the user needs
- * lines of the file. Requiring ", column" leaves a key named "line 5" in a message alone. */
+ * lines of the file. Quoted parts ('...', how agent.yaml quotes keys) are copied as they are,
+ * so a key that happens to read "line 5, column" keeps its name. */
 static void push_shifted_lines(lua_State *L, const char *s, size_t n, long offset)
 {
   luaL_Buffer b;
@@ -65,8 +66,13 @@ static void push_shifted_lines(lua_State *L, const char *s, size_t n, long offse
   for (size_t i = 0; i < n;) {
     long v;
     size_t j = i + 5;
-    if (n - i > 5 && memcmp(s + i, "line ", 5) == 0 && read_number(s, n, &j, &v) &&
-        n - j >= 8 && memcmp(s + j, ", column", 8) == 0) {
+    if (s[i] == '\'') {
+      const char *close = memchr(s + i + 1, '\'', n - i - 1);
+      size_t end = close ? (size_t)(close - s) + 1 : n;
+      luaL_addlstring(&b, s + i, end - i);
+      i = end;
+    } else if (n - i > 5 && memcmp(s + i, "line ", 5) == 0 && read_number(s, n, &j, &v) &&
+               n - j >= 8 && memcmp(s + j, ", column", 8) == 0) {
       lua_pushfstring(L, "line %I", (lua_Integer)(v + offset));
       luaL_addvalue(&b);
       i = j;

@@ -128,6 +128,7 @@ describe("rules.frontmatter", function()
     { "---\ndescription: ok\nkey: value\n  bad: indent\n---\n", "^frontmatter: line 4: mapping values are not allowed" },
     { "\u{FEFF}---\r\ndescription: ok\r\nkey: value\r\n  bad: indent\r\n---\r\n", "^frontmatter: line 4: mapping values" },
     { "---\nglobs: a\nglobs: b\n---\n", "^frontmatter: line 3: duplicate key 'globs'$" },
+    { "---\nline 5, column: a\nline 5, column: b\n---\n", "^frontmatter: line 3: duplicate key 'line 5, column'$" },
     { "---\n\n\n\nx: \"a\\q\"\n---\n", "^frontmatter: line 5: found unknown escape character %(while parsing a quoted scalar at line 5, column 4%)$" },
     { "---\na:\n  - x\n - y\n---\n", "^frontmatter: line 4: did not find expected key %(while parsing a block mapping at line 2, column 1%)$" },
     { "---\njust a sentence\n---\n", "^frontmatter: line 2: expected a mapping of keys, got a string$" },
@@ -347,10 +348,10 @@ describe("rules.select", function()
   end)
 
   it("indexes: far faster than the naive scan when most rules match nothing", function()
-    local list, paths = random_world(42, 50000, 100)
+    local list, paths = random_world(42, 50000, 20)
     for _, g in ipairs({ "**/*.kt", "**/migrations/**", "**/Cargo.toml", "apps/web/**", "*.swift",
       "**/__tests__/**", "vendor/**/*.go", "**/e2e/*.spec.ts" }) do
-      for k = 1, 10 do list[#list + 1] = { globs = { g, ("x%d/**"):format(k) } } end
+      for k = 1, 40 do list[#list + 1] = { globs = { g, ("**/x%d/*"):format(k) } } end
     end
     local t0 = os.clock() -- CPU time: steadier than wall time on a busy machine
     local fast = rules.select(list, paths)
@@ -358,6 +359,7 @@ describe("rules.select", function()
     local slow = rules.select(list, paths, { index = false })
     local t2 = os.clock()
     assert.are.equal(#slow, #fast)
-    assert.is_true((t2 - t1) > 4 * (t1 - t0), ("index %.1f ms, naive %.1f ms"):format((t1 - t0) * 1e3, (t2 - t1) * 1e3))
+    local msg = ("index %.1f ms, naive %.1f ms"):format((t1 - t0) * 1e3, (t2 - t1) * 1e3)
+    assert.is_true((t2 - t1) > 3 * (t1 - t0), msg) -- measured 12-19x; 3x leaves room for noise
   end)
 end)
