@@ -7,12 +7,12 @@
 #include <stddef.h>
 
 struct agent_frontmatter {
-  int found;          /* 1 when the text opens with a `---` fence */
-  size_t yaml_off;    /* the block between the fences: text[yaml_off, yaml_off+yaml_len) */
+  int found;       /* 1 when the text opens with a `---` fence */
+  size_t yaml_off; /* the block between the fences: text[yaml_off, yaml_off+yaml_len) */
   size_t yaml_len;
-  long yaml_line;     /* file line (1-based) of the block's first line */
-  size_t body_off;    /* the body: text[body_off, len) (0 without frontmatter) */
-  long body_line;     /* file line of the body's first line */
+  long yaml_line;  /* file line (1-based) of the block's first line */
+  size_t body_off; /* the body: text[body_off, len) (0 without frontmatter) */
+  long body_line;  /* file line of the body's first line */
 };
 
 /* Splits text[0..len). The first line must be `---` (after an optional UTF-8 BOM; trailing

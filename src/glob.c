@@ -154,7 +154,10 @@ size_t agent_glob_alternatives(const struct agent_glob *g)
 static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *len)
 {
   unsigned c = s[0];
-  size_t need = c >= 0xF0 && c < 0xF8 ? 3 : c >= 0xE0 && c < 0xF0 ? 2 : c >= 0xC2 && c < 0xE0 ? 1 : 0;
+  size_t need = c >= 0xF0 && c < 0xF8   ? 3
+                : c >= 0xE0 && c < 0xF0 ? 2
+                : c >= 0xC2 && c < 0xE0 ? 1
+                                        : 0;
   if (c < 0x80 || need == 0 || need >= n) {
     *len = 1;
     return c;
@@ -473,7 +476,8 @@ static int expand_braces(const char *p, size_t n, struct strlist *out, struct er
     }
     rc = expand_group(&s, lb, rb, &work);
     free(s.p);
-    if (rc == AGENT_GLOB_EPATTERN || (rc == AGENT_GLOB_OK && work.n + out->n > AGENT_GLOB_BRACE_MAX))
+    if (rc == AGENT_GLOB_EPATTERN ||
+        (rc == AGENT_GLOB_OK && work.n + out->n > AGENT_GLOB_BRACE_MAX))
       rc = brace_cap_error(e);
   }
   strlist_free(&work);
@@ -543,8 +547,7 @@ static int span_is(const char *p, struct span s, const char *text)
 }
 
 /* Splits p at separators into spans (the caller sizes `out` for n + 1). */
-static int split_segments(const char *p, size_t n, struct span *out, size_t *nout,
-                          struct errbuf *e)
+static int split_segments(const char *p, size_t n, struct span *out, size_t *nout, struct errbuf *e)
 {
   size_t count = 0, start = 0;
   for (size_t i = 0, end; i < n; i = end) {
@@ -1082,7 +1085,8 @@ struct candidates {
 /* Binary search over the sorted paths for the run that starts with key[0..len): the first
  * position not before it (upper = 0) or the first after it (upper = 1). Paths that start
  * with the key are contiguous in bytewise order, so the two bounds delimit them. */
-static size_t bound_sorted(const struct agent_glob_index *ix, const char *key, size_t len, int upper)
+static size_t bound_sorted(const struct agent_glob_index *ix, const char *key, size_t len,
+                           int upper)
 {
   size_t lo = 0, hi = ix->n;
   while (lo < hi) {

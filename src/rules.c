@@ -205,7 +205,7 @@ static int normalise_globs(lua_State *L, int meta, long line)
     ok = count_pairs(L, value) == n; /* a mapping is not a list of globs */
     for (lua_Unsigned i = 1; i <= n && ok; i++) {
       int it = lua_rawgeti(L, value, (lua_Integer)i); /* stack: value out item */
-      if (it == LUA_TSTRING || it == LUA_TNUMBER) /* `- 2024` is a file name too */
+      if (it == LUA_TSTRING || it == LUA_TNUMBER)     /* `- 2024` is a file name too */
         add_glob_items(L, -1, out, &k);
       else
         ok = is_null(L, -1);
@@ -422,8 +422,9 @@ static struct agent_glob_index *push_index(lua_State *L, int paths)
     luaL_error(L, "select: out of memory");
   for (lua_Unsigned i = 1; i <= n; i++) {
     if (lua_rawgeti(L, paths, (lua_Integer)i) != LUA_TSTRING)
-      luaL_argerror(L, paths, lua_pushfstring(L, "paths[%I] is a %s, not a string",
-                                              (lua_Integer)i, luaL_typename(L, -1)));
+      luaL_argerror(L, paths,
+                    lua_pushfstring(L, "paths[%I] is a %s, not a string", (lua_Integer)i,
+                                    luaL_typename(L, -1)));
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     lua_pop(L, 1);
@@ -473,13 +474,15 @@ static long match_rule(lua_State *L, const struct selection *s, lua_Integer i, i
     return -1;
   }
   if (!lua_istable(L, -1))
-    luaL_argerror(L, s->rules, lua_pushfstring(L, "rules[%I].globs is a %s, not a table", i,
-                                               luaL_typename(L, -1)));
+    luaL_argerror(
+        L, s->rules,
+        lua_pushfstring(L, "rules[%I].globs is a %s, not a table", i, luaL_typename(L, -1)));
   lua_Unsigned n = lua_rawlen(L, -1);
   for (lua_Unsigned j = 1; j <= n; j++) {
     if (lua_rawgeti(L, -1, (lua_Integer)j) != LUA_TSTRING) /* stack: globs glob */
-      luaL_argerror(L, s->rules, lua_pushfstring(L, "rules[%I].globs[%I] is a %s, not a string",
-                                                 i, (lua_Integer)j, luaL_typename(L, -1)));
+      luaL_argerror(L, s->rules,
+                    lua_pushfstring(L, "rules[%I].globs[%I] is a %s, not a string", i,
+                                    (lua_Integer)j, luaL_typename(L, -1)));
     size_t len;
     const char *pat = lua_tolstring(L, -1, &len);
     struct agent_glob *g = compile(L, pat, len);
@@ -507,8 +510,9 @@ static void select_rule(lua_State *L, const struct selection *s, lua_Integer i)
   int rule = lua_gettop(L);
   int t = lua_getfield(L, rule, "alwaysApply");
   if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-    luaL_argerror(L, s->rules, lua_pushfstring(L, "rules[%I].alwaysApply is a %s, not a boolean",
-                                               i, luaL_typename(L, -1)));
+    luaL_argerror(L, s->rules,
+                  lua_pushfstring(L, "rules[%I].alwaysApply is a %s, not a boolean", i,
+                                  luaL_typename(L, -1)));
   int always = lua_toboolean(L, -1);
   lua_pop(L, 1);
   long pos = match_rule(L, s, i, rule, !always); /* stack: rule [glob] */
@@ -554,8 +558,9 @@ static int rules_select(lua_State *L)
   lua_Unsigned n = lua_rawlen(L, 1);
   for (lua_Unsigned i = 1; i <= n; i++) {
     if (lua_rawgeti(L, 1, (lua_Integer)i) != LUA_TTABLE)
-      luaL_argerror(L, 1, lua_pushfstring(L, "rules[%I] is a %s, not a table", (lua_Integer)i,
-                                          luaL_typename(L, -1)));
+      luaL_argerror(L, 1,
+                    lua_pushfstring(L, "rules[%I] is a %s, not a table", (lua_Integer)i,
+                                    luaL_typename(L, -1)));
     select_rule(L, &s, (lua_Integer)i);
     lua_pop(L, 1);
   }

@@ -180,8 +180,8 @@ static void test_next_glob(void)
     size_t used = 0, pos = 0, off, n, len = strlen(c->in);
     while (agent_frontmatter_next_glob(c->in, len, &pos, &off, &n)) {
       CHECK(off + n <= len);
-      used += (size_t)snprintf(got + used, sizeof(got) - used, "%s%.*s", used ? "|" : "",
-                               (int)n, c->in + off);
+      used += (size_t)snprintf(got + used, sizeof(got) - used, "%s%.*s", used ? "|" : "", (int)n,
+                               c->in + off);
     }
     CHECK_STR(got, c->want);
   }

@@ -29,7 +29,7 @@ static const struct match_case match_cases[] = {
   {"Makefile", "sub/dir/Makefile", 1},
   {"Makefile", "sub/Makefile.am", 0},
   {"Makefile", "xMakefile", 0},
-  {"*.TS", "a.ts", 0}, /* case-sensitive */
+  {"*.TS", "a.ts", 0},    /* case-sensitive */
   {"**.ts", "x/a.ts", 1}, /* `**` inside a segment is `*` */
   {"a**b", "axxb", 1},
   {"a**b", "ax/xb", 0},
@@ -94,9 +94,9 @@ static const struct match_case match_cases[] = {
   /* `?` and classes: one character, never '/' */
   {"?.c", "a.c", 1},
   {"?.c", "ab.c", 0},
-  {"?.c", "\xc3\xa9.c", 1},     /* é is one character */
+  {"?.c", "\xc3\xa9.c", 1}, /* é is one character */
   {"??.c", "\xc3\xa9.c", 0},
-  {"?", "\xe6\x97\xa5", 1},     /* 日 */
+  {"?", "\xe6\x97\xa5", 1}, /* 日 */
   {"a?b", "a/b", 0},
   {"a*b", "a/b", 0},
   {"[abc].ts", "a.ts", 1},
@@ -119,7 +119,7 @@ static const struct match_case match_cases[] = {
   {"[[:upper:][:digit:]]", "a", 0},
   {"[\xc3\xa9-\xc3\xab]", "\xc3\xaa", 1}, /* [é-ë] matches ê */
   {"[\xc3\xa9-\xc3\xab]", "e", 0},
-  {"[!a]", "\xc3\xa9", 1},                /* a negated class takes a whole character */
+  {"[!a]", "\xc3\xa9", 1}, /* a negated class takes a whole character */
   {"x[/]y", "x/y", 0},
   /* braces */
   {"*.{ts,tsx}", "a.ts", 1},
@@ -193,7 +193,8 @@ static const struct error_case error_cases[] = {
   {"abc\\", "trailing backslash"},
   {"[z-a]", "reversed range in '[...]'"},
   {"[[:nope:]]", "unknown character class '[:nope:]'"},
-  {"{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}", "braces expand to more than 256 alternatives"},
+  {"{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}",
+   "braces expand to more than 256 alternatives"},
 };
 
 static void test_errors(void)
@@ -270,7 +271,7 @@ static void test_brace_cap(void)
   }
   CHECK_INT(agent_glob_compile(deep, 4000, &g, err, sizeof(err)), AGENT_GLOB_EPATTERN);
   CHECK_STR(err, "empty pattern"); /* {{...}} is the empty string */
-  deep[1999] = 'z'; /* 1999 braces around z: {{...{z}...}} */
+  deep[1999] = 'z';                /* 1999 braces around z: {{...{z}...}} */
   CHECK_INT(agent_glob_compile(deep, 3999, &g, err, sizeof(err)), AGENT_GLOB_OK);
   CHECK_INT(agent_glob_alternatives(g), 1);
   CHECK(agent_glob_match(g, "x/z", 3));
@@ -299,10 +300,10 @@ static void test_pathological(void)
   }
   deep[n - 1] = '\0';
   const char *patterns[] = {
-    "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
-    "*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?b",
-    "**/a/**/a/**/a/**/a/**/a/**/a/**/b",
-    "**/*a*a*a*a/**/*a*a*a*a/**/b",
+      "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+      "*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?b",
+      "**/a/**/a/**/a/**/a/**/a/**/a/**/b",
+      "**/*a*a*a*a/**/*a*a*a*a/**/b",
   };
   double t0 = now_ms();
   for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
@@ -342,9 +343,15 @@ static size_t random_pattern(char *out)
   for (size_t i = 0; i < atoms; i++) {
     switch (rnd(10)) {
     case 0:
-    case 1: out[n++] = '*'; break;
-    case 2: out[n++] = '?'; break;
-    case 3: out[n++] = '/'; break;
+    case 1:
+      out[n++] = '*';
+      break;
+    case 2:
+      out[n++] = '?';
+      break;
+    case 3:
+      out[n++] = '/';
+      break;
     case 4: {
       /* no ']' member: a class that starts with one runs on to the next ']', which can
        * swallow a '/' or form glibc's "[." collating symbols, both off the common ground */
@@ -362,7 +369,9 @@ static size_t random_pattern(char *out)
       out[n++] = '\\';
       out[n++] = "*?[ab"[rnd(5)];
       break;
-    default: out[n++] = "ab."[rnd(3)]; break;
+    default:
+      out[n++] = "ab."[rnd(3)];
+      break;
     }
   }
   out[n] = '\0';
@@ -412,8 +421,8 @@ static void test_against_fnmatch(void)
       int got = agent_glob_match(g, path, len);
       compared++;
       if (got != want && mismatches++ < 10)
-        fprintf(stderr, "  fnmatch differs: '%s' vs '%s': fnmatch %d, glob %d\n", pat, path,
-                want, got);
+        fprintf(stderr, "  fnmatch differs: '%s' vs '%s': fnmatch %d, glob %d\n", pat, path, want,
+                got);
     }
     agent_glob_free(g);
   }
@@ -426,8 +435,8 @@ static void test_against_fnmatch(void)
 
 static void test_index_agrees(void)
 {
-  static const char *dirs[] = {"src", "lib", "test", "docs", ".github", "src/ui", "a/b/c",
-                               "src/src", "x"};
+  static const char *dirs[] = {"src",    "lib",   "test",    "docs", ".github",
+                               "src/ui", "a/b/c", "src/src", "x"};
   static const char *names[] = {"main", "util", "Makefile", "README", "index.test", ".env", "x"};
   static const char *exts[] = {"", ".c", ".h", ".ts", ".tsx", ".md", ".py", ".json"};
   enum { NPATHS = 3000 };
@@ -443,11 +452,37 @@ static void test_index_agrees(void)
   }
   CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
   static const char *patterns[] = {
-    "*.c", "**/*.ts", "src/**", "src/*.h", "**/Makefile*", "Makefile1", "README2.md",
-    "*.{ts,tsx}", "{src,lib}/**/*.c", "src/ui/util?.tsx", "**/.github/**", "test/index.test*",
-    "a/b/**", "a/**/c/*.py", "*.nomatch", "docs/[!R]*", "**/*", "lib/", "x0", ".env1.json",
-    "*.test1.ts", "**/*.test?.ts", "/src/*.c", "./lib/*", "src/**/main?.{c,h}",
-    "**/src/**", "**/src/*.h", "src/src/**", "x/**/util1", "**/b/**/*.md", "**/nodir/**",
+      "*.c",
+      "**/*.ts",
+      "src/**",
+      "src/*.h",
+      "**/Makefile*",
+      "Makefile1",
+      "README2.md",
+      "*.{ts,tsx}",
+      "{src,lib}/**/*.c",
+      "src/ui/util?.tsx",
+      "**/.github/**",
+      "test/index.test*",
+      "a/b/**",
+      "a/**/c/*.py",
+      "*.nomatch",
+      "docs/[!R]*",
+      "**/*",
+      "lib/",
+      "x0",
+      ".env1.json",
+      "*.test1.ts",
+      "**/*.test?.ts",
+      "/src/*.c",
+      "./lib/*",
+      "src/**/main?.{c,h}",
+      "**/src/**",
+      "**/src/*.h",
+      "src/src/**",
+      "x/**/util1",
+      "**/b/**/*.md",
+      "**/nodir/**",
   };
   for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
     struct agent_glob *g = compile_ok(patterns[i]);
