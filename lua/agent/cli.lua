@@ -3,9 +3,13 @@
 --
 -- A command is a module lua/agent/commands/<name>.lua (dashes become underscores) returning
 --   { name, summary, usage, help, order, args = {{name=, required=, many=}}, flags = {...},
---     needs_repo = false (default true), pass_through = true (flags after the first
---     positional belong to it), run = function(opts, ctx) -> exit status }
+--     needs_repo = false | "optional" (default true: fail without a repo; "optional": use the
+--     repo when there is one), pass_through = true (flags after the first positional belong
+--     to it), hidden = true (left out of 'agent help'), run = function(opts, ctx) -> status }
+-- An arg may name its completion: complete = "story"|"runbook"|"command"|"persona"|"scope"|
+--   "dirs"|"files", a list of words, or function(args) -> one of those (agent __complete).
 -- A flag is { name, type = "boolean"|"string"|"number"|"list", arg = "NAME", help = "..." }.
+-- With --json every failure is also one JSON document on stdout (docs/json.md).
 local loader = require("agent.loader")
 local host = require("agent.host")
 
@@ -47,7 +51,8 @@ end
 
 -- The command module, or nil when there is no such command.
 function M.command(name)
-  if not name:match("^[a-z][a-z0-9-]*$") then return nil end
+  -- a leading "__" marks a hidden helper command (agent __complete)
+  if not name:match("^[a-z][a-z0-9-]*$") and not name:match("^__[a-z][a-z0-9-]*$") then return nil end
   if not loader.resolve("lua", (module_name(name):gsub("%.", "/")) .. ".lua") then return nil end
   return require(module_name(name))
 end
@@ -177,10 +182,58 @@ function M.help_text(cmd)
   return table.concat(lines, "\n") .. "\n"
 end
 
+local function flag_docs(flags)
+  local json = require("agent.json")
+  local out = json.array({})
+  for i, f in ipairs(flags) do
+    out[i] = { name = f.name, short = f.short, type = f.type, arg = f.arg, help = f.help,
+               choices = f.choices and json.array({ table.unpack(f.choices) }) or nil }
+  end
+  return out
+end
+
+-- The help of one command as data: what `agent help CMD --json` prints.
+function M.describe(cmd)
+  local json = require("agent.json")
+  local args = json.array({})
+  for i, a in ipairs(cmd.args or {}) do
+    args[i] = { name = a.name, required = a.required or false, many = a.many or false }
+  end
+  return {
+    name = cmd.name, summary = cmd.summary, usage = cmd.usage, help = cmd.help or "",
+    repo = cmd.needs_repo == false and "none" or cmd.needs_repo == "optional" and "optional" or "required",
+    args = args, flags = flag_docs(cmd.flags or {}),
+    global_flags = flag_docs(M.GLOBAL_FLAGS),
+  }
+end
+
 local function version_line()
   return ("agent %s (%s)"):format(host.version, host.lua_version)
 end
 M.version_line = version_line
+
+-- Whether --json was asked for, read from argv before (or without) a successful parse.
+local function wants_json(argv)
+  for i = 2, #argv do
+    if argv[i] == "--" then return false end
+    if argv[i] == "--json" then return true end
+  end
+  return false
+end
+
+local function kind_of(code)
+  for kind, c in pairs(M.EXIT) do
+    if c == code then return kind end
+  end
+  return "fail"
+end
+
+-- The JSON document of a failure: {"error": {"exit": 2, "kind": "usage", "message": ...}}.
+local function write_json_error(code, message)
+  local doc = { error = { exit = code, kind = kind_of(code), message = message } }
+  io.stdout:write(require("agent.json").encode(doc), "\n")
+end
+M.write_json_error = write_json_error
 
 -- Runs one invocation. argv[0] is the program name. Returns the exit status.
 function M.main(argv)
@@ -190,6 +243,7 @@ function M.main(argv)
     return M.EXIT.ok
   end
   if name == nil or name == "--help" or name == "-h" then name = "help" end
+  local json_mode = wants_json(argv)
   local ok, status = xpcall(function()
     if name:match("^%-") then
       M.usage_error(("unknown flag '%s' before the command (see 'agent help')"):format(name))
@@ -197,8 +251,13 @@ function M.main(argv)
     local cmd = M.command(name)
     if not cmd then M.usage_error(("unknown command '%s' (see 'agent help')"):format(name)) end
     local opts = M.parse(cmd, argv, 2)
+    json_mode = opts.json or false
     if opts.help then
-      io.stdout:write(M.help_text(cmd))
+      if json_mode then
+        io.stdout:write(require("agent.json").encode(M.describe(cmd)), "\n")
+      else
+        io.stdout:write(M.help_text(cmd))
+      end
       return M.EXIT.ok
     end
     local context = require("agent.session").setup(cmd, opts)
@@ -211,13 +270,19 @@ function M.main(argv)
   if M.is_failure(status) then
     local msg = status.message
     io.stderr:write(msg:match("^agent ") and "" or "agent: ", msg, "\n")
+    if json_mode then write_json_error(status.code, msg) end
     return status.code
   end
   if host.interrupted() then
     io.stderr:write("agent: interrupted\n")
-    return host.interrupted() == "SIGINT" and M.EXIT.sigint or M.EXIT.sigterm
+    local code = host.interrupted() == "SIGINT" and M.EXIT.sigint or M.EXIT.sigterm
+    if json_mode then write_json_error(code, "interrupted") end
+    return code
   end
   io.stderr:write("agent: internal error (please report it): ", tostring(status), "\n")
+  if json_mode then
+    write_json_error(M.EXIT.internal, "internal error: " .. tostring(status):match("^[^\n]*"))
+  end
   return M.EXIT.internal
 end
 

@@ -46,14 +46,19 @@ local function log_setup(cmd, opts)
 end
 
 -- Returns ctx = { root = abs|nil, agent_dir = root/.agent, config = table, opts = opts }.
--- Raises a usage failure (via cli) when the command needs a repo and none is found.
+-- Raises a failure (via cli) when the command needs a repo and none is found, or when an
+-- optional repo was named with --root and is not one.
 function M.setup(cmd, opts)
   log_setup(cmd, opts)
   local ctx = { opts = opts, json = opts.json or false }
   local scripts, user = loader.env_layers(sys.getenv)
   for i = #(opts.scripts or {}), 1, -1 do table.insert(scripts, 1, opts.scripts[i]) end
   local root, err
-  if cmd.needs_repo ~= false then
+  if cmd.needs_repo == "optional" then
+    -- the repo when there is one (its scripts and config count), else the built-ins alone
+    root, err = M.find_root(opts.root)
+    if not root and opts.root then require("agent.cli").fail(1, err) end
+  elseif cmd.needs_repo ~= false then
     root, err = M.find_root(opts.root)
     if not root then require("agent.cli").fail(1, err) end
   elseif opts.root then

@@ -3,6 +3,7 @@
 local cli = require("agent.cli")
 local json = require("agent.json")
 local loader = require("agent.loader")
+local log = require("agent.log")
 
 local KINDS = { persona = "personas", template = "templates", module = "lua" }
 
@@ -14,10 +15,15 @@ end
 return {
   name = "which",
   order = 60,
-  needs_repo = false,
+  needs_repo = "optional",
   summary = "Show which file provides a persona, template or module, and what it shadows",
   usage = "agent which persona|template|module NAME",
-  args = { { name = "KIND", required = true }, { name = "NAME", required = true } },
+  args = {
+    { name = "KIND", required = true, complete = { "persona", "template", "module" } },
+    { name = "NAME", required = true, complete = function(args)
+      return ({ persona = "persona", template = "template", module = "module" })[args[1]]
+    end },
+  },
   help = [[The search path, first match wins: --scripts DIR / AGENT_SCRIPTS, the repo's .agent/,
 $XDG_CONFIG_HOME/agent/, the installed built-ins, the built-ins inside the binary.
 
@@ -36,8 +42,12 @@ Examples:
       winner, found = loader.resolve(kind, (name:gsub("%.", "/")) .. "/init.lua")
     end
     if not winner then
-      if ctx.json then io.stdout:write(json.encode({ kind = opts.args[1], name = name, found = false }), "\n") end
-      cli.fail(cli.EXIT.fail, ("which: no %s named '%s' on the search path"):format(opts.args[1], name))
+      local msg = ("no %s named '%s' on the search path"):format(opts.args[1], name)
+      if not ctx.json then cli.fail(cli.EXIT.fail, "which: " .. msg) end
+      -- the document says found=false; a second (error) document would break the contract
+      io.stdout:write(json.encode({ kind = opts.args[1], name = name, found = false }), "\n")
+      log.error(msg)
+      return cli.EXIT.fail
     end
     if ctx.json then
       local list = {}
