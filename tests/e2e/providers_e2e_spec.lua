@@ -188,6 +188,22 @@ describe("new-runbook with a model, failing closed", function()
     assert.matches("%[x%] %*%*@Security%*%*", text)
   end)
 
+  it("falls back to the offline body when the synthesis gives nothing usable, and exits 5", function()
+    srv = start(scenario({ { match = "You write the implementation runbook", reply = "Here is the runbook you asked for." } }))
+    local root = repo()
+    local r = agent(root, "openai", srv)
+    assert.are.equal(5, r.code, r.stderr)
+    assert.matches("synthesis: no usable reply", r.stderr)
+    local text = t.read(root .. "/" .. RUNBOOK)
+    assert.matches("Change this file for INFRA%-012", text) -- the offline derivation
+    assert.matches("%[x%] %*%*@Security%*%*", text) -- the panel's reviews stand
+    local synth = 0
+    for _, req in ipairs(requests(srv)) do
+      if req.prompt:find("You write the implementation runbook", 1, true) then synth = synth + 1 end
+    end
+    assert.are.equal(2, synth) -- asked once, retried once
+  end)
+
   it("names the key variable when the key is refused, never the key, and approves nothing", function()
     srv = start(scenario())
     local root = repo()

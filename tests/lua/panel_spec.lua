@@ -311,6 +311,15 @@ describe("panel.review offline", function()
     assert.matches("POST /orders", arch.sections["spec.api"])
   end)
 
+  it("cannot review offline a persona with only a prompt, and says why", function()
+    local root = team_repo({ [".agent/personas/chat.lua"] = "return { api = 1, id = 'chat', prompt = function(ctx) return { system = 's', user = 'u' } end }\n" })
+    configure(root)
+    local members = assert(panel.load(root, { panel = { personas = { "chat" } } }))
+    local r = panel.review(members, env({ root = root }))[1]
+    assert.are.equal("no_review", r.status)
+    assert.matches("no checklist and no offline review", r.error)
+  end)
+
   it("is deterministic", function()
     configure(nil)
     local members = assert(panel.load(nil, { panel = {} }))
@@ -411,6 +420,39 @@ describe("panel.ask and panel.review with a model", function()
     assert.are.equal("See .agent/rules/999-made-up.mdc (not in context)", items[2].text)
     assert.are.equal("100-api.mdc, SEC-7 (not in context)", items[3].rule)
     assert.are.equal(5, r.unknown_citations)
+  end)
+
+  it("reports a review function that raises as a script error, without a retry", function()
+    local root = team_repo({ [".agent/personas/strict.lua"] = "return {\n  api = 1, id = 'strict', checklist = { 'x' },\n  review = function(ctx, reply)\n    error('cannot read ' .. reply.verdict)\n  end,\n}\n" })
+    configure(root)
+    local fake = fake_providers(function() return reply(GOOD) end)
+    package.loaded["agent.providers"] = fake
+    local members = assert(panel.load(root, { panel = { personas = { "strict" } } }))
+    local r = panel.review(members, model_env(root))[1]
+    assert.are.equal(1, #fake.calls)
+    assert.are.equal("script_error", r.status)
+    assert.are.equal(".agent/personas/strict.lua:4: cannot read APPROVE", r.error)
+  end)
+
+  it("retries once when a persona's review rejects the reply, with its reason", function()
+    local root = team_repo({ [".agent/personas/picky.lua"] = [[
+return { api = 1, id = "picky", checklist = { "x" },
+  review = function(ctx, reply)
+    if reply.summary == "fine" then return nil, "the summary must quote a figure" end
+    return agent.persona.review(ctx, reply)
+  end }
+]] })
+    configure(root)
+    local fake = fake_providers(function(_, n)
+      if n == 1 then return reply(GOOD) end
+      return reply('{"verdict": "APPROVE", "summary": "p95 40 ms"}')
+    end)
+    package.loaded["agent.providers"] = fake
+    local members = assert(panel.load(root, { panel = { personas = { "picky" } } }))
+    local r = panel.review(members, model_env(root))[1]
+    assert.are.equal("ok", r.status, r.error)
+    assert.are.equal(2, #fake.calls)
+    assert.matches("could not be used: the summary must quote a figure", fake.calls[2].user)
   end)
 
   it("checks citations against the render's included list when it has one", function()
