@@ -8,7 +8,8 @@
 --     to it), hidden = true (left out of 'agent help'), run = function(opts, ctx) -> status }
 -- An arg may name its completion: complete = "story"|"runbook"|"command"|"persona"|"scope"|
 --   "dirs"|"files", a list of words, or function(args) -> one of those (agent __complete).
--- A flag is { name, type = "boolean"|"string"|"number"|"list", arg = "NAME", help = "..." }.
+-- A flag is { name, type = "boolean"|"string"|"number"|"list", arg = "NAME", help = "...",
+--   complete = like an arg's (its value's candidates) }.
 -- With --json every failure is also one JSON document on stdout (docs/json.md).
 local loader = require("agent.loader")
 local host = require("agent.host")
@@ -25,7 +26,7 @@ M.GLOBAL_FLAGS = {
   { name = "root", type = "string", arg = "DIR", help = "repository root (default: nearest ancestor holding .agent/)" },
   { name = "scripts", type = "list", arg = "DIR", help = "extra script directory searched first (repeatable; also AGENT_SCRIPTS)" },
   { name = "json", type = "boolean", help = "print one JSON document on stdout; human text goes to stderr" },
-  { name = "log-format", type = "string", arg = "FMT", help = "stderr diagnostics as 'text' (default) or 'json'" },
+  { name = "log-format", type = "string", arg = "FMT", complete = { "text", "json" }, help = "stderr diagnostics as 'text' (default) or 'json'" },
   { name = "verbose", short = "v", type = "boolean", help = "more detail on stderr" },
   { name = "quiet", short = "q", type = "boolean", help = "only warnings and errors on stderr" },
   { name = "no-color", type = "boolean", help = "no colour on stderr (also NO_COLOR)" },

@@ -36,7 +36,7 @@ return {
   order = 21,
   summary = "Mark a PROPOSED runbook ACCEPTED, if every gate passes",
   usage = "agent accept <ID|PATH> [--json]",
-  args = { { name = "ID|PATH", required = true } },
+  args = { { name = "ID|PATH", required = true, complete = "runbook" } },
   help = [[Runs the gates of 'agent check-runbook' and, when the runbook passes, changes its status
 from PROPOSED to ACCEPTED where it stands ('Status: PROPOSED' or '## State' then PROPOSED),
 leaving every other byte alone. A runbook in any other state is refused.

@@ -13,7 +13,7 @@ local M = {
   order = 20,
   summary = "Check a runbook against the repository (sections, status, placeholders, steps)",
   usage = "agent check-runbook <ID|PATH> [--json]",
-  args = { { name = "ID|PATH", required = true } },
+  args = { { name = "ID|PATH", required = true, complete = "runbook" } },
   help = [[Runs every runbook gate (docs/runbook-format.md): the sections in order, a valid status,
 no unfilled placeholder, safe repo-relative paths, each [MODIFY] SEARCH found exactly once in
 the file as the earlier steps leave it, each [NEW] path absent, each [DELETE] path present with

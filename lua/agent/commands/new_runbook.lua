@@ -19,7 +19,7 @@ local M = {
   order = 10,
   summary = "Write the implementation runbook of a COMMITTED story, reviewed by the panel",
   usage = "agent new-runbook <STORY-ID> [--provider NAME] [--model MODEL] [--force] [--dry-run] [--json]",
-  args = { { name = "STORY-ID", required = true } },
+  args = { { name = "STORY-ID", required = true, complete = "story" } },
 }
 
 M.flags = {

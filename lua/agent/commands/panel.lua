@@ -10,7 +10,7 @@ local M = {}
 
 -- Flags of every command that runs the panel.
 M.REVIEW_FLAGS = {
-  { name = "provider", type = "string", arg = "NAME", help = "model provider: offline, openai, anthropic, gemini, ollama (default: agent.provider, else offline)" },
+  { name = "provider", type = "string", arg = "NAME", complete = "provider", help = "model provider: offline, openai, anthropic, gemini, ollama (default: agent.provider, else offline)" },
   { name = "model", type = "string", arg = "MODEL", help = "model name (default: agent.models.<provider>, else the provider's default)" },
   { name = "fresh", type = "boolean", help = "ignore cached replies (new replies are still cached)" },
   { name = "timeout", type = "number", arg = "SECONDS", help = "per model call (default: panel.timeout, 120)" },
@@ -303,7 +303,7 @@ M.name = "panel"
 M.order = 11
 M.summary = "Review a story with the governance panel and print each persona's findings"
 M.usage = "agent panel <STORY-ID> [--provider NAME] [--model MODEL] [--fresh] [--json]"
-M.args = { { name = "STORY-ID", required = true } }
+M.args = { { name = "STORY-ID", required = true, complete = "story" } }
 M.flags = M.REVIEW_FLAGS
 M.help = [[Runs every persona of the panel on the story (concurrently, one request per persona)
 and prints their verdicts, findings and checklists. Nothing is written except the reply
