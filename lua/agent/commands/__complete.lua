@@ -1,0 +1,220 @@
+-- agent __complete -- WORD...: shell completion candidates, for completions/agent.bash and
+-- completions/_agent. WORDs are the command line after `agent`, the last one the word being
+-- completed (possibly empty). Candidates come from the command declarations (names, flags,
+-- each arg's `complete`) and the repository (story IDs, runbooks, scopes, personas).
+--
+-- Output: one candidate per line, "word" or "word<TAB>description", already filtered by the
+-- prefix; or the single line ":files" or ":dirs" when the shell should complete paths.
+local cli = require("agent.cli")
+local fs = require("agent.fs")
+local host = require("agent.host")
+local loader = require("agent.loader")
+
+local M = {
+  name = "__complete",
+  hidden = true,
+  needs_repo = "optional",
+  pass_through = true,
+  summary = "Shell completion candidates (used by the bash and zsh completion scripts)",
+  usage = "agent __complete -- WORD...",
+  args = { { name = "WORD", many = true } },
+  help = [[Prints the candidates for the last WORD of a command line, one per line, as
+"word<TAB>description"; ':files' or ':dirs' asks the shell to complete paths.
+
+Examples:
+  agent __complete -- new-r
+  agent __complete -- commit-story INFRA-0]],
+}
+
+-- ---- Candidate sources -------------------------------------------------------------------
+
+local function story_ids(root)
+  local out = {}
+  for _, s in ipairs(root and require("agent.story").list(root) or {}) do
+    out[#out + 1] = { s.id, (s.state or "no state") .. ": " .. (s.title or "") }
+  end
+  return out
+end
+
+-- Runbook IDs, or paths once the word holds a '/' (check-runbook and accept take both).
+local function runbook_ids(root, current)
+  if current:find("/", 1, true) then return ":files" end
+  if not root then return {} end
+  local ctx = { root = root, config = require("agent.config").defaults() }
+  local out = {}
+  for _, r in ipairs(require("agent.commands.list").runbooks(ctx, {})) do
+    out[#out + 1] = { r.id, type(r.status) == "string" and r.status or "" }
+  end
+  return out
+end
+
+-- Scope folders of stories and runbooks.
+local function scopes(root)
+  local out, seen = {}, {}
+  for _, dir in ipairs({ "/.agent/cache/stories", "/.agent/cache/runbooks" }) do
+    for _, name in ipairs(root and fs.list(root .. dir) or {}) do
+      local st = fs.stat(root .. dir .. "/" .. name)
+      if st and st.type == "directory" and not seen[name] then
+        seen[name] = true
+        out[#out + 1] = { name }
+      end
+    end
+  end
+  return out
+end
+
+local function personas(root)
+  local out, seen = {}, {}
+  for _, name in ipairs(loader.list("personas")) do
+    seen[name] = true
+    out[#out + 1] = { name }
+  end
+  local members = root and require("agent.roster").load(root) or {}
+  for _, m in ipairs(members) do
+    if not seen[m.role] then out[#out + 1] = { m.role, "roster" } end
+  end
+  return out
+end
+
+local function modules()
+  local out = {}
+  for _, path in ipairs(host.builtins("lua/")) do
+    local name = path:match("^lua/(.+)%.lua$")
+    if name then out[#out + 1] = { (name:gsub("/init$", ""):gsub("/", ".")) } end
+  end
+  return out
+end
+
+local function commands()
+  local out = {}
+  for _, cmd in ipairs(cli.commands()) do
+    if not cmd.hidden then out[#out + 1] = { cmd.name, cmd.summary } end
+  end
+  return out
+end
+
+local function words(list)
+  local out = {}
+  for i, w in ipairs(list) do out[i] = { w } end
+  return out
+end
+
+local SOURCES = {
+  command = commands,
+  story = story_ids,
+  runbook = runbook_ids,
+  scope = scopes,
+  persona = personas,
+  template = function() return words(loader.list("templates")) end,
+  provider = function() return words(require("agent.providers").names()) end,
+  module = modules,
+}
+
+-- Candidates of a `complete` declaration: a list of {word, description}, or a directive.
+local function from_spec(complete, positionals, root, current)
+  if type(complete) == "function" then complete = complete(positionals) end
+  if type(complete) == "table" then return words(complete) end
+  if complete == "files" or complete == "dirs" then return ":" .. complete end
+  local source = SOURCES[complete]
+  return source and source(root, current) or {}
+end
+
+-- ---- The command line so far -------------------------------------------------------------
+
+local function find_flag(cmd, word)
+  local name = word:match("^%-%-([^=]+)$")
+  local short = word:match("^%-(%a)$")
+  for _, set in ipairs({ cmd.flags or {}, cli.GLOBAL_FLAGS }) do
+    for _, f in ipairs(set) do
+      if (name and f.name == name) or (short and f.short == short) then return f end
+    end
+  end
+end
+
+-- Reads the words before the current one: positionals, the flag awaiting a value (if any),
+-- whether '--' ended the flags, and a --root given on the line.
+local function scan(cmd, before)
+  local state = { positionals = {}, pending = nil, only_positional = false, root = nil }
+  for i = 2, #before do
+    local w = before[i]
+    if state.pending then
+      if state.pending.name == "root" then state.root = w end
+      state.pending = nil
+    elseif state.only_positional or w == "-" or not w:match("^%-") then
+      state.positionals[#state.positionals + 1] = w
+      if cmd.pass_through then state.only_positional = true end
+    elseif w == "--" then
+      state.only_positional = true
+    else
+      local f = find_flag(cmd, w)
+      if f and f.type ~= "boolean" then state.pending = f end
+      local root = w:match("^%-%-root=(.+)$")
+      if root then state.root = root end
+    end
+  end
+  return state
+end
+
+local function flag_candidates(cmd)
+  local out = {}
+  for _, set in ipairs({ cmd.flags or {}, cli.GLOBAL_FLAGS }) do
+    for _, f in ipairs(set) do out[#out + 1] = { "--" .. f.name, f.help } end
+  end
+  return out
+end
+
+local function value_candidates(flag, root, current)
+  if flag.complete then return from_spec(flag.complete, {}, root, current) end
+  if flag.choices then return words(flag.choices) end
+  if flag.name == "root" or flag.name == "scripts" or flag.arg == "DIR" then return ":dirs" end
+  if flag.arg == "FILE" or flag.arg == "PATH" then return ":files" end
+  return {}
+end
+
+local function arg_spec(cmd, n)
+  local specs = cmd.args or {}
+  if specs[n] then return specs[n] end
+  local last = specs[#specs]
+  return last and last.many and last or nil
+end
+
+-- Candidates for the word after `before` (before[1] is the command).
+function M.candidates(before, current, ctx)
+  if #before == 0 then
+    if current:match("^%-") then return { { "--help" }, { "--version" } } end
+    return commands()
+  end
+  local cmd = cli.command(before[1])
+  if not cmd or cmd.hidden then return {} end
+  local state = scan(cmd, before)
+  local root = ctx.root
+  if state.root then root = require("agent.session").find_root(state.root) end
+  if state.pending then return value_candidates(state.pending, root, current) end
+  if current:match("^%-") and not state.only_positional then return flag_candidates(cmd) end
+  local spec = arg_spec(cmd, #state.positionals + 1)
+  if not spec or not spec.complete then return {} end
+  return from_spec(spec.complete, state.positionals, root, current)
+end
+
+function M.run(opts, ctx)
+  local all = opts.args
+  local current = all[#all] or ""
+  local before = { table.unpack(all, 1, math.max(0, #all - 1)) }
+  local ok, found = pcall(M.candidates, before, current, ctx)
+  if not ok then return cli.EXIT.ok end -- completion never prints errors into a prompt
+  if type(found) == "string" then
+    io.stdout:write(found, "\n")
+    return cli.EXIT.ok
+  end
+  local out = {}
+  for _, c in ipairs(found) do
+    if c[1]:sub(1, #current) == current then
+      local desc = c[2] and c[2]:gsub("[\t\n]", " ") or nil
+      out[#out + 1] = desc and desc ~= "" and (c[1] .. "\t" .. desc) or c[1]
+    end
+  end
+  if #out > 0 then io.stdout:write(table.concat(out, "\n"), "\n") end
+  return cli.EXIT.ok
+end
+
+return M
