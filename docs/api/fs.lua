@@ -84,7 +84,9 @@ function fs.list(dir) end
 ---are not. With gitignore: negation (`!`), `dir/`, patterns anchored by a slash, `**/`, `/**`,
 ---`a/**/b`, `\#` and `\!`, trailing-space rules, each .gitignore governing its own subtree, a
 ---deeper file overriding a shallower one, and nothing re-included under an excluded
----directory. A .gitignore that is a symlink or not a regular file is not read (reported).
+---directory. Only .gitignore files inside root are read (not .git/info/exclude or
+---core.excludesFile). A .gitignore that is a symlink or not a regular file is not read
+---(reported).
 ---Entries that cannot be read go to errors ("walk '<root>/<path>': <reason>") and the walk
 ---goes on; it fails only when root itself cannot be read.
 ---Raises on options of the wrong type, or max_files < 1.
