@@ -475,10 +475,32 @@ local function parse_changes(raw, problems, notes)
   return changes
 end
 
--- Validates a parsed synthesis reply. Returns the document parts it carries
--- {goal=, <group>={...}, changes=, verification=, rollback=, notes={...}} or nil and the
--- problems (the message goes back to the model on the one retry).
-function M.parse(v)
+-- Every [MODIFY] SEARCH must be quoted from the file content the prompt carried: a block
+-- that is not in it (of a file the context sent) is a problem for the retry, before the
+-- gates ever see it. Files the context did not send are left to the gates.
+local function check_quotes(changes, files, problems)
+  local sent = {}
+  for _, f in ipairs(files or {}) do
+    if type(f.text) == "string" then sent[f.relpath] = f.text end
+  end
+  for _, comp in ipairs(changes) do
+    for _, op in ipairs(comp.ops) do
+      local text = op.op == "MODIFY" and sent[op.path]
+      for k, b in ipairs(text and op.blocks or {}) do
+        if not text:find(b.search, 1, true) then
+          problems[#problems + 1] = ("MODIFY %s: SEARCH block %d is not in the file as sent; copy it character for character")
+            :format(op.path, k)
+        end
+      end
+    end
+  end
+end
+
+-- Validates a parsed synthesis reply against what the prompt sent (input.gathered.files).
+-- Returns the document parts it carries {goal=, <group>={...}, changes=, verification=,
+-- rollback=, notes={...}} or nil and the problems (the message goes back to the model on the
+-- one retry).
+function M.parse(v, input)
   if type(v) ~= "table" then return nil, "the reply is not a JSON object" end
   local problems, notes = {}, {}
   local parts = { goal = text_or_nil(v.goal), verification = text_or_nil(v.verification),
@@ -494,6 +516,7 @@ function M.parse(v)
     end
   end
   parts.changes = parse_changes(v.changes, problems, notes)
+  check_quotes(parts.changes, input and input.gathered and input.gathered.files, problems)
   if #problems > 0 then
     local shown = {}
     for i = 1, math.min(#problems, PROBLEMS_IN_PROMPT) do shown[i] = problems[i] end
@@ -524,7 +547,7 @@ end
 
 local function ask_one(input, prompt, label)
   local panel = require("agent.panel")
-  local out = panel.ask({ { label = label, call = synthesis_call(input, prompt), validate = function(v) return M.parse(v) end } },
+  local out = panel.ask({ { label = label, call = synthesis_call(input, prompt), validate = function(v) return M.parse(v, input) end } },
     input.ask_env or {})
   return out[1]
 end

@@ -274,9 +274,25 @@ describe("new-runbook with a model, failing closed", function()
     end)
   end
 
-  it("makes one repair call when the gates fail, and reports what still fails (exit 4)", function()
+  it("retries a synthesis whose SEARCH is not in the file it was sent, with the reason", function()
     local bad = cjson.decode(cjson.encode(SYNTHESIS))
     bad.changes[1].ops[1].blocks[1].search = "def nonexistent_function():\n"
+    srv = start(scenario({ { match = "You write the implementation runbook", reply = bad, times = 1 } }))
+    local root = repo()
+    local r = agent(root, "openai", srv)
+    assert.are.equal(0, r.code, r.stderr)
+    local synth = {}
+    for _, req in ipairs(requests(srv)) do
+      if req.prompt:find("You write the implementation runbook", 1, true) then synth[#synth + 1] = req end
+    end
+    assert.are.equal(2, #synth)
+    assert.is_truthy(synth[2].prompt:find("MODIFY src/orders/settings.py: SEARCH block 1 is not in the file as sent", 1, true))
+    assert.is_nil(t.read(root .. "/" .. RUNBOOK):find("nonexistent_function", 1, true))
+  end)
+
+  it("makes one repair call when the gates fail, and reports what still fails (exit 4)", function()
+    local bad = cjson.decode(cjson.encode(SYNTHESIS))
+    bad.changes[1].ops[2].path = "src/orders/models.py" -- [NEW] over a file that exists
     srv = start(scenario({
       { match = "Problems the gates found", reply = bad },
       { match = "You write the implementation runbook", reply = bad },
@@ -294,12 +310,12 @@ describe("new-runbook with a model, failing closed", function()
     assert.are.equal(1, repairs)
     local text = t.read(root .. "/" .. RUNBOOK)
     assert.matches("\n## Gate Report\n", text)
-    assert.matches("not found", text)
+    assert.matches("src/orders/models%.py", text:match("## Gate Report\n(.*)$"))
   end)
 
   it("keeps the repaired runbook when the repair fixes the gates", function()
     local bad = cjson.decode(cjson.encode(SYNTHESIS))
-    bad.changes[1].ops[1].blocks[1].search = "def nonexistent_function():\n"
+    bad.changes[1].ops[2].path = "src/orders/models.py"
     srv = start(scenario({
       { match = "Problems the gates found", reply = SYNTHESIS },
       { match = "You write the implementation runbook", reply = bad },
@@ -309,7 +325,8 @@ describe("new-runbook with a model, failing closed", function()
     assert.are.equal(0, r.code, r.stderr)
     local text = t.read(root .. "/" .. RUNBOOK)
     assert.is_nil(text:find("## Gate Report", 1, true))
-    assert.is_nil(text:find("nonexistent_function", 1, true))
+    assert.is_nil(text:find("[NEW] src/orders/models.py", 1, true))
+    assert.is_truthy(text:find("[NEW] src/orders/idempotency.py", 1, true))
   end)
 
   it("holds --jobs calls in flight at most", function()

@@ -684,5 +684,12 @@ describe("synthesis", function()
     assert.matches("needs a rationale", err)
     assert.matches("'op' must be MODIFY, NEW or DELETE", err)
     assert.matches("'goal' is missing", select(2, synthesis.parse({ changes = {} })))
+    local quoted = { goal = "g", changes = { { ops = {
+      { op = "MODIFY", path = "src/orders/api.py", blocks = { { search = "def create_order():\n", replace = "x" } } } } } } }
+    assert.is_table(synthesis.parse(quoted, { gathered = GATHERED }))
+    quoted.changes[1].ops[1].blocks[1].search = "def create_order(): # not in the file\n"
+    local nope, why = synthesis.parse(quoted, { gathered = GATHERED })
+    assert.is_nil(nope)
+    assert.are.equal("MODIFY src/orders/api.py: SEARCH block 1 is not in the file as sent; copy it character for character", why)
   end)
 end)
