@@ -38,8 +38,6 @@ end
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
-local function is_list(v) return type(v) == "table" end
-
 -- ---- Text helpers ------------------------------------------------------------------------
 
 -- A Lua pattern matching `word` case-insensitively (against lower-cased text) at word edges:
@@ -253,11 +251,7 @@ function M.sources(ctx)
   local standards = {}
   local function add(list, field)
     for _, doc in ipairs(list or {}) do
-      local lines = {}
-      for _, l in ipairs(M.story_lines(doc[field] or doc.text or doc.body or "")) do
-        lines[#lines + 1] = { text = l.text, line = l.line, section = l.section }
-      end
-      standards[#standards + 1] = { relpath = doc.relpath, lines = lines }
+      standards[#standards + 1] = { relpath = doc.relpath, lines = M.story_lines(doc[field] or "") }
     end
   end
   add(ctx.rules, "body")
@@ -351,7 +345,7 @@ local function norm_key(s) return (s:lower():gsub("[%p%s]+", " "):gsub("^ ", "")
 
 local function normalize_items(raw)
   if raw == nil or raw == cjson.null then return {} end
-  if not is_list(raw) then return nil, "'items' must be an array" end
+  if type(raw) ~= "table" then return nil, "'items' must be an array" end
   local items = {}
   for i = 1, #raw do
     local it = raw[i]
@@ -371,7 +365,7 @@ end
 -- An item of the persona that the reply never assessed is "missing": silence is not approval.
 local function normalize_checklist(raw, persona)
   if raw == cjson.null then raw = nil end
-  if raw ~= nil and not is_list(raw) then return nil, "'checklist' must be an array" end
+  if raw ~= nil and type(raw) ~= "table" then return nil, "'checklist' must be an array" end
   local given = {}
   for i = 1, raw and #raw or 0 do
     local c = raw[i]
