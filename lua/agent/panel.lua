@@ -349,8 +349,10 @@ local function cited_known(refs, citation)
   local low = s:lower()
   if low:find("/", 1, true) then
     if refs.paths[low] then return true end
+    local dir = low:gsub("/+$", "") .. "/"
     for p in pairs(refs.paths) do
-      if p:sub(-#low - 1) == "/" .. low then return true end
+      -- a path cited from the repository root down, or a directory whose files were sent
+      if p:sub(-#low - 1) == "/" .. low or p:sub(1, #dir) == dir then return true end
     end
   elseif refs.names[low] then
     return true
@@ -383,7 +385,7 @@ local function check_citations(findings, refs)
         unknown = unknown + 1
         return id .. NOT_IN_CONTEXT
       end
-    end):gsub("(%.agent/[%w_%-%./]*%w)", function(path)
+    end):gsub("(%.agent/[%w_%-%./]*[%w/])", function(path)
       if not cited_known(refs, path) then
         unknown = unknown + 1
         return path .. NOT_IN_CONTEXT

@@ -408,7 +408,8 @@ describe("panel.ask and panel.review with a model", function()
       return reply([[{"verdict": "CHANGES", "summary": "s", "items": [
         {"severity": "major", "text": "Follow ADR-001 and ADR-099.", "rule": ".agent/rules/100-api.mdc"},
         {"severity": "minor", "text": "See .agent/rules/999-made-up.mdc", "rule": "ADR-001"},
-        {"severity": "minor", "text": "x", "rule": "100-api.mdc, SEC-7"}]}]])
+        {"severity": "minor", "text": "x", "rule": "100-api.mdc, SEC-7"},
+        {"severity": "info", "text": "Per .agent/rules/ and .agent/adrs/ nothing else.", "rule": ".agent/rules/"}]}]])
     end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
@@ -419,7 +420,9 @@ describe("panel.ask and panel.review with a model", function()
     assert.are.equal("ADR-001 (not in context)", items[2].rule)
     assert.are.equal("See .agent/rules/999-made-up.mdc (not in context)", items[2].text)
     assert.are.equal("100-api.mdc, SEC-7 (not in context)", items[3].rule)
-    assert.are.equal(5, r.unknown_citations)
+    assert.are.equal(".agent/rules/", items[4].rule) -- a directory whose files were sent
+    assert.are.equal("Per .agent/rules/ and .agent/adrs/ (not in context) nothing else.", items[4].text) -- its one ADR was cut
+    assert.are.equal(6, r.unknown_citations)
   end)
 
   it("reports a review function that raises as a script error, without a retry", function()
