@@ -8,6 +8,12 @@ return {
   needs_repo = false,
   summary = "Print the version of agent and of its Lua",
   usage = "agent version [--json]",
+  help = [[The same line as 'agent --version': agent's version and the Lua it embeds. With --json:
+{"version": "0.1.0", "lua": "Lua 5.4.6"}.
+
+Examples:
+  agent version
+  agent version --json]],
   run = function(opts)
     if opts.json then
       io.stdout:write(require("agent.json").encode({ version = host.version, lua = host.lua_version }), "\n")
