@@ -459,10 +459,12 @@ local function base_result(m)
            elapsed_ms = 0, tokens = { input = 0, output = 0 }, cached = false, attempts = 0 }
 end
 
+-- Takes a validated review, marking the citations its prompt did not carry (r.refs).
 local function accept(r, findings)
   r.status = "ok"
   r.verdict, r.summary = findings.verdict, findings.summary
   r.items, r.checklist, r.sections = findings.items, findings.checklist, findings.sections
+  if r.refs then r.unknown_citations = check_citations(r, r.refs) end
 end
 
 local function run_offline(m, ctx, r, root)
@@ -603,10 +605,7 @@ function M.review(members, env)
       emit("done", owner[j], results[owner[j]])
     end
   end
-  for _, r in ipairs(results) do
-    if r.status == "ok" and r.refs then r.unknown_citations = check_citations(r, r.refs) end
-    r.refs = nil
-  end
+  for _, r in ipairs(results) do r.refs = nil end
   return results
 end
 

@@ -188,6 +188,20 @@ describe("new-runbook with a model, failing closed", function()
     assert.matches("%[x%] %*%*@Security%*%*", text)
   end)
 
+  it("marks citations of rules and ADRs the persona was never sent", function()
+    srv = start(scenario({ { match = "You are @Security", reply = findings({ verdict = "CHANGES", items = {
+      { severity = "major", text = "Violates ADR-099 on key storage.", rule = ".agent/rules/999-invented.mdc" },
+      { severity = "minor", text = "Keep keys out of logs.", rule = ".agent/rules/300-security.mdc" } } }) } }))
+    local root = repo()
+    local r = agent(root, "openai", srv)
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("@Security: CHANGES %(2 citations not in context%)", r.stderr)
+    local text = t.read(root .. "/" .. RUNBOOK)
+    assert.is_truthy(text:find("Violates ADR-099 (not in context) on key storage.", 1, true))
+    assert.is_truthy(text:find("(cites `.agent/rules/999-invented.mdc (not in context)`)", 1, true))
+    assert.is_truthy(text:find("(cites `.agent/rules/300-security.mdc`)", 1, true))
+  end)
+
   it("falls back to the offline body when the synthesis gives nothing usable, and exits 5", function()
     srv = start(scenario({ { match = "You write the implementation runbook", reply = "Here is the runbook you asked for." } }))
     local root = repo()

@@ -35,7 +35,14 @@ local COLORS = { APPROVE = "32", CHANGES = "33", BLOCK = "31", error = "31", dim
 
 -- The one-word-or-so state of a persona for the progress lines.
 local function state_text(r)
-  if r.status == "ok" then return r.verdict .. (r.cached and " (cached)" or ""), r.verdict end
+  if r.status == "ok" then
+    local notes = {}
+    if r.cached then notes[#notes + 1] = "cached" end
+    if (r.unknown_citations or 0) > 0 then
+      notes[#notes + 1] = ("%d citation%s not in context"):format(r.unknown_citations, r.unknown_citations == 1 and "" or "s")
+    end
+    return r.verdict .. (#notes > 0 and (" (" .. table.concat(notes, ", ") .. ")") or ""), r.verdict
+  end
   if r.status == "script_error" then return "SCRIPT ERROR: " .. tostring(r.error), "error" end
   return "NO USABLE REVIEW: " .. tostring(r.error), "error"
 end
