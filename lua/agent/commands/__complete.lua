@@ -4,7 +4,8 @@
 -- each arg's `complete`) and the repository (story IDs, runbooks, scopes, personas).
 --
 -- Output: one candidate per line, "word" or "word<TAB>description", already filtered by the
--- prefix; or the single line ":files" or ":dirs" when the shell should complete paths.
+-- prefix; or the single line ":files" or ":dirs" when the shell should complete paths. With
+-- --json (before the '--'): {"directive": "files"|"dirs"|null, "candidates": [...]}.
 local cli = require("agent.cli")
 local fs = require("agent.fs")
 local host = require("agent.host")
@@ -196,24 +197,41 @@ function M.candidates(before, current, ctx)
   return from_spec(spec.complete, state.positionals, root, current)
 end
 
+-- The candidates that start with the current word: { {word, description}... }.
+local function matching(found, current)
+  local out = {}
+  for _, c in ipairs(found) do
+    if c[1]:sub(1, #current) == current then
+      local desc = c[2] and c[2]:gsub("[\t\n]", " ") or nil
+      out[#out + 1] = { c[1], desc ~= "" and desc or nil }
+    end
+  end
+  return out
+end
+
+-- --json: {"directive": "files"|"dirs"|null, "candidates": [{"word", "description"}]}.
+local function write_json(found)
+  local json = require("agent.json")
+  local list = json.array({})
+  for i, c in ipairs(type(found) == "table" and found or {}) do list[i] = { word = c[1], description = c[2] } end
+  local directive = type(found) == "string" and found:sub(2) or json.null
+  io.stdout:write(json.encode({ directive = directive, candidates = list }), "\n")
+end
+
 function M.run(opts, ctx)
   local all = opts.args
   local current = all[#all] or ""
   local before = { table.unpack(all, 1, math.max(0, #all - 1)) }
   local ok, found = pcall(M.candidates, before, current, ctx)
-  if not ok then return cli.EXIT.ok end -- completion never prints errors into a prompt
-  if type(found) == "string" then
+  if not ok then found = {} end -- completion never prints errors into a prompt
+  if type(found) == "table" then found = matching(found, current) end
+  if opts.json then
+    write_json(found)
+  elseif type(found) == "string" then
     io.stdout:write(found, "\n")
-    return cli.EXIT.ok
+  else
+    for _, c in ipairs(found) do io.stdout:write(c[1], c[2] and ("\t" .. c[2]) or "", "\n") end
   end
-  local out = {}
-  for _, c in ipairs(found) do
-    if c[1]:sub(1, #current) == current then
-      local desc = c[2] and c[2]:gsub("[\t\n]", " ") or nil
-      out[#out + 1] = desc and desc ~= "" and (c[1] .. "\t" .. desc) or c[1]
-    end
-  end
-  if #out > 0 then io.stdout:write(table.concat(out, "\n"), "\n") end
   return cli.EXIT.ok
 end
 
