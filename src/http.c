@@ -9,8 +9,10 @@
 #include "sse.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +21,176 @@
 #include <lauxlib.h>
 
 #define BATCH_MT "agent.HttpBatch"
+#define CURL_MT "agent.HttpCurl"
 
 /* The longest the loop sleeps before it looks at the signal flag and the retry timers again:
  * an interrupt is noticed within this many milliseconds. */
 #define HTTP_POLL_SLICE_MS 100
 
+/* Room for the system's side of a failure (": Connection refused") in a reason. */
+#define REASON_WHY_MAX 128
+
 static const int DEFAULT_RETRY_STATUSES[] = {408, 429, 500, 502, 503, 504};
+
+/* ==== libcurl, loaded on first use ======================================================== */
+
+/* libcurl is opened with dlopen the first time a state sends a request, not linked: Debian's
+ * libcurl pulls in some 37 shared objects (LDAP, RTMP, SSH, GSSAPI, two TLS stacks), and
+ * loading them cost every run of agent milliseconds, including the commands that never make
+ * an HTTP call. <curl/curl.h> still gives the types and constants. */
+
+/* Where to look when AGENT_LIBCURL names no library: the OpenSSL flavour, then GnuTLS's. */
+static const char *const LIBCURL_NAMES[] = {"libcurl.so.4", "libcurl-gnutls.so.4"};
+
+/* 7.85.0 brought CURLOPT_PROTOCOLS_STR, which keeps transfers to http and https; an older
+ * libcurl would ignore it and follow file:// or other schemes. */
+#define LIBCURL_MIN_VERSION 0x075500
+#define LIBCURL_MIN_TEXT "7.85.0"
+
+/* Every libcurl function this module calls, once: return type, name after "curl_",
+ * parameters. The list makes the table of pointers, the symbols to resolve, and a
+ * compile-time check of each entry against its declaration in <curl/curl.h>. */
+#define CURL_FUNCTIONS(X)                                                                   \
+  X(CURLcode, global_init, (long flags))                                                    \
+  X(void, global_cleanup, (void))                                                           \
+  X(curl_version_info_data *, version_info, (CURLversion stamp))                            \
+  X(CURL *, easy_init, (void))                                                              \
+  X(void, easy_cleanup, (CURL * curl))                                                      \
+  X(CURLcode, easy_setopt, (CURL * curl, CURLoption option, ...))                           \
+  X(CURLcode, easy_getinfo, (CURL * curl, CURLINFO info, ...))                              \
+  X(const char *, easy_strerror, (CURLcode code))                                           \
+  X(CURLM *, multi_init, (void))                                                            \
+  X(CURLMcode, multi_cleanup, (CURLM * multi))                                              \
+  X(CURLMcode, multi_add_handle, (CURLM * multi, CURL *curl))                               \
+  X(CURLMcode, multi_remove_handle, (CURLM * multi, CURL *curl))                            \
+  X(CURLMcode, multi_perform, (CURLM * multi, int *running))                                \
+  X(CURLMcode, multi_poll,                                                                  \
+    (CURLM * multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds, int timeout_ms, \
+     int *numfds))                                                                          \
+  X(CURLMsg *, multi_info_read, (CURLM * multi, int *msgs_in_queue))                        \
+  X(const char *, multi_strerror, (CURLMcode code))                                         \
+  X(struct curl_slist *, slist_append, (struct curl_slist * list, const char *string))      \
+  X(void, slist_free_all, (struct curl_slist * list))                                       \
+  X(time_t, getdate, (const char *p, const time_t *unused))
+
+/* Members drop the "curl_" prefix: with it, curl's type-checking macros (curl_easy_setopt
+ * is one under gcc) would expand at every `api->curl_easy_setopt(` call. */
+struct curl_api {
+#define CURL_POINTER(ret, name, params) ret(*name) params;
+  CURL_FUNCTIONS(CURL_POINTER)
+#undef CURL_POINTER
+};
+
+/* The pointer types above are written out (C11 has no typeof); each must be the very type
+ * curl.h declares, or calls through it would be undefined. _Generic compares them without
+ * evaluating (so without linking) the function. */
+#define CURL_CHECK(ret, name, params)                                                          \
+  _Static_assert(_Generic(&curl_##name, ret(*) params: 1, default: 0),                        \
+                 "curl_" #name " does not match its declaration in curl.h");
+CURL_FUNCTIONS(CURL_CHECK)
+#undef CURL_CHECK
+
+/* dlsym hands back a void *; POSIX guarantees it converts to the function's pointer. */
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "function pointers fit a void *");
+
+/* One state's libcurl: the dlopen handle (NULL until loaded) and its functions. A userdata
+ * (CURL_MT) that the module's functions hold as their upvalue; a loaded one owes a
+ * curl_global_cleanup and a dlclose, which its __gc pays. dlopen counts references, so
+ * every state opens and closes its own without disturbing the others. */
+struct curl_lib {
+  void *dl;
+  struct curl_api api;
+};
+
+/* Resolves every function of CURL_FUNCTIONS; the dlerror() text of the first one missing,
+ * or NULL when all are there. */
+static const char *resolve_curl(void *dl, struct curl_api *api)
+{
+  static const struct {
+    const char *symbol;
+    size_t offset;
+  } symbols[] = {
+#define CURL_SYMBOL(ret, name, params) {"curl_" #name, offsetof(struct curl_api, name)},
+      CURL_FUNCTIONS(CURL_SYMBOL)
+#undef CURL_SYMBOL
+  };
+  for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
+    dlerror(); /* clear: a NULL from dlsym is an error only if dlerror says so */
+    void *sym = dlsym(dl, symbols[i].symbol);
+    const char *err = dlerror();
+    if (err || !sym)
+      return err ? err : symbols[i].symbol;
+    memcpy((char *)api + symbols[i].offset, &sym, sizeof(sym));
+  }
+  return NULL;
+}
+
+/* Initialises the loaded library (libcurl wants that before any other call) and checks its
+ * version; 0, or -1 with the reason in msg and nothing left to clean up. */
+static int init_curl(struct curl_lib *lib, const char *name, char *msg, size_t size)
+{
+  CURLcode rc = lib->api.global_init(CURL_GLOBAL_DEFAULT);
+  if (rc != CURLE_OK) {
+    snprintf(msg, size, "http: libcurl failed to initialise (%s)", lib->api.easy_strerror(rc));
+    return -1;
+  }
+  const curl_version_info_data *v = lib->api.version_info(CURLVERSION_NOW);
+  if (v && v->version_num >= LIBCURL_MIN_VERSION)
+    return 0;
+  snprintf(msg, size,
+           "http: cannot load libcurl (%s is version %s; " LIBCURL_MIN_TEXT
+           " or newer is needed): install the libcurl4 package",
+           name, v && v->version ? v->version : "unknown");
+  lib->api.global_cleanup();
+  return -1;
+}
+
+/* Opens libcurl into lib: AGENT_LIBCURL when set, else the first of LIBCURL_NAMES that
+ * loads. 0 when ready; else -1 with one line in msg, and lib left unloaded. Plain C: the
+ * caller raises or pushes nothing until the handle is settled. */
+static int load_curl(struct curl_lib *lib, char *msg, size_t size)
+{
+  const char *env = getenv("AGENT_LIBCURL");
+  const char *const *names = LIBCURL_NAMES;
+  size_t count = sizeof(LIBCURL_NAMES) / sizeof(LIBCURL_NAMES[0]);
+  if (env && *env) {
+    names = &env;
+    count = 1;
+  }
+  char why[256] = ""; /* the first dlerror(): the preferred library's is the useful one */
+  const char *name = NULL;
+  void *dl = NULL;
+  for (size_t i = 0; !dl && i < count; i++) {
+    name = names[i];
+    dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (!dl && !why[0])
+      snprintf(why, sizeof(why), "%s", dlerror());
+  }
+  const char *missing = dl ? resolve_curl(dl, &lib->api) : why;
+  if (missing) {
+    snprintf(msg, size, "http: cannot load libcurl (%s): install the libcurl4 package", missing);
+    if (dl)
+      dlclose(dl);
+    return -1;
+  }
+  if (init_curl(lib, name, msg, size) != 0) {
+    dlclose(dl);
+    return -1;
+  }
+  lib->dl = dl;
+  return 0;
+}
+
+static int curl_lib_gc(lua_State *L)
+{
+  struct curl_lib *lib = luaL_checkudata(L, 1, CURL_MT);
+  if (lib->dl) {
+    lib->api.global_cleanup();
+    dlclose(lib->dl);
+    lib->dl = NULL;
+  }
+  return 0;
+}
 
 /* ==== Byte buffers and small parsers ====================================================== */
 
@@ -211,6 +377,7 @@ struct xfer {
   size_t payload_len;
   struct curl_slist *headers; /* owned */
   long timeout_ms, connect_timeout_ms, backoff_ms, backoff_max_ms;
+  double deadline_ms; /* no attempt starts at or after it (sys.clock() scale); HUGE_VAL: none */
   size_t max_bytes, max_header_bytes;
   int retries;
   unsigned char retry_on[600 / 8]; /* bit per status 0..599 that earns a retry */
@@ -232,11 +399,13 @@ struct xfer {
   size_t abort_limit; /* the cap that was hit, for the message; 0 when none */
   /* the outcome, once XFER_DONE */
   const char *fail_code; /* NULL: a response */
-  char fail_reason[CURL_ERROR_SIZE + 96];
+  /* our words (under 64 bytes), a system message and curl's error text fit whole */
+  char fail_reason[64 + REASON_WHY_MAX + CURL_ERROR_SIZE];
   char errbuf[CURL_ERROR_SIZE];
 };
 
 struct batch {
+  const struct curl_api *curl; /* the state's libcurl, which outlives every batch */
   CURLM *multi;
   struct xfer *x;
   size_t n, parallel, running;
@@ -270,13 +439,13 @@ static void xfer_release(struct batch *b, struct xfer *x)
 {
   if (x->easy) {
     if (x->state == XFER_RUNNING) {
-      curl_multi_remove_handle(b->multi, x->easy);
+      b->curl->multi_remove_handle(b->multi, x->easy);
       b->running--;
     }
-    curl_easy_cleanup(x->easy);
+    b->curl->easy_cleanup(x->easy);
     x->easy = NULL;
   }
-  curl_slist_free_all(x->headers);
+  b->curl->slist_free_all(x->headers);
   x->headers = NULL;
   free(x->url);
   free(x->where);
@@ -299,7 +468,7 @@ static void batch_close(struct batch *b)
   b->done = NULL;
   b->n = 0;
   if (b->multi)
-    curl_multi_cleanup(b->multi);
+    b->curl->multi_cleanup(b->multi);
   b->multi = NULL;
 }
 
@@ -414,49 +583,55 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 
 /* ---- Attempts ---------------------------------------------------------------------- */
 
-static CURL *new_easy(struct xfer *x)
+static CURL *new_easy(const struct curl_api *curl, struct xfer *x)
 {
-  CURL *e = curl_easy_init();
+  CURL *e = curl->easy_init();
   if (!e)
     return NULL;
-  if (curl_easy_setopt(e, CURLOPT_URL, x->url) != CURLE_OK) {
-    curl_easy_cleanup(e);
+  if (curl->easy_setopt(e, CURLOPT_URL, x->url) != CURLE_OK) {
+    curl->easy_cleanup(e);
     return NULL;
   }
   /* No CURLOPT_PROXY: left unset, libcurl reads http_proxy, https_proxy and no_proxy from
    * the environment itself, which is the contract. */
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* signals belong to the host, not to DNS timeouts */
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, x->timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, x->connect_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding this libcurl decodes */
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "agent/" AGENT_VERSION);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf); /* lives as long as the handle */
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+  curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L); /* signals belong to the host, not to DNS timeouts */
+  curl->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, x->connect_timeout_ms);
+  curl->easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding this libcurl decodes */
+  curl->easy_setopt(e, CURLOPT_USERAGENT, "agent/" AGENT_VERSION);
+  curl->easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+  curl->easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf); /* lives as long as the handle */
+  curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl->easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl->easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl->easy_setopt(e, CURLOPT_PRIVATE, x);
   int has_body = x->payload != NULL;
   if (has_body) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->payload_len);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->payload); /* not copied: the batch anchors it */
+    curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->payload_len);
+    curl->easy_setopt(e, CURLOPT_POSTFIELDS, x->payload); /* not copied: the batch anchors it */
   }
   if (strcmp(x->method, "HEAD") == 0)
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    curl->easy_setopt(e, CURLOPT_NOBODY, 1L);
   else if (strcmp(x->method, has_body ? "POST" : "GET") != 0)
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
+    curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
   return e;
 }
 
+/* Starts an attempt; the caller has checked that the deadline is still ahead (now <
+ * x->deadline_ms), so the time left is positive. */
 static void start_attempt(lua_State *L, struct batch *b, struct xfer *x, double now)
 {
   if (!x->easy) {
-    x->easy = new_easy(x);
+    x->easy = new_easy(b->curl, x);
     if (!x->easy)
       luaL_error(L, "http: cannot create a transfer (out of memory)");
   }
+  /* Capped to the time left before the deadline, rounded up: curl's 0 would mean "never" */
+  long timeout_ms = x->timeout_ms;
+  if (x->deadline_ms - now < (double)timeout_ms)
+    timeout_ms = (long)ceil(x->deadline_ms - now);
+  b->curl->easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
   x->body.len = x->head.len = 0;
   x->status = 0;
   x->sse_on = 0;
@@ -466,9 +641,9 @@ static void start_attempt(lua_State *L, struct batch *b, struct xfer *x, double 
   x->abort_limit = 0;
   x->fail_code = NULL;
   x->errbuf[0] = '\0';
-  CURLMcode mc = curl_multi_add_handle(b->multi, x->easy);
+  CURLMcode mc = b->curl->multi_add_handle(b->multi, x->easy);
   if (mc != CURLM_OK)
-    luaL_error(L, "http: %s", curl_multi_strerror(mc));
+    luaL_error(L, "http: %s", b->curl->multi_strerror(mc));
   if (x->attempts == 0)
     x->started_ms = now;
   x->attempts++;
@@ -514,8 +689,15 @@ static const struct {
     {CURLE_ABORTED_BY_CALLBACK, "aborted", "aborted"},
 };
 
+/* Ends a reason that did not fit its buffer with "...", so a cut is never mistaken for the
+ * whole story. */
+static void mark_cut(char *reason, size_t size)
+{
+  memcpy(reason + size - 4, "...", 4);
+}
+
 /* Why the attempt failed, as a failure code and a one-line reason. */
-static void classify(struct xfer *x, CURLcode rc)
+static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
 {
   if (x->abort_code) { /* one of our callbacks stopped it */
     x->fail_code = x->abort_code;
@@ -526,7 +708,7 @@ static void classify(struct xfer *x, CURLcode rc)
       snprintf(x->fail_reason, sizeof(x->fail_reason), "%s", x->abort_what);
     return;
   }
-  const char *what = curl_easy_strerror(rc);
+  const char *what = b->curl->easy_strerror(rc);
   x->fail_code = "http";
   for (size_t i = 0; i < sizeof(FAILURES) / sizeof(FAILURES[0]); i++) {
     if (FAILURES[i].rc == rc) {
@@ -535,22 +717,27 @@ static void classify(struct xfer *x, CURLcode rc)
       break;
     }
   }
+  /* The attempt's timeout was cut to the deadline (start_attempt), and curl's clock is this
+   * same monotonic one: a timeout at or past the deadline is the deadline's doing. */
+  if (rc == CURLE_OPERATION_TIMEDOUT && now >= x->deadline_ms)
+    what = "the deadline passed";
   /* For a failed connection the system's word ("Connection refused") says most; curl's own
    * text adds the specifics (which host: the target or a proxy, port, milliseconds). */
-  char why[128] = "";
+  char why[REASON_WHY_MAX] = "";
   long os_errno = 0;
   if (rc == CURLE_COULDNT_CONNECT) {
-    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+    b->curl->easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
     if (os_errno)
       snprintf(why, sizeof(why), ": %s", strerror((int)os_errno));
   }
   size_t n = strlen(x->errbuf);
   while (n > 0 && (x->errbuf[n - 1] == '\n' || x->errbuf[n - 1] == ' '))
     x->errbuf[--n] = '\0';
-  if (n > 0)
-    snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s (%s)", what, why, x->errbuf);
-  else
-    snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s", what, why);
+  int len = n > 0 ? snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s (%s)", what, why,
+                             x->errbuf)
+                  : snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s", what, why);
+  if (len < 0 || (size_t)len >= sizeof(x->fail_reason))
+    mark_cut(x->fail_reason, sizeof(x->fail_reason));
   for (char *c = x->fail_reason; *c; c++) /* one line, whatever curl wrote */
     if (*c == '\n' || *c == '\r')
       *c = ' ';
@@ -559,13 +746,13 @@ static void classify(struct xfer *x, CURLcode rc)
 /* A failure worth another attempt: the connection failed or broke before anything reached
  * the caller. DNS and TLS failures are not (they do not heal in seconds), nor a timeout
  * once connected (it already took the whole budget). */
-static int transient(struct xfer *x, CURLcode rc)
+static int transient(const struct batch *b, struct xfer *x, CURLcode rc)
 {
   if (x->abort_code || x->events_queued > 0)
     return 0;
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     curl_off_t connect_us = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    b->curl->easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     return connect_us == 0;
   }
   return rc == CURLE_COULDNT_CONNECT || rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR ||
@@ -586,7 +773,7 @@ static double backoff_delay(struct batch *b, const struct xfer *x)
 
 /* The wait a Retry-After header asks for, in ms: -1 without a usable header. Delta-seconds
  * or an HTTP-date (curl_getdate parses the three HTTP date formats). */
-static double retry_after_ms(const struct xfer *x)
+static double retry_after_ms(const struct batch *b, const struct xfer *x)
 {
   size_t n;
   const char *v = header_value(&x->head, "retry-after", &n);
@@ -600,34 +787,35 @@ static double retry_after_ms(const struct xfer *x)
     return -1;
   memcpy(date, v, n);
   date[n] = '\0';
-  time_t when = curl_getdate(date, NULL);
+  time_t when = b->curl->getdate(date, NULL);
   if (when < 0)
     return -1;
   double wait = difftime(when, time(NULL)) * 1e3;
   return wait > 0 ? wait : 0;
 }
 
-/* One attempt ended with curl's verdict rc: schedule another, or settle the outcome. */
+/* One attempt ended with curl's verdict rc: schedule another, or settle the outcome. No
+ * wait may end at or past the deadline, since no attempt could start after it. */
 static void attempt_done(struct batch *b, struct xfer *x, CURLcode rc)
 {
   double now = now_ms(), delay = -1;
-  curl_multi_remove_handle(b->multi, x->easy);
+  b->curl->multi_remove_handle(b->multi, x->easy);
   b->running--;
   if (rc == CURLE_OK) {
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    b->curl->easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
     if (retry_bit(x, x->status)) {
-      delay = retry_after_ms(x);
+      delay = retry_after_ms(b, x);
       if (delay < 0)
         delay = backoff_delay(b, x);
       else if (delay > (double)x->backoff_max_ms)
         delay = -1; /* longer than we may wait: the caller gets the response and decides */
     }
   } else {
-    classify(x, rc);
-    if (transient(x, rc))
+    classify(b, x, rc, now);
+    if (transient(b, x, rc))
       delay = backoff_delay(b, x);
   }
-  if (delay >= 0 && x->attempts <= x->retries) {
+  if (delay >= 0 && x->attempts <= x->retries && now + delay < x->deadline_ms) {
     x->state = XFER_WAITING;
     x->wake_ms = now + delay;
     free_events(x);
@@ -646,29 +834,49 @@ struct run {
   int on_done; /* stack index of on_done, or 0 */
 };
 
+/* The deadline came before x's next attempt could start. A request never started (still
+ * queued for a free slot) fails with "timeout"; one between attempts keeps the outcome of
+ * its last (attempt_done schedules no wait past the deadline: the loop woke late). */
+static void miss_deadline(struct batch *b, struct xfer *x, double now)
+{
+  if (x->state == XFER_QUEUED) {
+    x->fail_code = "timeout";
+    snprintf(x->fail_reason, sizeof(x->fail_reason),
+             "the deadline passed before the request started");
+  }
+  finish(b, x, now);
+}
+
+/* Starts every attempt that is due while slots are free, and ends those whose deadline
+ * came first, free slot or not. */
 static void start_due(struct run *r)
 {
   struct batch *b = r->b;
   double now = now_ms();
-  for (size_t i = 0; i < b->n && b->running < b->parallel; i++) {
+  for (size_t i = 0; i < b->n; i++) {
     struct xfer *x = &b->x[i];
-    if (x->state == XFER_QUEUED || (x->state == XFER_WAITING && x->wake_ms <= now))
+    if (x->state != XFER_QUEUED && !(x->state == XFER_WAITING && x->wake_ms <= now))
+      continue;
+    if (now >= x->deadline_ms)
+      miss_deadline(b, x, now);
+    else if (b->running < b->parallel)
       start_attempt(r->L, b, x, now);
   }
 }
 
 static void perform(struct run *r)
 {
+  const struct curl_api *curl = r->b->curl;
   int still_running, left;
-  CURLMcode mc = curl_multi_perform(r->b->multi, &still_running);
+  CURLMcode mc = curl->multi_perform(r->b->multi, &still_running);
   if (mc != CURLM_OK)
-    luaL_error(r->L, "http: %s", curl_multi_strerror(mc));
-  for (CURLMsg *m = curl_multi_info_read(r->b->multi, &left); m;
-       m = curl_multi_info_read(r->b->multi, &left)) {
+    luaL_error(r->L, "http: %s", curl->multi_strerror(mc));
+  for (CURLMsg *m = curl->multi_info_read(r->b->multi, &left); m;
+       m = curl->multi_info_read(r->b->multi, &left)) {
     if (m->msg != CURLMSG_DONE)
       continue;
     char *priv = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+    curl->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
     attempt_done(r->b, (struct xfer *)(void *)priv, m->data.result); /* m dies here */
   }
 }
@@ -682,7 +890,7 @@ static void interrupt_all(struct batch *b)
     if (x->state >= XFER_DONE)
       continue;
     if (x->state == XFER_RUNNING) {
-      curl_multi_remove_handle(b->multi, x->easy);
+      b->curl->multi_remove_handle(b->multi, x->easy);
       b->running--;
     }
     free_events(x);
@@ -842,21 +1050,26 @@ static void report(struct run *r, size_t i)
     lua_settop(L, base);
 }
 
-/* Sleeps until a socket is ready, curl has a timer due, a retry wakes, or one slice passes. */
+/* Sleeps until a socket is ready, curl has a timer due, a retry wakes, a queued request's
+ * deadline comes, or one slice passes. */
 static void wait_for_activity(struct run *r)
 {
   struct batch *b = r->b;
   double now = now_ms(), timeout = HTTP_POLL_SLICE_MS;
   for (size_t i = 0; i < b->n; i++) {
     const struct xfer *x = &b->x[i];
-    if (x->state == XFER_WAITING && x->wake_ms - now < timeout)
-      timeout = x->wake_ms - now;
-    else if (x->state == XFER_QUEUED && b->running < b->parallel)
-      timeout = 0;
+    double wake = HUGE_VAL;
+    if (x->state == XFER_WAITING)
+      wake = x->wake_ms;
+    else if (x->state == XFER_QUEUED)
+      wake = b->running < b->parallel ? now : x->deadline_ms;
+    if (wake - now < timeout)
+      timeout = wake - now;
   }
-  CURLMcode mc = curl_multi_poll(b->multi, NULL, 0, timeout > 0 ? (int)ceil(timeout) : 0, NULL);
+  CURLMcode mc =
+      b->curl->multi_poll(b->multi, NULL, 0, timeout > 0 ? (int)ceil(timeout) : 0, NULL);
   if (mc != CURLM_OK)
-    luaL_error(r->L, "http: %s", curl_multi_strerror(mc));
+    luaL_error(r->L, "http: %s", b->curl->multi_strerror(mc));
 }
 
 static void run_batch(struct run *r)
@@ -912,6 +1125,22 @@ static long field_ms(lua_State *L, int t, lua_Integer label, const char *field, 
   return ms;
 }
 
+/* The optional `deadline`: an absolute time in ms on sys.clock()'s monotonic scale (the
+ * clock now_ms reads), HUGE_VAL without one. One in the past is allowed: the request then
+ * fails at once without connecting, as a caller that computed it late would want. */
+static double field_deadline(lua_State *L, int t, lua_Integer label)
+{
+  double ms = HUGE_VAL;
+  if (lua_getfield(L, t, "deadline") != LUA_TNIL) {
+    int isnum = 0;
+    ms = (double)lua_tonumberx(L, -1, &isnum);
+    if (!isnum || isnan(ms))
+      field_error(L, label, "deadline", "must be a time in ms on the sys.clock() scale");
+  }
+  lua_pop(L, 1);
+  return ms;
+}
+
 static lua_Integer field_int(lua_State *L, int t, lua_Integer label, const char *field,
                              lua_Integer dflt, lua_Integer min, lua_Integer max)
 {
@@ -956,7 +1185,8 @@ static void read_method(lua_State *L, int t, lua_Integer label, struct xfer *x)
 
 /* One "Name: value" line for curl. Names are tokens; values may not hold line breaks,
  * which would let a value smuggle in headers of its own. */
-static void add_request_header(lua_State *L, lua_Integer label, struct xfer *x)
+static void add_request_header(lua_State *L, lua_Integer label, const struct curl_api *curl,
+                               struct xfer *x)
 {
   /* stack: ... name value */
   size_t nlen, vlen;
@@ -974,7 +1204,7 @@ static void add_request_header(lua_State *L, lua_Integer label, struct xfer *x)
   /* curl sends "Name;" as an empty header, while "Name:" would remove one of its own */
   const char *line =
       vlen ? lua_pushfstring(L, "%s: %s", name, value) : lua_pushfstring(L, "%s;", name);
-  struct curl_slist *l = curl_slist_append(x->headers, line);
+  struct curl_slist *l = curl->slist_append(x->headers, line);
   if (!l)
     luaL_error(L, "http: out of memory");
   x->headers = l;
@@ -999,7 +1229,8 @@ static int has_header(lua_State *L, int t, const char *lower)
   return 0;
 }
 
-static void read_headers(lua_State *L, int t, lua_Integer label, struct xfer *x)
+static void read_headers(lua_State *L, int t, lua_Integer label, const struct curl_api *curl,
+                         struct xfer *x)
 {
   int type = lua_getfield(L, t, "headers");
   if (type != LUA_TNIL && type != LUA_TTABLE)
@@ -1009,14 +1240,14 @@ static void read_headers(lua_State *L, int t, lua_Integer label, struct xfer *x)
     for (lua_pushnil(L); lua_next(L, headers); lua_pop(L, 1)) {
       lua_pushvalue(L, -2);
       lua_pushvalue(L, -2); /* stack: headers k v k v (copies: lua_next needs k untouched) */
-      add_request_header(L, label, x);
+      add_request_header(L, label, curl, x);
       lua_pop(L, 2);
     }
   }
   /* curl would send "Expect: 100-continue" for large bodies and stall a second on servers
    * that ignore it; an empty Expect turns that off unless the caller set one. */
   if (type != LUA_TTABLE || !has_header(L, headers, "expect")) {
-    struct curl_slist *l = curl_slist_append(x->headers, "Expect:");
+    struct curl_slist *l = curl->slist_append(x->headers, "Expect:");
     if (!l)
       luaL_error(L, "http: out of memory");
     x->headers = l;
@@ -1051,7 +1282,8 @@ static void read_retry_statuses(lua_State *L, int t, lua_Integer label, struct x
  * the batch's user values (self) so they outlive any change the caller makes to its tables. */
 static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer label)
 {
-  struct xfer *x = &((struct batch *)lua_touserdata(L, self))->x[i];
+  struct batch *b = lua_touserdata(L, self);
+  struct xfer *x = &b->x[i];
   if (lua_getfield(L, t, "url") != LUA_TSTRING)
     field_error(L, label, "url", "must be a string");
   const char *url = lua_tostring(L, -1);
@@ -1074,7 +1306,7 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
   lua_pop(L, 1);
 
   read_method(L, t, label, x);
-  read_headers(L, t, label, x);
+  read_headers(L, t, label, b->curl, x);
   read_retry_statuses(L, t, label, x);
   x->timeout_ms = field_ms(L, t, label, "timeout", AGENT_HTTP_TIMEOUT_MS, 0);
   x->connect_timeout_ms =
@@ -1086,6 +1318,7 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
   x->max_header_bytes = (size_t)field_int(L, t, label, "max_header_bytes", AGENT_HTTP_HEADERS_MAX,
                                           1, (lua_Integer)(SIZE_MAX / 2));
   x->retries = (int)field_int(L, t, label, "retries", 0, 0, 1000);
+  x->deadline_ms = field_deadline(L, t, label);
 
   type = lua_getfield(L, t, "on_event");
   if (type == LUA_TFUNCTION) {
@@ -1102,10 +1335,12 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
 
 /* Pushes a batch of n transfers. Everything it allocates hangs off the userdata at once,
  * so a raise anywhere later (bad field, no memory) leaves __gc to clean up. */
-static struct batch *new_batch(lua_State *L, size_t n, size_t parallel)
+static struct batch *new_batch(lua_State *L, const struct curl_api *curl, size_t n,
+                               size_t parallel)
 {
   struct batch *b = lua_newuserdatauv(L, sizeof(*b), 2);
   memset(b, 0, sizeof(*b));
+  b->curl = curl;
   luaL_setmetatable(L, BATCH_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1); /* request bodies, by index */
@@ -1113,7 +1348,7 @@ static struct batch *new_batch(lua_State *L, size_t n, size_t parallel)
   lua_setiuservalue(L, -2, 2); /* on_event handlers, by index */
   b->x = calloc(n, sizeof(*b->x));
   b->done = calloc(n, sizeof(*b->done));
-  b->multi = curl_multi_init();
+  b->multi = curl->multi_init();
   if (!b->x || !b->done || !b->multi)
     luaL_error(L, "http: out of memory");
   b->n = n;
@@ -1130,12 +1365,38 @@ static struct batch *new_batch(lua_State *L, size_t n, size_t parallel)
 
 /* ==== The module =========================================================================== */
 
+/* This state's libcurl, loaded by the first call that sends a request (the upvalue every
+ * module function holds). NULL when it cannot be loaded, with the one-line reason pushed;
+ * the next call tries again, so installing libcurl mid-session is enough. */
+static const struct curl_api *state_curl(lua_State *L)
+{
+  struct curl_lib *lib = lua_touserdata(L, lua_upvalueindex(1));
+  char msg[512];
+  if (!lib->dl && load_curl(lib, msg, sizeof(msg)) != 0) {
+    lua_pushstring(L, msg);
+    return NULL;
+  }
+  return &lib->api;
+}
+
+/* Turns the reason state_curl pushed into: nil, msg, "unavailable". */
+static int curl_unavailable(lua_State *L)
+{
+  luaL_pushfail(L);
+  lua_insert(L, -2);
+  lua_pushliteral(L, "unavailable");
+  return 3;
+}
+
 /* http.request(req) -> res | nil, msg, code */
 static int http_request(lua_State *L)
 {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  struct batch *b = new_batch(L, 1, 1); /* stack: req batch */
+  const struct curl_api *curl = state_curl(L);
+  if (!curl)
+    return curl_unavailable(L);
+  struct batch *b = new_batch(L, curl, 1, 1); /* stack: req batch */
   read_request(L, 2, 1, 0, 0);
   lua_createtable(L, 1, 0); /* stack: req batch results */
   struct run r = {L, b, 2, 3, 0};
@@ -1152,7 +1413,7 @@ static int http_request(lua_State *L)
   return 3;
 }
 
-/* http.request_all(reqs [, {parallel=, on_done=}]) -> {res | {error=, code=}, ...} */
+/* http.request_all(reqs [, {parallel=, on_done=}]) -> {res | {error=, code=}} | nil, msg, code */
 static int http_request_all(lua_State *L)
 {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -1170,10 +1431,15 @@ static int http_request_all(lua_State *L)
   }
   luaL_argcheck(L, lua_isnil(L, 3) || lua_isfunction(L, 3), 2, "'on_done' must be a function");
   size_t n = lua_rawlen(L, 1);
-  lua_createtable(L, (int)(n < 1024 ? n : 1024), 0); /* stack: reqs opts on_done results */
-  if (n == 0)
+  if (n == 0) {
+    lua_newtable(L); /* nothing to send: no libcurl needed */
     return 1;
-  struct batch *b = new_batch(L, n, (size_t)parallel); /* stack: ... results batch */
+  }
+  const struct curl_api *curl = state_curl(L);
+  if (!curl)
+    return curl_unavailable(L);
+  lua_createtable(L, (int)(n < 1024 ? n : 1024), 0); /* stack: reqs opts on_done results */
+  struct batch *b = new_batch(L, curl, n, (size_t)parallel); /* stack: ... results batch */
   for (size_t i = 0; i < n; i++) {
     if (lua_rawgeti(L, 1, (lua_Integer)i + 1) != LUA_TTABLE)
       luaL_argerror(L, 1, lua_pushfstring(L, "request %I must be a table", (LUAI_UACINT)(i + 1)));
@@ -1187,23 +1453,14 @@ static int http_request_all(lua_State *L)
   return 1;
 }
 
-/* Balances the curl_global_init of luaopen_agent_http when the module table is collected
- * (at the latest by lua_close). libcurl counts init/cleanup pairs, so states opened and
- * closed independently each keep their own. No batch outlives this: Lua runs finalizers in
- * the reverse order their objects got them (every batch is younger than the module table),
- * and a running call holds the table as an upvalue of its function. */
-static int http_module_gc(lua_State *L)
-{
-  curl_global_cleanup();
-  return 0;
-}
-
 static const luaL_Reg http_funcs[] = {
     {"request", http_request},
     {"request_all", http_request_all},
     {NULL, NULL},
 };
 
+/* Opening the module loads nothing: libcurl waits for the first request (state_curl), so
+ * requiring agent.http, or agent as a whole, stays cheap and works without libcurl. */
 int luaopen_agent_http(lua_State *L)
 {
   luaL_newmetatable(L, BATCH_MT);
@@ -1211,16 +1468,18 @@ int luaopen_agent_http(lua_State *L)
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 
-  lua_newtable(L);          /* stack: M */
-  lua_createtable(L, 0, 2); /* stack: M mt */
-  lua_pushcfunction(L, http_module_gc);
+  /* No batch outlives the libcurl it runs on: a running call holds the curl_lib as its
+   * upvalue, and Lua runs finalizers in the reverse order their objects got them, so at
+   * lua_close every batch (always younger) is closed before curl_lib_gc unloads libcurl. */
+  luaL_newmetatable(L, CURL_MT);
+  lua_pushcfunction(L, curl_lib_gc);
   lua_setfield(L, -2, "__gc");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable"); /* scripts can neither read nor replace it */
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-    return luaL_error(L, "agent.http: libcurl failed to initialise");
-  lua_setmetatable(L, -2); /* from here the cleanup is owed, and __gc pays it */
-  lua_pushvalue(L, -1);
-  luaL_setfuncs(L, http_funcs, 1); /* each function keeps M (and so libcurl) alive */
+  lua_pop(L, 1);
+
+  luaL_newlibtable(L, http_funcs); /* stack: M */
+  struct curl_lib *lib = lua_newuserdatauv(L, sizeof(*lib), 0);
+  memset(lib, 0, sizeof(*lib));
+  luaL_setmetatable(L, CURL_MT); /* stack: M lib */
+  luaL_setfuncs(L, http_funcs, 1);
   return 1;
 }
