@@ -149,6 +149,7 @@ describe("agent new-runbook (offline)", function()
     assert.are.equal(0, r.code, r.stderr)
     local doc = require("cjson").decode(r.stdout)
     assert.matches("/%.agent/cache/runbooks/INFRA/INFRA%-012%-runbook%.md$", doc.path)
+    assert.are.equal(RUNBOOK, doc.relpath)
     assert.are.equal(ID, doc.story.id)
     assert.are.equal("PROPOSED", doc.status)
     for _, id in ipairs({ "architect", "security", "qa", "docs", "compliance", "observability", "product" }) do

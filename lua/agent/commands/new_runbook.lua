@@ -243,7 +243,7 @@ local function summary_json(S, path, text, results, extra, problems, status)
   local gate = json.array({})
   for i, p in ipairs(problems) do gate[i] = { line = p.line, message = p.message } end
   return json.encode({
-    path = path or json.null, story = { id = S.story.id, title = S.story.title, scope = S.story.scope, relpath = S.story.relpath },
+    path = path or json.null, relpath = path and relpath(S, path) or json.null, story = { id = S.story.id, title = S.story.title, scope = S.story.scope, relpath = S.story.relpath },
     status = "PROPOSED", provider = S.provider, model = S.model, verdicts = verdicts, timings = timings,
     tokens = tokens, redactions = review.redactions(results), gate_problems = gate, personas = personas,
     exit = status, runbook = S.opts["dry-run"] and text or nil,
