@@ -187,21 +187,49 @@ function M.item(v)
   return item
 end
 
+-- Each word as {plain = literal text every match holds, pat = its word-edge pattern}: the
+-- plain test runs at memchr speed and rules out most text before the pattern runs.
 local function patterns(words)
   local pats = {}
-  for i, w in ipairs(words) do pats[i] = word_pattern(w) end
+  for i, w in ipairs(words) do
+    -- the pattern lets any run of spaces stand for one: only its first word is literal
+    pats[i] = { plain = w:lower():match("%S+") or "", pat = word_pattern(w) }
+  end
   return pats
 end
 
-local function count_hits(text, pats, enough)
-  local low, hits = text:lower(), 0
+-- How many of the words occur in `low` (already lower-cased), stopping at `enough`.
+local function count_hits(low, pats, enough)
+  local hits = 0
   for _, p in ipairs(pats) do
-    if low:find(p) then
+    if low:find(p.plain, 1, true) and low:find(p.pat) then
       hits = hits + 1
       if hits >= enough then break end
     end
   end
   return hits
+end
+
+-- A unit's (or a document's) lower-cased text, computed once: the judge reads every unit for
+-- every checklist item.
+local function lowered(unit)
+  local low = unit.low
+  if not low then
+    low = unit.text:lower()
+    unit.low = low
+  end
+  return low
+end
+
+local function document_low(lines)
+  local low = lines.low
+  if not low then
+    local parts = {}
+    for i, l in ipairs(lines) do parts[i] = lowered(l) end
+    low = table.concat(parts, "\n")
+    lines.low = low
+  end
+  return low
 end
 
 -- A unit's sentences: each ends at . ! or ? followed by a space ("app.py" and "0.7%" stay).
@@ -223,20 +251,21 @@ end
 local function best_sentence(text, pats)
   local best, best_hits = text, 0
   for _, sentence in ipairs(sentences(text)) do
-    local hits = count_hits(sentence, pats, #pats)
+    local hits = count_hits(sentence:lower(), pats, #pats)
     if hits > best_hits then best, best_hits = sentence, hits end
   end
   return best
 end
 
 -- The units (up to `max`) where at least min_hits of the words occur, each with `quote`, the
--- sentence to cite.
+-- sentence to cite. A document holding fewer than min_hits of the words anywhere is skipped
+-- whole.
 local function find_lines(lines, words, min_hits, max)
   local pats = patterns(words)
   local found = {}
-  if #pats == 0 then return found end
+  if #pats == 0 or count_hits(document_low(lines), pats, min_hits) < min_hits then return found end
   for _, l in ipairs(lines) do
-    if count_hits(l.text, pats, min_hits) >= min_hits and not l.text:find("```", 1, true) then
+    if count_hits(lowered(l), pats, min_hits) >= min_hits and not l.text:find("```", 1, true) then
       found[#found + 1] = { text = l.text, section = l.section, line = l.line, quote = best_sentence(l.text, pats) }
       if #found >= max then break end
     end
@@ -280,7 +309,7 @@ local function section_evidence(item, sources)
   if item.derived then
     local pats = patterns(item.evidence)
     for _, title in ipairs(sources.titles) do
-      if count_hits(title, pats, item.min_hits) >= item.min_hits then return first(title:lower()) end
+      if count_hits(title:lower(), pats, item.min_hits) >= item.min_hits then return first(title:lower()) end
     end
   end
 end
