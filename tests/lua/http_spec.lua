@@ -1,6 +1,7 @@
 -- agent.http against a real loopback server (tests/servers/http_fixture.py): round trips,
 -- concurrency on one multi handle, ordering, server-sent events, retries, failure codes,
--- proxies from the environment, interrupts, and cleanup when a callback raises.
+-- proxies from the environment, interrupts, cleanup when a callback raises, libcurl loaded
+-- at run time (AGENT_LIBCURL), and deadlines.
 local agent = require("agent")
 local t = require("testutil")
 local http, sys, json = agent.http, agent.sys, agent.json
@@ -461,6 +462,167 @@ describe("agent.http", function()
     end)
   end)
 
+  describe("libcurl, loaded at run time", function()
+    -- Prints what request and request_all return, one value a line, then "done".
+    local probe = ([[
+      local http = require("agent").http
+      local res, msg, code = http.request{ url = %q }
+      local all, all_msg, all_code = http.request_all({ { url = %q } })
+      io.write(tostring(res), "\n", tostring(msg), "\n", tostring(code), "\n", tostring(all), "\n",
+               tostring(all_msg), "\n", tostring(all_code), "\n", #http.request_all({}), "\ndone")
+    ]]):format(base .. "/echo", base .. "/echo")
+
+    local function lines(out)
+      local t = {}
+      for line in (out .. "\n"):gmatch("(.-)\n") do t[#t + 1] = line end
+      return t
+    end
+
+    it("without a loadable libcurl, requiring works and calls return unavailable", function()
+      local out, status, stderr = child_lua(probe, { AGENT_LIBCURL = "/nonexistent/libcurl.so.4" })
+      assert.are.equal(0, status, stderr)
+      local msg = "http: cannot load libcurl (/nonexistent/libcurl.so.4: cannot open shared object "
+        .. "file: No such file or directory): install the libcurl4 package"
+      -- both calls give the same one line; an empty batch needs no libcurl
+      assert.are.same({ "nil", msg, "unavailable", "nil", msg, "unavailable", "0", "done" }, lines(out))
+    end)
+
+    it("names the missing function when AGENT_LIBCURL is not libcurl", function()
+      local out, status, stderr = child_lua(probe, { AGENT_LIBCURL = "libm.so.6" })
+      assert.are.equal(0, status, stderr)
+      local got = lines(out)
+      assert.matches("^http: cannot load libcurl %(.*libm%.so%.6: undefined symbol: curl_global_init%)", got[2])
+      assert.are.same({ "unavailable", "unavailable" }, { got[3], got[6] })
+    end)
+
+    it("the agent binary says the same and exits cleanly", function()
+      local dir = t.tmpdir()
+      local script = t.write(dir .. "/probe.lua", probe)
+      local run = t.run({ "lua", script }, { env = { AGENT_LIBCURL = "/nonexistent/libcurl.so.4" } })
+      assert.are.equal(0, run.code, run.stderr)
+      assert.are.same("unavailable", lines(run.stdout)[3])
+    end)
+
+    it("AGENT_LIBCURL may name another build: the GnuTLS flavour serves requests", function()
+      if not t.sh("ldconfig -p | grep -q 'libcurl-gnutls.so.4 '") then
+        pending("libcurl3-gnutls is not installed")
+        return
+      end
+      local out, status, stderr = child_lua(probe, { AGENT_LIBCURL = "libcurl-gnutls.so.4" })
+      assert.are.equal(0, status, stderr)
+      assert.matches("^table: ", lines(out)[1])
+      assert.matches("^table: ", lines(out)[4])
+    end)
+
+    it("a second instance loads it again, and closing one leaves the other working", function()
+      local path = assert(package.searchpath("agent", package.cpath))
+      local open = assert(package.loadlib(path, "luaopen_agent_http"))
+      local second = open()
+      assert.are_not.equal(http, second)
+      assert.are.equal(200, assert(second.request{ url = base .. "/echo" }).status)
+      -- the second's curl_global_cleanup and dlclose run now; the first keeps its own
+      second, open = nil, nil
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal(200, assert(http.request{ url = base .. "/echo" }).status)
+      local again = assert(package.loadlib(path, "luaopen_agent_http"))()
+      assert.are.equal("connect", select(3, again.request{ url = "http://127.0.0.1:1/" }))
+    end)
+  end)
+
+  describe("deadline", function()
+    local function key() return sys.random_id() end
+
+    it("caps an attempt's timeout to the time left, and says the deadline passed", function()
+      local t0 = sys.clock()
+      local res, err, code = http.request{ url = base .. "/hang", timeout = 30, deadline = t0 + 400 }
+      local ms = sys.clock() - t0
+      assert.is_nil(res)
+      assert.are.equal("timeout", code)
+      assert.matches("^GET '[^']*/hang': the deadline passed %(", err)
+      assert.is_true(ms >= 390 and ms < 1500, "took " .. ms .. " ms")
+    end)
+
+    it("an attempt's own timeout still counts when it ends first", function()
+      local _, err, code = http.request{ url = base .. "/hang", timeout = 0.3, deadline = sys.clock() + 60000 }
+      assert.are.equal("timeout", code)
+      assert.matches("/hang': timed out %(", err)
+    end)
+
+    it("a Retry-After wait that would end past it returns the last response", function()
+      local k = key()
+      local ms, res = elapsed(function()
+        return http.request{ url = base .. "/flaky?status=429&fail=3&retry_after=1&key=" .. k,
+          retries = 3, deadline = sys.clock() + 800 }
+      end)
+      assert.are.same({ 429, 1, "1" }, { res.status, res.attempts, res.headers["retry-after"] })
+      assert.is_true(ms < 500, "took " .. ms .. " ms")
+      -- and a wait that ends in time is still taken
+      res = assert(http.request{ url = base .. "/flaky?status=503&fail=1&key=" .. key(), retries = 1,
+        backoff = 0.05, deadline = sys.clock() + 2000 })
+      assert.are.same({ 200, 2 }, { res.status, res.attempts })
+    end)
+
+    it("a backoff wait that would end past it returns the last failure", function()
+      local ms, res, err, code = elapsed(function()
+        return http.request{ url = "http://127.0.0.1:1/", retries = 5, backoff = 1, deadline = sys.clock() + 300 }
+      end)
+      assert.is_nil(res)
+      assert.are.equal("connect", code)
+      assert.matches("cannot connect", err)
+      assert.is_true(ms < 250, "took " .. ms .. " ms") -- the first wait is 500 to 1000 ms
+    end)
+
+    it("a request still queued when it passes fails with timeout, at the deadline", function()
+      local k = key()
+      local t0 = sys.clock()
+      local done_at = {}
+      local results = http.request_all({
+        { url = base .. "/slow?ms=800&id=first" },
+        { url = base .. "/flaky?status=500&fail=0&key=" .. k, deadline = t0 + 200 },
+      }, { parallel = 1, on_done = function(i) done_at[i] = sys.clock() - t0 end })
+      assert.are.equal("first", results[1].body)
+      assert.are.equal("timeout", results[2].code)
+      assert.matches("^GET '[^']*/flaky': the deadline passed before the request started$", results[2].error)
+      assert.are.equal(0, results[2].attempts)
+      -- reported when the deadline came, not when the slot freed
+      assert.is_true(done_at[2] >= 190 and done_at[2] < 600, "queued request done at " .. done_at[2] .. " ms")
+      assert.is_true(done_at[2] < done_at[1])
+      local hits = json.decode(assert(http.request{ url = base .. "/hits?key=" .. k }).body)
+      assert.are.equal(0, #hits)
+    end)
+
+    it("one already past sends nothing", function()
+      local k = key()
+      local res, err, code = http.request{ url = base .. "/flaky?status=500&fail=0&key=" .. k, deadline = sys.clock() - 1 }
+      assert.is_nil(res)
+      assert.are.equal("timeout", code)
+      assert.matches("the deadline passed before the request started", err)
+      assert.are.equal(0, #json.decode(assert(http.request{ url = base .. "/hits?key=" .. k }).body))
+    end)
+
+    it("providers.run gives every request the batch deadline", function()
+      local providers = require("agent.providers")
+      local dir = t.tmpdir()
+      local scenario = t.write(dir .. "/scenario.json", '[{"match": "*", "status": 429, "retry_after": 2}]')
+      local llm = t.start_server("llm_server.py", { "--scenario", scenario })
+      local calls = {}
+      for i = 1, 2 do calls[i] = { provider = "ollama", model = "m", system = "s", user = "u" .. i } end
+      local env = { OLLAMA_HOST = llm.url }
+      local ms, results = elapsed(function()
+        return providers.run(calls, { deadline = 1, retries = 3, getenv = function(n) return env[n] end })
+      end)
+      llm.stop()
+      -- without the deadline each call would wait out three 2 s Retry-Afters
+      for i = 1, 2 do
+        assert.are.equal("http", results[i].kind)
+        assert.matches("HTTP 429", results[i].error)
+        assert.is_nil(results[i].error:find("attempts", 1, true), results[i].error)
+      end
+      assert.is_true(ms < 900, "took " .. ms .. " ms")
+    end)
+  end)
+
   describe("request bodies", function()
     it("stay anchored while transfers run, whatever the caller does to its tables", function()
       local unique = sys.random_id(16)
@@ -496,6 +658,8 @@ describe("agent.http", function()
       { { url = "http://x/", max_bytes = 1.5 }, "'max_bytes' must be an integer" },
       { { url = "http://x/", retry_statuses = { 99 } }, "'retry_statuses' must be an array of status codes" },
       { { url = "http://x/", on_event = "f" }, "'on_event' must be a function" },
+      { { url = "http://x/", deadline = "soon" }, "'deadline' must be a time in ms" },
+      { { url = "http://x/", deadline = 0 / 0 }, "'deadline' must be a time in ms" },
     }
     for _, case in ipairs(bad) do
       it("rejects " .. case[2]:gsub("%%", ""), function()
