@@ -89,7 +89,7 @@ end
 
 -- Builds the http request of call i, or returns its result when it fails before any
 -- request (unknown provider, offline, missing key).
-local function prepare(i, call, opts, started_ms)
+local function prepare(i, call, opts, deadline_at)
   local provider, err = M.get(call.provider)
   if not provider then return nil, failure(call, err, "config") end
   if not call.model then
@@ -103,16 +103,12 @@ local function prepare(i, call, opts, started_ms)
   end
   local req, msg, kind = provider.request(call, settings(provider.name, opts))
   if not req then return nil, failure(call, msg, kind or "auth") end
-  local timeout = call.timeout or opts.timeout or M.DEFAULT_TIMEOUT
-  if opts.deadline then
-    -- no attempt may outlast the batch: each gets at most the time left when it is built
-    local left = opts.deadline - (sys.clock() - started_ms) / 1000
-    if left <= 0 then
-      return nil, failure(call, ("%s: the deadline passed before the call was sent"):format(provider.name), "timeout")
-    end
-    timeout = math.min(timeout, left)
+  if deadline_at and sys.clock() >= deadline_at then
+    return nil, failure(call, ("%s: the deadline passed before the call was sent"):format(provider.name), "timeout")
   end
-  req.timeout = timeout
+  req.timeout = call.timeout or opts.timeout or M.DEFAULT_TIMEOUT
+  -- agent.http keeps every attempt, retry wait and queued request inside it
+  req.deadline = deadline_at
   req.retries = opts.retries or M.DEFAULT_RETRIES
   local state
   if call.stream and provider.event then
@@ -137,10 +133,11 @@ end
 function M.run(calls, opts)
   assert(type(calls) == "table", "providers.run: calls must be an array")
   opts = opts or {}
-  local started = sys.clock()
+  -- the batch's deadline (seconds) as one absolute sys.clock() time shared by every request
+  local deadline_at = opts.deadline and sys.clock() + opts.deadline * 1000
   local results, prepared, reqs = {}, {}, {}
   for i, call in ipairs(calls) do
-    local p, early = prepare(i, call, opts, started)
+    local p, early = prepare(i, call, opts, deadline_at)
     if p then
       p.index = i
       prepared[#prepared + 1] = p
