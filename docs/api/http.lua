@@ -7,7 +7,9 @@
 -- of logs. Codes:
 --   "connect"     refused or unreachable (the target or a proxy)
 --   "dns"         the host (or proxy) name does not resolve
---   "timeout"     `timeout` or `connect_timeout` ran out
+--   "timeout"     `timeout` or `connect_timeout` ran out, or the `deadline` passed ("the
+--                 deadline passed" during an attempt, "... before the request started" when
+--                 it was still queued or already past)
 --   "tls"         handshake or certificate failure
 --   "toobig"      body over max_bytes, headers over max_header_bytes, or one server-sent
 --                 event over its cap; the transfer is stopped, not read to the end
@@ -15,9 +17,16 @@
 --                 the signal is pending, later calls report it at once without connecting)
 --   "http"        protocol failure: connection dropped mid-body, empty reply, bad URL...
 --   "aborted"     out of memory while receiving
+--   "unavailable" libcurl cannot be loaded: "http: cannot load libcurl (<dlerror>): install
+--                 the libcurl4 package" (request_all then returns nil, msg, code too)
 -- An HTTP error status (404, 500...) is a response, not a failure. Redirects are not
 -- followed: a 3xx is a response too. Proxies come from http_proxy, https_proxy and no_proxy
 -- in the environment, read by libcurl itself.
+--
+-- libcurl is loaded at run time, not linked: each Lua state dlopen()s libcurl.so.4 (else
+-- libcurl-gnutls.so.4) on its first request, and unloads it when the module is collected.
+-- The environment variable AGENT_LIBCURL names another library (a path or a soname).
+-- Requiring the module never needs libcurl; a call that could not load it tries again.
 
 ---@class agent.http
 local http = {}
@@ -41,6 +50,7 @@ local http = {}
 ---@field retry_statuses? integer[] statuses that earn a retry (default 408, 429, 500, 502, 503, 504)
 ---@field backoff? number seconds before the first retry (default 0.5), doubled each time, with jitter
 ---@field backoff_max? number ceiling of one wait in seconds (default 30); a Retry-After longer than this ends the retries and returns that response
+---@field deadline? number absolute time in ms on agent.sys.clock()'s scale: no attempt starts at or after it, each attempt's timeout is capped to the time left, a retry wait that would end past it returns the last response or failure, and a request still queued when it passes fails with "timeout"
 ---@field on_event? fun(ev: agent.http.event) receives server-sent events of a 2xx response as they arrive
 
 ---@class agent.http.response
@@ -68,14 +78,17 @@ local http = {}
 function http.request(req) end
 
 ---Many requests on one multi handle, at most `parallel` at once (default 64). Returns one
----entry per request, in request order: the response or a failure table. `on_done` runs
+---entry per request, in request order: the response or a failure table; or nil, msg,
+---"unavailable" without libcurl (an empty `reqs` returns {} all the same). `on_done` runs
 ---from the poll loop (never inside libcurl) as each request finishes, in completion order,
 ---so callers can cache each reply the moment it lands. A wait between retries never holds
 ---up the other requests. An error raised by `on_done` or an `on_event` propagates unchanged,
 ---and every transfer is stopped and released first.
 ---@param reqs agent.http.request[]
 ---@param opts? {parallel?: integer, on_done?: fun(i: integer, res: agent.http.response|nil, err: string|nil, code: string|nil)}
----@return (agent.http.response|agent.http.failure)[] results
+---@return (agent.http.response|agent.http.failure)[]|nil results
+---@return string? message
+---@return string? code
 function http.request_all(reqs, opts) end
 
 return http
