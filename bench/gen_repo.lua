@@ -20,11 +20,13 @@ local function write(path, text)
   f:close()
 end
 
--- deterministic pseudo-random numbers so every run builds the same tree
+-- Deterministic pseudo-random numbers, so every run builds the same tree: a linear
+-- congruential generator, read from its high bits (its low bits repeat with a short period,
+-- which once gave every folder of a top-level area the same few extensions).
 local seed = 12345
 local function rand(n)
   seed = (seed * 1103515245 + 12345) % 2147483648
-  return seed % n + 1
+  return (seed >> 8) % n + 1
 end
 
 local dirs = {}
