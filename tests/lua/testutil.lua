@@ -62,7 +62,8 @@ function M.copy_tree(src, dst)
 end
 
 -- Runs the agent binary. args: array of words. opts: {cwd=, env={NAME=value|false},
--- stdin=string, timeout=seconds}. Returns {code=, stdout=, stderr=}.
+-- stdin=string, timeout=seconds, prefix={word...} (a command the binary runs under, such as
+-- unshare or strace; placed before valgrind)}. Returns {code=, stdout=, stderr=}.
 -- With AGENT_VALGRIND=1 the binary runs under valgrind memcheck and any error fails.
 function M.run(args, opts)
   opts = opts or {}
@@ -78,6 +79,7 @@ function M.run(args, opts)
     if v ~= false then parts[#parts + 1] = k .. "=" .. M.q(v) end
   end
   if opts.timeout then parts[#parts + 1] = "timeout -s TERM " .. tostring(opts.timeout) end
+  for _, w in ipairs(opts.prefix or {}) do parts[#parts + 1] = M.q(w) end
   if os.getenv("AGENT_VALGRIND") == "1" then
     parts[#parts + 1] = "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
   end
