@@ -8,7 +8,7 @@ local json = require("agent.json")
 -- Returns a function that undoes the redirection.
 local function redirect_output()
   local stdout, print_fn, out = io.stdout, _G.print, io.output()
-  io.stdout = io.stderr
+  io.stdout = io.stderr -- luacheck: ignore 122 (the point: scripts that write io.stdout)
   io.output(io.stderr)
   _G.print = function(...)
     local parts = table.pack(...)
@@ -16,7 +16,7 @@ local function redirect_output()
     io.stderr:write(table.concat(parts, "\t", 1, parts.n), "\n")
   end
   return function()
-    io.stdout, _G.print = stdout, print_fn
+    io.stdout, _G.print = stdout, print_fn -- luacheck: ignore 122
     io.output(out)
   end
 end
