@@ -81,20 +81,25 @@ end
 local AGENT = capture("readlink -f /proc/" .. sys.pid() .. "/exe"):gsub("%s+$", "")
 local BUILD = AGENT:match("^(.*)/bin/[^/]+$") or "."
 
--- Medians (ms) of each command with hyperfine -N, which runs each without a shell (so a
--- command is words, no redirections) and discards its output. A command that exits non-zero
--- fails the benchmark: a figure of a failing run would mean nothing.
+-- Times each command with hyperfine -N, which runs it without a shell (so a command is
+-- words, no redirections) and discards its output. Returns, per command, {median=, cpu=}
+-- in ms: the median wall time, and the mean user + system CPU time, which a busy machine
+-- disturbs less. A command that exits non-zero fails the benchmark (a figure of a failing run
+-- would mean nothing); hyperfine's warnings are shown only then.
 local function hyperfine(cmds, runs, warmup)
-  local json = os.tmpname()
-  local parts = { "hyperfine -N --style none --runs", runs, "--warmup", warmup or 1, "--export-json", q(json) }
+  local json, log = os.tmpname(), os.tmpname()
+  warmup = opts.smoke and 0 or warmup -- smoke proves the commands run; it times nothing worth warming
+  local parts = { "hyperfine -N --style none --runs", runs, "--warmup", warmup, "--export-json", q(json) }
   for _, c in ipairs(cmds) do parts[#parts + 1] = q(c) end
-  local ok, err = pcall(sh, table.concat(parts, " ") .. " >/dev/null")
+  local ok, err = pcall(sh, table.concat(parts, " ") .. " >" .. q(log) .. " 2>&1")
   local data = ok and cjson.decode(assert(fs.read(json)))
+  local said = fs.read(log) or ""
   os.remove(json)
-  if not ok then error(err, 0) end
-  local medians = {}
-  for i, r in ipairs(data.results) do medians[i] = r.median * 1000 end
-  return medians
+  os.remove(log)
+  if not ok then error(err .. "\n" .. said, 0) end
+  local times = {}
+  for i, r in ipairs(data.results) do times[i] = { median = r.median * 1000, cpu = (r.user + r.system) * 1000 } end
+  return times
 end
 
 -- Runs cmd once; returns its stdout, or raises with its stderr when it exits non-zero.
@@ -177,6 +182,15 @@ local function report_rss(name, out)
   report(name .. " peak RSS", kb / 1024, "MB", "target 64 MB", kb / 1024 / 64, 1)
 end
 
+-- Times ours against a reference command in one hyperfine run and reports the wall-time
+-- ratio against the target, then the CPU-time ratio (no target: it shows how much of a
+-- wall-time gap is the reference's threads, or other load on the machine).
+local function compare(name, ours, ref_name, ref_cmd, limit)
+  local m = hyperfine({ ref_cmd, ours }, SIZE.runs, 2)
+  report(name, m[2].median, "ms", ("%s %.2f ms"):format(ref_name, m[1].median), m[2].median / m[1].median, limit)
+  report(name .. " (CPU)", m[2].cpu, "ms", ("%s %.2f ms"):format(ref_name, m[1].cpu), m[2].cpu / m[1].cpu, nil)
+end
+
 -- ---- 1. Host overhead ------------------------------------------------------------------------
 
 local BENCH = {}
@@ -185,12 +199,12 @@ function BENCH.host()
   local lua = have("lua5.4") and "lua5.4 -e ''" or nil
   local cmds = { AGENT .. " --version", lua }
   local m = hyperfine(cmds, SIZE.version_runs, 5)
-  report("agent --version", m[1], "ms", lua and ("lua5.4 -e '' %.2f ms"):format(m[2]) or nil, m[1] / 5, 1)
+  report("agent --version", m[1].median, "ms", lua and ("lua5.4 -e '' %.2f ms"):format(m[2].median), m[1].median / 5, 1)
   local repo = example_repo("rules-examples")
   local offline = ("%s new-runbook INFRA-012 --dry-run --provider offline --root %s"):format(AGENT, repo)
   run_checked(offline .. " >/dev/null")
   m = hyperfine({ offline }, SIZE.runbook_runs, 3)
-  report("new-runbook offline", m[1], "ms", "target 50 ms", m[1] / 50, 1)
+  report("new-runbook offline", m[1].median, "ms", "target 50 ms", m[1].median / 50, 1)
 end
 
 -- ---- 2. walk + select against fd (issue 2) ---------------------------------------------------
@@ -205,8 +219,7 @@ function BENCH.walk_select()
     error(("walk listed %s files where fd listed %d: the two do not measure the same work"):format(
       tostring(field(out, "files")), listed), 0)
   end
-  local m = hyperfine({ fd, ours }, SIZE.runs, 2)
-  report("walk+select", m[2], "ms", ("fd %.2f ms"):format(m[1]), m[2] / m[1], 1.5)
+  compare("walk+select", ours, "fd", fd, 1.5)
   report_rss("walk+select", out)
 end
 
@@ -220,8 +233,7 @@ function BENCH.context()
   if field(out, "prompts") ~= field(out, "personas") or (field(out, "prompt_bytes") or 0) == 0 then
     error("context_prompts.lua built no prompts: " .. out, 0)
   end
-  local m = hyperfine({ fd, ours }, SIZE.runs, 2)
-  report("context+prompts", m[2], "ms", ("fd %.2f ms"):format(m[1]), m[2] / m[1], 2)
+  compare("context+prompts", ours, "fd", fd, 2)
   report_rss("context+prompts", out)
 end
 
@@ -267,6 +279,7 @@ local function start_server(dir, latency_ms)
   error("the test LLM server did not start: " .. (fs.read(dir .. "/server.out") or ""), 0)
 end
 
+local DEFAULT_JOBS = 8 -- panel.jobs when neither the config nor --jobs sets it
 local BUILTIN_PERSONAS = { "architect", "security", "qa", "docs", "compliance", "observability" }
 
 -- A copy of rules-examples whose panel is the six built-ins plus n - 6 generated personas.
@@ -308,7 +321,7 @@ local function panel_run(server, root, n, jobs)
     error(("new-runbook with %d personas made %d model calls, not %d (a retry or a repair): see %s")
       :format(n, calls, n + 1, server.log), 0)
   end
-  return hyperfine({ cmd }, SIZE.panel_runs, 1)[1]
+  return hyperfine({ cmd }, SIZE.panel_runs, 1)[1].median
 end
 
 function BENCH.panel()
@@ -331,6 +344,10 @@ function BENCH.panel()
         report("new-runbook 6 personas --jobs 1", seq, "ms", ref, seq / (2 * L), nil)
       end
     end
+    -- The default panel.jobs (8) runs a larger panel in waves: one more L per wave.
+    local n = SIZE.panels[#SIZE.panels]
+    local waves = panel_run(server, panel_repo(n), n, DEFAULT_JOBS)
+    report(("new-runbook %d personas --jobs %d"):format(n, DEFAULT_JOBS), waves, "ms", ref, waves / (2 * L), nil)
   end)
   server.stop()
   if not ok then error(err, 0) end
@@ -347,9 +364,7 @@ function BENCH.yaml()
   if (field(run_checked(ours), "services") or 0) == 0 or (field(run_checked(ref_cmd), "events") or 0) == 0 then
     error("the YAML workloads parsed nothing", 0)
   end
-  local m = hyperfine({ ref_cmd, ours }, SIZE.runs, 2)
-  local mb = SIZE.doc_bytes / 1048576
-  report(("yaml.decode %.2f MB"):format(mb), m[2], "ms", ("libyaml loop %.2f ms"):format(m[1]), m[2] / m[1], 3)
+  compare(("yaml.decode %.2f MB"):format(SIZE.doc_bytes / 1048576), ours, "libyaml loop", ref_cmd, 3)
 end
 
 function BENCH.markdown()
@@ -357,9 +372,7 @@ function BENCH.markdown()
   local ours = ("%s lua %s %s"):format(AGENT, SRC .. "/bench/markdown_parse.lua", path)
   local ref_cmd = "cmark " .. path
   if (field(run_checked(ours), "headings") or 0) == 0 then error("the markdown workload found no headings", 0) end
-  local m = hyperfine({ ref_cmd, ours }, SIZE.runs, 2)
-  local mb = SIZE.doc_bytes / 1048576
-  report(("markdown.parse %.2f MB"):format(mb), m[2], "ms", ("cmark %.2f ms"):format(m[1]), m[2] / m[1], 2)
+  compare(("markdown.parse %.2f MB"):format(SIZE.doc_bytes / 1048576), ours, "cmark", ref_cmd, 2)
 end
 
 -- ---- Main ------------------------------------------------------------------------------------

@@ -1,58 +1,83 @@
--- Where a command spends its time, by Lua function: runs `agent ARGS...` in this process
--- under a sampling hook and prints the functions with the most wall time, inclusive (the
--- function and all it called) and self (its own lines, and the C functions it called).
+-- Where a command spends its time, by function: runs `agent ARGS...` in this process under a
+-- sampling hook and prints the functions with the most time, inclusive (the function and all
+-- it called) and self (its own code).
 --
--- A count hook fires every INTERVAL VM instructions and charges the wall time since the
--- previous sample to the stack it finds. Time spent inside a C function (fs.walk, a regex
--- in string.gmatch) is therefore charged to the Lua function that called it, which is what
--- one wants to know. Persona and template scripts run under the host's own instruction hook
--- (loader.call), which displaces this one: their calls are timed whole and charged to a
--- "script call" entry under their caller. With --inside they run by plain pcall instead,
--- without the host's limits, so that the profile sees into them. Coroutines other than the
--- main one are not sampled.
+-- Time is CPU time (os.clock), so other processes on a busy machine do not blur it; --wall
+-- measures wall time instead, which also counts waiting on the network or the disk.
+-- A count hook fires every INTERVAL VM instructions and charges the time since the previous
+-- sample to the stack it finds. A C function runs no VM instructions, so a return hook
+-- watches for C functions that return after a long silence and charges that time to them
+-- ("[C] walk"), under their callers; short C calls stay in their caller's self time.
+-- Persona and template scripts run under the host's own instruction hook (loader.call),
+-- which displaces this one: each such call is timed whole as a "script call" entry under its
+-- caller. With --inside they run by plain pcall instead, without the host's limits, so that
+-- the profile sees into them. Coroutines other than the main one are not sampled.
 --
--- usage: agent lua bench/profile.lua [--top N] [--inside] -- new-runbook INFRA-012 --dry-run --root DIR
+-- usage: agent lua bench/profile.lua [--top N] [--inside] [--wall] -- COMMAND [ARGS...]
+--   e.g. agent lua bench/profile.lua -- new-runbook INFRA-012 --dry-run --root DIR
 local sys = require("agent.sys")
 
-local INTERVAL = 1000
-local top, inside, argv = 25, false, {}
-do
+local INTERVAL = 1000  -- VM instructions between samples
+local C_SILENCE_MS = 0.2 -- a C function returning after this long without a sample is charged itself
+local USAGE = "usage: agent lua bench/profile.lua [--top N] [--inside] [--wall] -- COMMAND [ARGS...]"
+
+local function parse_args(argv)
+  local o = { top = 25, inside = false, wall = false, command = {} }
   local i = 1
-  while arg[i] == "--top" or arg[i] == "--inside" do
-    if arg[i] == "--inside" then
-      inside, i = true, i + 1
+  while argv[i] and argv[i] ~= "--" and argv[i]:match("^%-%-") do
+    local a = argv[i]
+    if a == "--inside" then
+      o.inside = true
+    elseif a == "--wall" then
+      o.wall = true
+    elseif a == "--top" then
+      i = i + 1
+      o.top = tonumber(argv[i]) or error("--top needs a number; " .. USAGE, 0)
     else
-      top, i = tonumber(arg[i + 1]) or error("--top needs a number", 0), i + 2
+      error(("unknown option '%s'; %s"):format(a, USAGE), 0)
     end
+    i = i + 1
   end
-  if arg[i] == "--" then i = i + 1 end
-  for k = i, #arg do argv[#argv + 1] = arg[k] end
-  if #argv == 0 then error("usage: agent lua bench/profile.lua [--top N] [--inside] -- COMMAND [ARGS...]", 0) end
+  if argv[i] == "--" then i = i + 1 end
+  for k = i, #argv do o.command[#o.command + 1] = argv[k] end
+  if #o.command == 0 then error(USAGE, 0) end
+  return o
 end
 
+local opts = parse_args(arg)
+local now = opts.wall and sys.clock or function() return os.clock() * 1000 end
+
 local incl, self_ms, total = {}, {}, 0
-local last = sys.clock()
+local last = now()
 
 local function name_of(info)
   local where = info.short_src .. ":" .. (info.linedefined or 0)
   return (info.name and (info.name .. " ") or "") .. where
 end
 
--- Charges the time since the last sample to the stack from `level` up; `label`, when given,
--- names the innermost entry instead of the function found there.
+-- Charges the time since the last sample to the stack from `level` up. The innermost entry
+-- is `label` when given (a C function, a script call), else the Lua function found there.
 local function charge(level, label)
-  local now = sys.clock()
-  local dt = now - last
-  last = now
+  local t = now()
+  local dt = t - last
+  last = t
   total = total + dt
   local seen = {}
-  local first = level
+  if label then
+    self_ms[label] = (self_ms[label] or 0) + dt
+    incl[label] = (incl[label] or 0) + dt
+    seen[label] = true
+  end
+  local innermost = not label
   while true do
     local info = debug.getinfo(level, "Sn")
     if not info then break end
     if info.what ~= "C" then
-      local key = (level == first and label) or name_of(info)
-      if level == first then self_ms[key] = (self_ms[key] or 0) + dt end
+      local key = name_of(info)
+      if innermost then
+        self_ms[key] = (self_ms[key] or 0) + dt
+        innermost = false
+      end
       if not seen[key] then -- a recursive function counts once per sample
         seen[key] = true
         incl[key] = (incl[key] or 0) + dt
@@ -62,17 +87,27 @@ local function charge(level, label)
   end
 end
 
-local function sample() charge(3) end
+-- Inside the hook, level 2 is the function that was running (or returning); charge() adds one.
+local function hook(event)
+  if event == "count" then
+    charge(3)
+  elseif now() - last > C_SILENCE_MS then -- a return after a long silence
+    local info = debug.getinfo(2, "Sn")
+    if info.what == "C" then
+      charge(4, "[C] " .. (info.name or "?"))
+    end
+  end
+end
 
 -- loader.call runs a team script under the host's hook: time it whole, as a child of the
 -- function that called it.
 local loader = require("agent.loader")
 local script_call = loader.call
-if inside then
+if opts.inside then
   script_call = function(fn, ...)
-    local hook, mask, count = debug.gethook()
+    local h, mask, count = debug.gethook()
     local results = table.pack(pcall(fn, ...))
-    debug.sethook(hook, mask, count) -- a script may not touch it, but an error unwinds past it
+    debug.sethook(h, mask, count) -- an error may unwind past a script that changed it
     return table.unpack(results, 1, results.n)
   end
 end
@@ -80,22 +115,17 @@ loader.call = function(fn, ...)
   charge(3)
   local results = table.pack(script_call(fn, ...))
   local info = debug.getinfo(fn, "S")
-  charge(2, ("script call %s:%d"):format(info.short_src, info.linedefined))
+  charge(3, ("script call %s:%d"):format(info.short_src, info.linedefined))
   return table.unpack(results, 1, results.n)
 end
 
-local function ranked(t)
+local function print_table(title, t)
   local rows = {}
   for k, v in pairs(t) do rows[#rows + 1] = { k, v } end
   table.sort(rows, function(a, b) return a[2] > b[2] end)
-  return rows
-end
-
-local function print_table(title, t)
-  io.stderr:write(("\n%s (ms of %.1f ms sampled)\n"):format(title, total))
-  for i, row in ipairs(ranked(t)) do
-    if i > top then break end
-    io.stderr:write(("%9.1f  %5.1f%%  %s\n"):format(row[2], 100 * row[2] / total, row[1]))
+  io.stderr:write(("\n%s (ms of %.1f ms %s)\n"):format(title, total, opts.wall and "wall" or "CPU"))
+  for i = 1, math.min(opts.top, #rows) do
+    io.stderr:write(("%9.1f  %5.1f%%  %s\n"):format(rows[i][2], 100 * rows[i][2] / total, rows[i][1]))
   end
 end
 
@@ -103,14 +133,15 @@ end
 local real_stdout = io.stdout
 io.stdout = assert(io.open("/dev/null", "w"))
 local cli = require("agent.cli")
-local t0 = sys.clock()
-debug.sethook(sample, "", INTERVAL)
-local status = cli.main(argv)
+local t0 = now()
+debug.sethook(hook, "r", INTERVAL)
+local status = cli.main(opts.command)
 debug.sethook()
 charge(2)
 io.stdout:close()
 io.stdout = real_stdout
-io.stderr:write(("\nagent %s: exit %s in %.1f ms\n"):format(table.concat(argv, " "), tostring(status), sys.clock() - t0))
+io.stderr:write(("\nagent %s: exit %s in %.1f ms\n"):format(table.concat(opts.command, " "), tostring(status),
+  now() - t0))
 print_table("inclusive", incl)
 print_table("self", self_ms)
 return 0
