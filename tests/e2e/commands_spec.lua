@@ -425,6 +425,9 @@ return { api = 1, id = "perf", name = "@Performance", checklist = { "p99 latency
     local u = run({ "list", "tickets" }, { cwd = repo() })
     assert.are.equal(2, u.code)
     assert.matches("unknown kind 'tickets'", u.stderr)
+    local f = run({ "list", "rules", "--state", "draft" }, { cwd = repo() })
+    assert.are.equal(2, f.code)
+    assert.matches("%-%-state filters stories and runbooks, not rules", f.stderr)
   end)
 end)
 
@@ -474,6 +477,9 @@ return copy
     assert.are.same(builtin.owns, d.owns)
     assert.are.equal(1, #d.shadows)
     assert.are.same({ builtin.file, "built-in" }, { d.shadows[1].file, d.shadows[1].origin })
+    -- which agrees, from a subdirectory of the repository
+    local w = doc(run({ "which", "persona", "qa", "--json" }, { cwd = root .. "/src" }))
+    assert.are.same({ root .. "/.agent/personas/qa.lua", "repo" }, { w.path, w.origin })
   end)
 
   it("shows a roster persona with its governance checks as the checklist", function()

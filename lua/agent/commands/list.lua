@@ -264,6 +264,9 @@ function M.run(opts, ctx)
   if not KINDS[kind] then
     cli.usage_error(("list: unknown kind '%s' (stories, runbooks, rules or personas)"):format(kind))
   end
+  if (opts.state or opts.scope) and kind ~= "stories" and kind ~= "runbooks" then
+    cli.usage_error(("list: --%s filters stories and runbooks, not %s"):format(opts.state and "state" or "scope", kind))
+  end
   if kind ~= "personas" and not ctx.root then
     cli.fail(cli.EXIT.fail, "no .agent/ directory in this directory or any parent (run 'agent init' or pass --root DIR)")
   end
