@@ -182,7 +182,7 @@ end
 function M.run(opts, ctx)
   local s = find(ctx, opts.args[1])
   local tpl, file = new_story.template(ctx.root)
-  local placeholder = new_story.render(tpl, file, { id = s.id, title = s.title, scope = s.scope, state = "DRAFT" })
+  local placeholder = new_story.render(ctx.root, tpl, file, { id = s.id, title = s.title, scope = s.scope, state = "DRAFT" })
   local problems = M.check_sections(s.text, placeholder, required_of(tpl))
   if #problems > 0 then
     report(ctx, s, problems)

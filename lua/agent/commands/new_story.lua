@@ -129,13 +129,18 @@ end
 
 -- ---- The template ------------------------------------------------------------------------
 
--- The story template on the search path: tpl, file (for messages). A broken template is a
--- script error (exit 3).
+-- A message with the repository's root taken off the paths it names, as new-runbook does.
+local function relative(root, msg)
+  return (tostring(msg):gsub(root:gsub("%p", "%%%0") .. "/", ""))
+end
+
+-- The story template on the search path: tpl, file (for messages, relative to the
+-- repository when inside it), origin. A broken template is a script error (exit 3).
 function M.template(root)
   require("agent.script_api").install(root)
   local tpl, second = loader.load_script("templates", "story")
-  if tpl == nil then cli.fail(cli.EXIT.script, tostring(second)) end
-  local file = second.path
+  if tpl == nil then cli.fail(cli.EXIT.script, relative(root, second)) end
+  local file = relative(root, second.path)
   if type(tpl) ~= "table" or type(tpl.render) ~= "function" then
     cli.fail(cli.EXIT.script, file .. ": a story template must return a table with a render(story) function")
   end
@@ -148,9 +153,9 @@ end
 
 -- Renders the story; the text must carry the state it was given, or commit-story and
 -- new-runbook could not read it.
-function M.render(tpl, file, fields)
+function M.render(root, tpl, file, fields)
   local ok, text = loader.call(tpl.render, loader.readonly(fields))
-  if not ok then cli.fail(cli.EXIT.script, tostring(text)) end
+  if not ok then cli.fail(cli.EXIT.script, relative(root, text)) end
   if type(text) ~= "string" then
     cli.fail(cli.EXIT.script, ("%s: render(story) must return a string (got %s)"):format(file, type(text)))
   end
@@ -186,7 +191,7 @@ function M.run(opts, ctx)
   local held <close> = lock(dir)
   local id = ("%s-%0" .. ID_DIGITS .. "d"):format(scope, M.highest(ctx.root, scope) + 1)
   local fields = { id = id, title = title, scope = scope, state = "DRAFT" }
-  local text = M.render(tpl, file, fields)
+  local text = M.render(ctx.root, tpl, file, fields)
   local name = file_name(id, title)
   local path = dir .. "/" .. name
   if fs.exists(path) then cli.fail(cli.EXIT.fail, ("new-story: %s/%s already exists"):format(reldir, name)) end
