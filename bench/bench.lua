@@ -143,7 +143,11 @@ local function machine()
   print(("# %s, %s mode"):format(os.date("!%Y-%m-%d %H:%M UTC"), opts.smoke and "smoke" or "full"))
   print(("# %s, %s cores, %.1f GiB RAM, %s"):format(cpu, capture("nproc"):gsub("%s+$", ""), kb / 1048576,
     capture("uname -srm"):gsub("%s+$", "")))
-  print(("# agent %s; load average %s"):format(AGENT, load))
+  local git = "git -C " .. q(SRC)
+  local commit = capture(git .. " rev-parse --short HEAD 2>/dev/null"):gsub("%s+$", "")
+  local dirty = capture(git .. " status --porcelain --untracked-files=no 2>/dev/null") ~= ""
+  print(("# agent %s (commit %s%s); load average %s"):format(AGENT, commit ~= "" and commit or "?",
+    dirty and " with uncommitted changes" or "", load))
 end
 
 -- ---- Inputs (generated once per size, cached under the output directory) ---------------------
