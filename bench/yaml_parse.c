@@ -2,27 +2,44 @@
  * values built. It reads the file into memory first, as agent's yaml.decode gets a string,
  * so the two processes do the same I/O and differ only in what follows the parse.
  * usage: yaml_parse FILE   (prints the number of events; exit 1 on any failure) */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <yaml.h>
 
-/* Reads the whole of path into a malloc'd buffer the caller frees; NULL on failure. */
+/* Reads the whole of path into a malloc'd buffer the caller frees, growing it as it goes (a
+ * size from ftell means nothing for a directory or a pipe). NULL with errno set on failure. */
 static unsigned char *read_file(const char *path, size_t *len)
 {
   FILE *f = fopen(path, "rb");
   if (!f)
     return NULL;
   unsigned char *buf = NULL;
-  long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0)
-    buf = malloc((size_t)size + 1);
-  if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) {
-    free(buf);
-    buf = NULL;
+  size_t cap = 0, n = 0;
+  for (;;) {
+    if (n == cap) {
+      size_t grown = cap ? 2 * cap : 1 << 16;
+      unsigned char *p = realloc(buf, grown);
+      if (!p)
+        break;
+      buf = p;
+      cap = grown;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0)
+      break;
   }
+  int failed = ferror(f) || n == cap; /* n == cap: the last realloc failed */
+  int err = errno;
   fclose(f);
-  *len = buf ? (size_t)size : 0;
+  if (failed) {
+    free(buf);
+    errno = err ? err : ENOMEM;
+    return NULL;
+  }
+  *len = n;
   return buf;
 }
 
