@@ -39,6 +39,7 @@ struct agent_ctx {
   double deadline_ms;     /* 0: no wall-clock budget */
   enum limit_kind hit;    /* the limit that stopped the current call */
   char where[256];        /* last script position seen by the hook (for memory errors) */
+  char spent_at[256];     /* "file:line:" where the budget ran out, told on every re-raise */
 };
 
 static const char CTX_KEY = 'c'; /* registry key: its address */
@@ -134,9 +135,16 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
   if (!over)
     return;
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-  luaL_where(L, 0);
-  lua_pushstring(L, ctx->hit == LIMIT_TIME ? "time budget exceeded" : "instruction budget exceeded");
-  lua_concat(L, 2);
+  /* Once spent, the budget is raised again at every instruction until the limited call
+   * returns, wherever that instruction is (a script's pcall wrapper, a coroutine): name the
+   * place where it ran out each time, not the place of the re-raise. */
+  if (!ctx->spent_at[0]) {
+    luaL_where(L, 0);
+    snprintf(ctx->spent_at, sizeof(ctx->spent_at), "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pushfstring(L, "%s%s", ctx->spent_at,
+                  ctx->hit == LIMIT_TIME ? "time budget exceeded" : "instruction budget exceeded");
   lua_error(L);
 }
 
@@ -160,6 +168,7 @@ struct saved_budget {
   enum limit_kind hit;
   lua_Hook hook;
   int mask, count;
+  char spent_at[256];
 };
 
 static const char *limit_name(enum limit_kind k)
@@ -186,7 +195,8 @@ static int host_call_limited(lua_State *L)
   luaL_argcheck(L, ctx != NULL, 1, "no agent context in this state");
 
   struct saved_budget saved = {ctx->limit, ctx->instructions_left, ctx->deadline_ms, ctx->hit,
-                               lua_gethook(L), lua_gethookmask(L), lua_gethookcount(L)};
+                               lua_gethook(L), lua_gethookmask(L), lua_gethookcount(L), ""};
+  memcpy(saved.spent_at, ctx->spent_at, sizeof(saved.spent_at));
   long long new_limit = mem > 0 ? ctx->used + mem : 0;
   if (saved.limit > 0 && (new_limit == 0 || saved.limit < new_limit))
     new_limit = saved.limit;
@@ -202,6 +212,7 @@ static int host_call_limited(lua_State *L)
   ctx->deadline_ms = new_deadline;
   ctx->hit = LIMIT_NONE;
   ctx->where[0] = '\0';
+  ctx->spent_at[0] = '\0';
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, AGENT_HOOK_INTERVAL);
 
   int nargs = lua_gettop(L) - 2;
@@ -216,6 +227,7 @@ static int host_call_limited(lua_State *L)
   ctx->instructions_left = saved.instructions_left >= 0 ? saved.instructions_left - spent : -1;
   ctx->deadline_ms = saved.deadline_ms;
   ctx->hit = saved.hit;
+  memcpy(ctx->spent_at, saved.spent_at, sizeof(ctx->spent_at));
 
   if (status == LUA_OK) {
     lua_pushboolean(L, 1);

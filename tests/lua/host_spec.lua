@@ -36,6 +36,16 @@ describe("host.call_limited", function()
     assert.are.equal("instructions", kind)
   end)
 
+  it("names the place the budget ran out, not where a swallowing pcall re-raised it", function()
+    local f = load("local function spin() while true do end end\n"
+      .. "local function catch(g) return pcall(g) end\n"
+      .. "while true do catch(spin) end", "@catcher.lua")
+    local ok, msg, kind = host.call_limited({ instructions = 100000 }, f)
+    assert.is_false(ok)
+    assert.are.equal("instructions", kind)
+    assert.are.equal("catcher.lua:1: instruction budget exceeded", msg)
+  end)
+
   it("stops a script at its wall-clock budget", function()
     local f = load("local t = {} while true do t[#t % 10 + 1] = {} end", "@slow.lua")
     local ok, msg, kind = host.call_limited({ instructions = 0, time_ms = 50 }, f)
