@@ -123,7 +123,9 @@ end
 -- ---- The sandbox ------------------------------------------------------------------------
 
 -- A read-only view of t: reads go through, writes raise, nested tables are wrapped too.
+-- Proxies are shared by every script, so the sandbox's rawset refuses them (below).
 local readonly_cache = setmetatable({}, { __mode = "k" })
+local proxies = setmetatable({}, { __mode = "k" }) -- proxy -> its name
 local function readonly(t, name)
   if type(t) ~= "table" then return t end
   local cached = readonly_cache[t]
@@ -139,9 +141,34 @@ local function readonly(t, name)
     __metatable = false,
   })
   readonly_cache[t] = proxy
+  proxies[proxy] = name or "table"
   return proxy
 end
 M.readonly = readonly
+
+-- A copy of what a script returned, made of plain tables: no metatables, read with raw
+-- access, cycles and sharing kept. The pipeline reads it after the limited call is over, so
+-- an __index, __tostring or __pairs of the script's would run there with no budget at all.
+-- Read-only proxies are the host's own and stay as they are.
+local function plain(v, seen)
+  if type(v) ~= "table" or proxies[v] then return v end
+  if seen[v] then return seen[v] end
+  local out = {}
+  seen[v] = out
+  local k, val = next(v)
+  while k ~= nil do
+    rawset(out, plain(k, seen), plain(val, seen))
+    k, val = next(v, k)
+  end
+  return out
+end
+
+local function plain_all(...)
+  local n, seen = select("#", ...), {}
+  local out = { ... }
+  for i = 1, n do out[i] = plain(out[i], seen) end
+  return table.unpack(out, 1, n)
+end
 
 local function copy(t)
   local c = {}
@@ -159,8 +186,8 @@ local function safe_pcall(f, ...) return guard(pcall(f, ...)) end
 local function safe_xpcall(f, h, ...) return guard(xpcall(f, h, ...)) end
 
 local SAFE_BASE = {
-  "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen", "rawset",
-  "select", "setmetatable", "tonumber", "tostring", "type", "_VERSION",
+  "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen",
+  "select", "tonumber", "tostring", "type", "_VERSION",
 }
 
 -- A fresh environment for one team script. `extra` adds fields (the script's `base`).
@@ -176,6 +203,18 @@ function M.sandbox_env(path, extra)
   env.os = readonly({ time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }, "os")
   -- strings share one metatable with the host: never hand it out
   env.getmetatable = function(v) if type(v) == "string" then return nil end return getmetatable(v) end
+  -- a finalizer runs whenever the collector gets to it, outside any script's budget
+  env.setmetatable = function(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+      error("__gc metamethods are not allowed in scripts", 2)
+    end
+    return setmetatable(t, mt)
+  end
+  -- the API and context proxies are shared: a raw write would change what others see
+  env.rawset = function(t, k, v)
+    if proxies[t] then error(("attempt to modify read-only '%s'"):format(proxies[t]), 2) end
+    return rawset(t, k, v)
+  end
   env.collectgarbage = function(opt) if opt == "count" then return collectgarbage("count") end return 0 end
   env.print = function(...)
     local parts = table.pack(...)
@@ -196,13 +235,18 @@ function M.sandbox_env(path, extra)
   })
 end
 
--- Runs fn(...) under the script limits (unless trusted). Returns true, ... or
--- false, "path:line: message", kind, traceback.
+-- Runs fn(...) under the script limits (unless trusted). Returns true, ... (as plain data)
+-- or false, "path:line: message", kind, traceback.
 function M.call(fn, ...)
   if state.trusted then
     return xpcall(fn, debug.traceback, ...)
   end
-  return host.call_limited(state.limits, fn, ...)
+  local res = table.pack(host.call_limited(state.limits, function(...) return plain_all(fn(...)) end, ...))
+  if not res[1] and type(res[2]) == "string" then
+    -- coroutine.wrap puts its own position before an error that already has the same one
+    res[2] = res[2]:gsub("^([^\n]-:%d+: )%1", "%1")
+  end
+  return table.unpack(res, 1, res.n)
 end
 
 local function chunkname(c)
