@@ -467,6 +467,14 @@ local function accept(r, findings)
   if r.refs then r.unknown_citations = check_citations(r, r.refs) end
 end
 
+-- "file:line" of the script function fn, for what it returned: the file that defined it
+-- (perhaps a base() persona or a team module), else the member's file.
+local function defined_at(fn, m, root)
+  local info = debug.getinfo(fn, "S")
+  if info.what ~= "Lua" or info.source:sub(1, 1) ~= "@" then return m.file end
+  return ("%s:%d"):format(relative(info.source:sub(2), root), info.linedefined)
+end
+
 local function run_offline(m, ctx, r, root)
   local t = sys.clock()
   local fn = m.persona.offline
@@ -480,11 +488,15 @@ local function run_offline(m, ctx, r, root)
   if not ok then
     r.status, r.error = "script_error", relative(f, root)
   elseif f == nil then
-    r.status, r.error = "no_review", ("%s: offline review returned nothing%s"):format(m.file, err and (": " .. tostring(err)) or "")
+    r.status, r.error = "no_review", ("%s: offline review returned nothing%s")
+      :format(defined_at(fn, m, root), type(err) == "string" and (": " .. err) or "")
   else
     local findings, nerr = api.normalize_findings(f, m.persona)
     if findings then accept(r, findings)
-    else r.status, r.error = "script_error", ("%s: offline review returned invalid findings: %s"):format(m.file, nerr) end
+    else
+      r.status, r.error = "script_error", ("%s: offline review returned invalid findings: %s")
+        :format(defined_at(fn, m, root), nerr)
+    end
   end
 end
 
@@ -492,7 +504,8 @@ local function build_prompt(m, ctx, root)
   local ok, pr = loader.call(m.persona.prompt or api.prompt, ctx)
   if not ok then return nil, relative(pr, root) end
   if type(pr) ~= "table" or type(pr.system) ~= "string" or type(pr.user) ~= "string" then
-    return nil, ("%s: prompt must return { system = string, user = string }"):format(m.file)
+    return nil, ("%s: prompt must return { system = string, user = string }")
+      :format(defined_at(m.persona.prompt or api.prompt, m, root))
   end
   return { system = pr.system, user = pr.user }
 end
