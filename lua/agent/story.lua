@@ -292,7 +292,8 @@ local function sections_of(text)
 end
 
 -- story.parse(text, path) -> story (see docs/internals.md). Never fails: a story without a
--- title or state gets nil fields the caller can name; invalid UTF-8 is carried as bytes.
+-- title or state gets nil fields the caller can name; invalid UTF-8 is carried as bytes
+-- (story.find refuses such a file before it gets here).
 function M.parse(text, path)
   text = M.normalize(text)
   local title, title_id = title_line(text)
@@ -372,6 +373,20 @@ local function inside_root(real_root, path)
   return true
 end
 
+-- A story must be UTF-8 text: NUL bytes mean a binary or UTF-16 file, and invalid bytes
+-- would be copied into the runbook and break the JSON documents commands print. Returns a
+-- message when it is not.
+local function not_text(f, text)
+  if text:find("\0", 1, true) then
+    return ("story '%s': not a text file (it holds NUL bytes); save it as UTF-8"):format(f.relpath)
+  end
+  local ok, bad = utf8.len(text)
+  if not ok then
+    local _, newlines = text:sub(1, bad):gsub("\n", "")
+    return ("story '%s': line %d is not valid UTF-8; save the file as UTF-8"):format(f.relpath, newlines + 1)
+  end
+end
+
 -- Reads a story file with the size cap: a huge file is refused, never read whole.
 local function read_capped(f, max)
   local st, serr = fs.stat(f.path)
@@ -383,6 +398,8 @@ local function read_capped(f, max)
   end
   local text, err = fs.read(f.path, max)
   if not text then return nil, ("story '%s': %s"):format(f.relpath, err) end
+  local why = not_text(f, text)
+  if why then return nil, why end
   return text
 end
 
