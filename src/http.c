@@ -50,27 +50,27 @@ static const char *const LIBCURL_NAMES[] = {"libcurl.so.4", "libcurl-gnutls.so.4
 /* Every libcurl function this module calls, once: return type, name after "curl_",
  * parameters. The list makes the table of pointers, the symbols to resolve, and a
  * compile-time check of each entry against its declaration in <curl/curl.h>. */
-#define CURL_FUNCTIONS(X)                                                                   \
-  X(CURLcode, global_init, (long flags))                                                    \
-  X(void, global_cleanup, (void))                                                           \
-  X(curl_version_info_data *, version_info, (CURLversion stamp))                            \
-  X(CURL *, easy_init, (void))                                                              \
-  X(void, easy_cleanup, (CURL * curl))                                                      \
-  X(CURLcode, easy_setopt, (CURL * curl, CURLoption option, ...))                           \
-  X(CURLcode, easy_getinfo, (CURL * curl, CURLINFO info, ...))                              \
-  X(const char *, easy_strerror, (CURLcode code))                                           \
-  X(CURLM *, multi_init, (void))                                                            \
-  X(CURLMcode, multi_cleanup, (CURLM * multi))                                              \
-  X(CURLMcode, multi_add_handle, (CURLM * multi, CURL *curl))                               \
-  X(CURLMcode, multi_remove_handle, (CURLM * multi, CURL *curl))                            \
-  X(CURLMcode, multi_perform, (CURLM * multi, int *running))                                \
-  X(CURLMcode, multi_poll,                                                                  \
-    (CURLM * multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds, int timeout_ms, \
-     int *numfds))                                                                          \
-  X(CURLMsg *, multi_info_read, (CURLM * multi, int *msgs_in_queue))                        \
-  X(const char *, multi_strerror, (CURLMcode code))                                         \
-  X(struct curl_slist *, slist_append, (struct curl_slist * list, const char *string))      \
-  X(void, slist_free_all, (struct curl_slist * list))                                       \
+#define CURL_FUNCTIONS(X)                                                                          \
+  X(CURLcode, global_init, (long flags))                                                           \
+  X(void, global_cleanup, (void))                                                                  \
+  X(curl_version_info_data *, version_info, (CURLversion stamp))                                   \
+  X(CURL *, easy_init, (void))                                                                     \
+  X(void, easy_cleanup, (CURL * curl))                                                             \
+  X(CURLcode, easy_setopt, (CURL * curl, CURLoption option, ...))                                  \
+  X(CURLcode, easy_getinfo, (CURL * curl, CURLINFO info, ...))                                     \
+  X(const char *, easy_strerror, (CURLcode code))                                                  \
+  X(CURLM *, multi_init, (void))                                                                   \
+  X(CURLMcode, multi_cleanup, (CURLM * multi))                                                     \
+  X(CURLMcode, multi_add_handle, (CURLM * multi, CURL * curl))                                     \
+  X(CURLMcode, multi_remove_handle, (CURLM * multi, CURL * curl))                                  \
+  X(CURLMcode, multi_perform, (CURLM * multi, int *running))                                       \
+  X(CURLMcode, multi_poll,                                                                         \
+    (CURLM * multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds, int timeout_ms,       \
+     int *numfds))                                                                                 \
+  X(CURLMsg *, multi_info_read, (CURLM * multi, int *msgs_in_queue))                               \
+  X(const char *, multi_strerror, (CURLMcode code))                                                \
+  X(struct curl_slist *, slist_append, (struct curl_slist * list, const char *string))             \
+  X(void, slist_free_all, (struct curl_slist * list))                                              \
   X(time_t, getdate, (const char *p, const time_t *unused))
 
 /* Members drop the "curl_" prefix: with it, curl's type-checking macros (curl_easy_setopt
@@ -84,8 +84,8 @@ struct curl_api {
 /* The pointer types above are written out (C11 has no typeof); each must be the very type
  * curl.h declares, or calls through it would be undefined. _Generic compares them without
  * evaluating (so without linking) the function. */
-#define CURL_CHECK(ret, name, params)                                                          \
-  _Static_assert(_Generic(&curl_##name, ret(*) params: 1, default: 0),                        \
+#define CURL_CHECK(ret, name, params)                                                              \
+  _Static_assert(_Generic(&curl_##name, ret(*) params : 1, default : 0),                           \
                  "curl_" #name " does not match its declaration in curl.h");
 CURL_FUNCTIONS(CURL_CHECK)
 #undef CURL_CHECK
@@ -126,7 +126,7 @@ static const char *resolve_curl(void *dl, struct curl_api *api)
 }
 
 /* Initialises the loaded library (libcurl wants that before any other call) and checks its
- * version; 0, or -1 with the reason in msg and nothing left to clean up. */
+ * version; 0, or -1 with the reason in msg and the initialisation undone. */
 static int init_curl(struct curl_lib *lib, const char *name, char *msg, size_t size)
 {
   CURLcode rc = lib->api.global_init(CURL_GLOBAL_DEFAULT);
@@ -163,8 +163,9 @@ static int load_curl(struct curl_lib *lib, char *msg, size_t size)
   for (size_t i = 0; !dl && i < count; i++) {
     name = names[i];
     dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    const char *err = dl ? NULL : dlerror();
     if (!dl && !why[0])
-      snprintf(why, sizeof(why), "%s", dlerror());
+      snprintf(why, sizeof(why), "%s", err ? err : name);
   }
   const char *missing = dl ? resolve_curl(dl, &lib->api) : why;
   if (missing) {
@@ -733,9 +734,9 @@ static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
   size_t n = strlen(x->errbuf);
   while (n > 0 && (x->errbuf[n - 1] == '\n' || x->errbuf[n - 1] == ' '))
     x->errbuf[--n] = '\0';
-  int len = n > 0 ? snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s (%s)", what, why,
-                             x->errbuf)
-                  : snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s", what, why);
+  int len =
+      n > 0 ? snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s (%s)", what, why, x->errbuf)
+            : snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s", what, why);
   if (len < 0 || (size_t)len >= sizeof(x->fail_reason))
     mark_cut(x->fail_reason, sizeof(x->fail_reason));
   for (char *c = x->fail_reason; *c; c++) /* one line, whatever curl wrote */
@@ -1066,8 +1067,7 @@ static void wait_for_activity(struct run *r)
     if (wake - now < timeout)
       timeout = wake - now;
   }
-  CURLMcode mc =
-      b->curl->multi_poll(b->multi, NULL, 0, timeout > 0 ? (int)ceil(timeout) : 0, NULL);
+  CURLMcode mc = b->curl->multi_poll(b->multi, NULL, 0, timeout > 0 ? (int)ceil(timeout) : 0, NULL);
   if (mc != CURLM_OK)
     luaL_error(r->L, "http: %s", b->curl->multi_strerror(mc));
 }
@@ -1335,8 +1335,7 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
 
 /* Pushes a batch of n transfers. Everything it allocates hangs off the userdata at once,
  * so a raise anywhere later (bad field, no memory) leaves __gc to clean up. */
-static struct batch *new_batch(lua_State *L, const struct curl_api *curl, size_t n,
-                               size_t parallel)
+static struct batch *new_batch(lua_State *L, const struct curl_api *curl, size_t n, size_t parallel)
 {
   struct batch *b = lua_newuserdatauv(L, sizeof(*b), 2);
   memset(b, 0, sizeof(*b));
@@ -1438,7 +1437,7 @@ static int http_request_all(lua_State *L)
   const struct curl_api *curl = state_curl(L);
   if (!curl)
     return curl_unavailable(L);
-  lua_createtable(L, (int)(n < 1024 ? n : 1024), 0); /* stack: reqs opts on_done results */
+  lua_createtable(L, (int)(n < 1024 ? n : 1024), 0);         /* stack: reqs opts on_done results */
   struct batch *b = new_batch(L, curl, n, (size_t)parallel); /* stack: ... results batch */
   for (size_t i = 0; i < n; i++) {
     if (lua_rawgeti(L, 1, (lua_Integer)i + 1) != LUA_TTABLE)

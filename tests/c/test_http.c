@@ -86,7 +86,7 @@ static void test_agent_libcurl_names_the_library(void)
   struct outcome o = request(L, REFUSED_URL);
   CHECK_STR(o.code, "unavailable");
   CHECK_STR(o.msg, "http: cannot load libcurl (/nonexistent/libcurl.so.4: cannot open shared "
-                 "object file: No such file or directory): install the libcurl4 package");
+                   "object file: No such file or directory): install the libcurl4 package");
   CHECK(!curl_mapped());
 
   setenv("AGENT_LIBCURL", "libm.so.6", 1); /* a library, but not libcurl */
