@@ -5,7 +5,12 @@ local M = {}
 local function defaults()
   return {
     agent = { provider = nil, models = {} },
-    panel = { personas = nil, jobs = 8, timeout = 120, deadline = 900 },
+    providers = {}, -- <name> -> {base_url=, json_mode=} (docs/providers.md)
+    -- max_tokens: one persona reply's output budget; synthesis_max_tokens: the synthesis and
+    -- repair calls' (panel.lua and synthesis.lua hold the same numbers for callers without
+    -- a config). overrides: persona id -> {provider=, model=}.
+    panel = { personas = nil, overrides = {}, jobs = 8, timeout = 120, deadline = 900,
+              max_tokens = 4096, synthesis_max_tokens = 16384 },
     scripts = { trusted = false, limits = { memory = 256 * 1024 * 1024, instructions = 200000000, time_ms = 10000 } },
     context = { budget_tokens = nil },
     redact = { emails = false, ips = false },
