@@ -250,7 +250,10 @@ local function summary_json(S, path, text, results, extra, problems, status)
   })
 end
 
-function M.run(opts, ctx)
+-- The whole pipeline, printing nothing on stdout: what `run` prints and what require("agent")'s
+-- new_runbook returns. Returns {session=S, path= (nil with dry-run), text=, results=,
+-- extra= {synthesis info [, repair info]}, problems=, status=}; failures raise through cli.
+function M.execute(opts, ctx)
   local S = review.prepare(opts, ctx, true)
   local dir, path = output_path(S)
   local lock <close> = not opts["dry-run"] and take_lock(S, dir, path) or nil
@@ -271,15 +274,21 @@ function M.run(opts, ctx)
   explain(status, results, problems)
   local extra = { synth }
   if repair then extra[#extra + 1] = repair end
+  return { session = S, path = not opts["dry-run"] and path or nil, text = text, results = results,
+           extra = extra, problems = problems, status = status }
+end
+
+function M.run(opts, ctx)
+  local r = M.execute(opts, ctx)
   if opts.json then
-    io.stdout:write(summary_json(S, not opts["dry-run"] and path or nil, text, results, extra, problems, status), "\n")
+    io.stdout:write(summary_json(r.session, r.path, r.text, r.results, r.extra, r.problems, r.status), "\n")
   elseif opts["dry-run"] then
-    io.stdout:write(text)
+    io.stdout:write(r.text)
   else
-    io.stdout:write(path, "\n")
+    io.stdout:write(r.path, "\n")
   end
-  review.usage_summary(S, extra)
-  return status
+  review.usage_summary(r.session, r.extra)
+  return r.status
 end
 
 return M

@@ -329,7 +329,9 @@ Examples:
   agent panel INFRA-012 --provider anthropic --json
   agent panel INFRA-012 --provider openai --model gpt-4o-mini --fresh]]
 
-function M.run(opts, ctx)
+-- The review, printing nothing on stdout: what `run` prints and what require("agent")'s panel
+-- returns. Returns {session=S, results=, redactions=, status=}; failures raise through cli.
+function M.execute(opts, ctx)
   local S = M.prepare(opts, ctx, false)
   M.gather(S)
   local results = M.run_panel(S)
@@ -337,7 +339,12 @@ function M.run(opts, ctx)
   local redactions = M.redactions(results)
   local line = M.redaction_line(redactions)
   if line then log.info(line) end
-  local status = M.panel_status(results)
+  return { session = S, results = results, redactions = redactions, status = M.panel_status(results) }
+end
+
+function M.run(opts, ctx)
+  local r = M.execute(opts, ctx)
+  local S, results, redactions, status = r.session, r.results, r.redactions, r.status
   if opts.json then
     local verdicts, timings, tokens, personas = M.json_personas(results)
     io.stdout:write(json.encode({
