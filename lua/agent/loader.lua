@@ -22,18 +22,21 @@ M.PERSONA_API = 1 -- the persona/template contract version this agent implements
 
 local state = {
   layers = {},          -- { {root=, origin=} ... } team layers, highest priority first
+  repo_root = nil,      -- the repository holding the repo layer: its scripts must stay in it
   trusted = false,      -- scripts.trusted: team scripts get the full environment
   limits = {},          -- {memory=, instructions=, time_ms=} per call into a script
   api = {},             -- what scripts see as `agent` (filled by the pipeline)
   warn = function(msg) io.stderr:write("agent: ", msg, "\n") end,
 }
 
+-- A script's text, without the byte-order mark Windows editors write (load() does not skip
+-- one, as lua.c does for files).
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local data = f:read("a")
   f:close()
-  return data
+  return data and (data:gsub("^\239\187\191", ""))
 end
 
 -- Installs the layers. opts = { scripts = {dir...}, repo = "/abs/.agent" | nil,
@@ -44,6 +47,7 @@ function M.configure(opts)
     layers[#layers + 1] = { root = dir, origin = "scripts" }
   end
   if opts.repo then layers[#layers + 1] = { root = opts.repo, origin = "repo" } end
+  state.repo_root = opts.repo and opts.repo:match("^(.+)/[^/]+$") or nil
   if opts.user then layers[#layers + 1] = { root = opts.user, origin = "user" } end
   state.layers = layers
   state.trusted = opts.trusted and true or false
@@ -82,14 +86,31 @@ local function candidates(kind, relpath)
   return out
 end
 
+-- The text of a candidate, or nil when there is none. A file of the repo layer that resolves
+-- outside the repository is not read (a cloned repository could link a credentials file
+-- there, and a syntax error quotes what it stumbles on): it becomes a candidate that fails
+-- to load, with c.refused saying why.
+local function source_of(c)
+  if c.embedded then return host.builtin(c.path) end
+  local root = c.origin == "repo" and state.repo_root
+  if root then
+    local real = require("agent.fs").realpath(c.path)
+    if not real then return nil end
+    if real ~= root and real:sub(1, #root + 1) ~= root .. "/" then
+      c.refused = c.path .. ": a symlink leading outside the repository (refused)"
+      return ""
+    end
+  end
+  return read_file(c.path)
+end
+
 -- Resolves kind/relpath along the search path. Returns the winner and the list of every
--- existing candidate (winner first), each { path=, origin=, builtin=, source= }.
+-- existing candidate (winner first), each { path=, origin=, builtin=, source=, refused= }.
 function M.resolve(kind, relpath)
   assert(TEAM_DIRS[kind], "unknown script kind")
   local found = {}
   for _, c in ipairs(candidates(kind, relpath)) do
-    local src
-    if c.embedded then src = host.builtin(c.path) else src = read_file(c.path) end
+    local src = source_of(c)
     if src then
       c.source = src
       found[#found + 1] = c
@@ -258,6 +279,7 @@ end
 -- trusted; built-in pipeline modules (kind "lua" from a built-in layer) get _G.
 -- Returns the chunk's value or nil, message, kind.
 local function run_candidate(c, kind, extra)
+  if c.refused then return nil, c.refused, "refused" end
   local full = c.builtin and kind == "lua" or (state.trusted and not c.builtin)
   local env = full and _G or M.sandbox_env(c.path, extra)
   if full and extra then env = setmetatable(copy(extra), { __index = _G }) end
@@ -298,10 +320,10 @@ function M.require_script(name)
   if script_modules[name] ~= nil then return script_modules[name] end
   local rel = name:gsub("%.", "/")
   for _, layer in ipairs(state.layers) do
-    local path = layer.root .. "/lua/" .. rel .. ".lua"
-    local src = read_file(path)
-    if src then
-      local ok, val, kind = run_candidate({ path = path, source = src, origin = layer.origin }, "lua")
+    local c = { path = layer.root .. "/lua/" .. rel .. ".lua", origin = layer.origin }
+    c.source = source_of(c)
+    if c.source then
+      local ok, val, kind = run_candidate(c, "lua")
       if not ok then error(val, 0) end
       if val == nil then val = true end
       script_modules[name] = val
