@@ -78,13 +78,22 @@ local function refuse_existing(S, path)
     :format(relpath(S, path), relpath(S, path)))
 end
 
+-- Refuses to write where a planted symlink would carry the write out of the repository.
+local function stay_inside(S, paths)
+  for _, p in ipairs(paths) do
+    local ok, why = require("agent.session").check_inside(S.root, p)
+    if not ok then cli.fail(cli.EXIT.fail, ("%s: %s; refusing to write there"):format(relpath(S, p), why)) end
+  end
+end
+
 -- Takes the story's lock, waiting for another run that holds it, then checks again that no
 -- runbook appeared meanwhile. The lock is released when the returned handle is closed.
 local function take_lock(S, dir, path)
+  local lock_path = dir .. "/." .. S.story.id .. ".lock"
+  stay_inside(S, { dir, lock_path, path, path .. ".bak" })
   refuse_existing(S, path)
   local ok, err = fs.mkdir_p(dir)
   if not ok then cli.fail(cli.EXIT.fail, err) end
-  local lock_path = dir .. "/." .. S.story.id .. ".lock"
   local lock, lerr, code = fs.lock(lock_path, { wait = false })
   if not lock and code == "busy" then
     log.info(("another run on %s holds %s; waiting for it to finish"):format(S.story.id, relpath(S, lock_path)))
