@@ -27,6 +27,7 @@ end
 function M.open(root, story_id, opts)
   assert(type(root) == "string" and type(story_id) == "string", "cache.open(root, story_id [, opts])")
   return setmetatable({
+    root = root,
     dir = root .. "/.agent/cache/panel/" .. story_id,
     fresh = opts and opts.fresh or false,
     warned = false,
@@ -35,9 +36,20 @@ end
 
 function Store:path(call) return self.dir .. "/" .. M.key(call) .. ".json" end
 
+-- Whether an entry's path stays inside the repository: a symlink planted at the folder or
+-- at an entry must not make the cache read or write a file elsewhere (warned once).
+function Store:inside(path)
+  local ok, why = require("agent.session").check_inside(self.root, path)
+  if not ok and not self.warned then
+    self.warned = true
+    log.warn(("cache: %s: %s; replies are not cached"):format(path:sub(#self.root + 2), why))
+  end
+  return ok
+end
+
 -- The cached reply for a call, or nil. A corrupt entry is a miss (and is overwritten later).
 function Store:get(call)
-  if self.fresh then return nil end
+  if self.fresh or not self:inside(self:path(call)) then return nil end
   local text = fs.read(self:path(call), ENTRY_MAX_BYTES)
   if not text then return nil end
   local ok, entry = pcall(cjson.decode, text)
@@ -57,6 +69,7 @@ function Store:put(call, reply)
     reply = { text = reply.text, finish = reply.finish, truncated = reply.truncated or false,
               usage = reply.usage, model = reply.model },
   }
+  if not self:inside(self:path(call)) then return nil, "outside the repository" end
   local ok, err = fs.mkdir_p(self.dir)
   if ok then ok, err = fs.write(self:path(call), cjson.encode(entry)) end
   if not ok and not self.warned then
