@@ -141,8 +141,9 @@ local function machine()
   local kb = tonumber((slurp("/proc/meminfo") or ""):match("MemTotal:%s*(%d+)")) or 0
   local load = (slurp("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)") or "?"
   print(("# %s, %s mode"):format(os.date("!%Y-%m-%d %H:%M UTC"), opts.smoke and "smoke" or "full"))
-  print(("# %s, %s cores, %.1f GiB RAM, %s"):format(cpu, capture("nproc"):gsub("%s+$", ""), kb / 1048576,
-    capture("uname -srm"):gsub("%s+$", "")))
+  local os_name = (slurp("/etc/os-release") or ""):match('PRETTY_NAME="([^"\n]*)"') or "?"
+  print(("# %s, %s cores, %.1f GiB RAM, %s, %s"):format(cpu, capture("nproc"):gsub("%s+$", ""), kb / 1048576,
+    os_name, capture("uname -srm"):gsub("%s+$", "")))
   local git = "git -C " .. q(SRC)
   local commit = capture(git .. " rev-parse --short HEAD 2>/dev/null"):gsub("%s+$", "")
   local dirty = capture(git .. " status --porcelain --untracked-files=no 2>/dev/null") ~= ""

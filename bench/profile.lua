@@ -7,22 +7,25 @@
 -- A count hook fires every INTERVAL VM instructions and charges the time since the previous
 -- sample to the stack it finds. A C function runs no VM instructions, so a return hook
 -- watches for C functions that return after a long silence and charges that time to them
--- ("[C] walk"), under their callers; short C calls stay in their caller's self time.
+-- ("[C] walk"), under their callers; short C calls stay in their caller's self time. The
+-- return hook runs at every return and inflates call-heavy code by up to half again;
+-- --no-c-calls leaves it out (cheaper, but a long C call is then charged to whatever Lua
+-- function runs at the next sample, possibly after its caller returned).
 -- Persona and template scripts run under the host's own instruction hook (loader.call),
 -- which displaces this one: each such call is timed whole as a "script call" entry under its
 -- caller. With --inside they run by plain pcall instead, without the host's limits, so that
 -- the profile sees into them. Coroutines other than the main one are not sampled.
 --
--- usage: agent lua bench/profile.lua [--top N] [--inside] [--wall] -- COMMAND [ARGS...]
+-- usage: agent lua bench/profile.lua [--top N] [--inside] [--wall] [--no-c-calls] -- COMMAND [ARGS...]
 --   e.g. agent lua bench/profile.lua -- new-runbook INFRA-012 --dry-run --root DIR
 local sys = require("agent.sys")
 
 local INTERVAL = 1000  -- VM instructions between samples
 local C_SILENCE_MS = 0.2 -- a C function returning after this long without a sample is charged itself
-local USAGE = "usage: agent lua bench/profile.lua [--top N] [--inside] [--wall] -- COMMAND [ARGS...]"
+local USAGE = "usage: agent lua bench/profile.lua [--top N] [--inside] [--wall] [--no-c-calls] -- COMMAND [ARGS...]"
 
 local function parse_args(argv)
-  local o = { top = 25, inside = false, wall = false, command = {} }
+  local o = { top = 25, inside = false, wall = false, c_calls = true, command = {} }
   local i = 1
   while argv[i] and argv[i] ~= "--" and argv[i]:match("^%-%-") do
     local a = argv[i]
@@ -30,6 +33,8 @@ local function parse_args(argv)
       o.inside = true
     elseif a == "--wall" then
       o.wall = true
+    elseif a == "--no-c-calls" then
+      o.c_calls = false
     elseif a == "--top" then
       i = i + 1
       o.top = tonumber(argv[i]) or error("--top needs a number; " .. USAGE, 0)
@@ -111,11 +116,14 @@ if opts.inside then
     return table.unpack(results, 1, results.n)
   end
 end
+local MASK = opts.c_calls and "r" or ""
 loader.call = function(fn, ...)
   charge(3)
+  debug.sethook(hook, "", INTERVAL) -- the host's hook comes back as this on exit: no return event
   local results = table.pack(script_call(fn, ...))
   local info = debug.getinfo(fn, "S")
   charge(3, ("script call %s:%d"):format(info.short_src, info.linedefined))
+  debug.sethook(hook, MASK, INTERVAL) -- after the charge, or sethook's return would take it
   return table.unpack(results, 1, results.n)
 end
 
@@ -134,7 +142,7 @@ local real_stdout = io.stdout
 io.stdout = assert(io.open("/dev/null", "w"))
 local cli = require("agent.cli")
 local t0 = now()
-debug.sethook(hook, "r", INTERVAL)
+debug.sethook(hook, MASK, INTERVAL)
 local status = cli.main(opts.command)
 debug.sethook()
 charge(2)
