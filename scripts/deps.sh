@@ -4,7 +4,7 @@
 set -eu
 
 build_pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 lua-cjson-dev libyaml-dev libcmark-dev libcurl4-openssl-dev"
-test_pkgs="lua-busted python3 fd-find hyperfine cmark neovim git"
+test_pkgs="lua-busted lua-check python3 fd-find hyperfine cmark neovim git zsh groff-base man-db"
 
 case "${1:-build}" in
   build) want="$build_pkgs" ;;
