@@ -216,6 +216,13 @@ local function write(S, path, text)
   if not ok then cli.fail(cli.EXIT.fail, err) end
 end
 
+-- The JSON log event of the synthesis or repair call (text mode has its own lines).
+local function log_call(S, info)
+  log.event(info.status == "ok" and "info" or "warn", log.usage_fields({
+    event = info.name, story = S.story.id, provider = S.provider, model = S.model, status = info.status,
+    error = info.error, cached = info.cached or false }, info.elapsed_ms, info.tokens))
+end
+
 -- 3 (a persona script failed) before 5 (no usable review, the synthesis's included) before
 -- 4 (gate problems remain).
 local function exit_status(results, synth, problems)
@@ -272,13 +279,16 @@ function M.execute(opts, ctx)
   local line = review.redaction_line(review.redactions(results))
   if line then log.info(line) end
   local doc, input, synth = synthesize(S, results)
+  log_call(S, synth)
   review.check_interrupted(S)
   local text, problems, repair = render_and_gate(S, doc, input)
+  if repair then log_call(S, repair) end
   review.check_interrupted(S)
   local status = exit_status(results, synth, problems)
   if not opts["dry-run"] then
     write(S, path, text)
-    log.info(("wrote %s (Status: PROPOSED)"):format(relpath(S, path)))
+    log.info(("wrote %s (Status: PROPOSED)"):format(relpath(S, path)),
+      { event = "runbook_written", story = S.story.id, path = relpath(S, path), status = status })
   end
   explain(status, results, problems)
   local extra = { synth }

@@ -59,7 +59,7 @@ function M.progress(opts, members)
   p.live = human_stderr(opts) and sys.isatty("stderr")
   p.width = 12
   for i, m in ipairs(members) do
-    p.rows[i] = { name = m.name or ("@" .. m.id), state = "waiting", elapsed = nil }
+    p.rows[i] = { id = m.id, name = m.name or ("@" .. m.id), state = "waiting", elapsed = nil }
     p.width = math.max(p.width, #p.rows[i].name)
   end
   return p
@@ -86,6 +86,13 @@ function Progress:draw()
   self.drawn = #self.rows
 end
 
+-- A persona's result as the fields of its JSON log event.
+function M.persona_fields(r)
+  return log.usage_fields({ event = "persona", persona = r.id, provider = r.provider, model = r.model,
+    status = r.status, verdict = r.verdict, error = r.error, cached = r.cached or false,
+    attempts = r.attempts }, r.elapsed_ms, r.tokens)
+end
+
 -- Receives panel.review's events.
 function Progress:event(kind, i, data)
   local row = self.rows[i]
@@ -99,11 +106,14 @@ function Progress:event(kind, i, data)
     row.state = data.error and "failed" or "received"
   elseif kind == "retry" then
     row.state = "retrying: " .. tostring(data)
-    if not self.live then log.info(("%s: reply unusable (%s); retrying once"):format(row.name, tostring(data))) end
+    if not self.live then
+      log.info(("%s: reply unusable (%s); retrying once"):format(row.name, tostring(data)),
+        { event = "persona_retry", persona = row.id, reason = tostring(data) })
+    end
   elseif kind == "done" then
     row.state, row.key = state_text(data)
     row.elapsed = data.elapsed_ms
-    if not self.live then log.info(("%s: %s (%s)"):format(row.name, row.state, seconds(row.elapsed))) end
+    if not self.live then log.info(("%s: %s (%s)"):format(row.name, row.state, seconds(row.elapsed)), M.persona_fields(data)) end
   end
   self:draw()
 end
@@ -209,10 +219,9 @@ end
 -- Runs the panel with the progress display. Returns the results.
 function M.run_panel(S)
   local opts = S.opts
-  if human_stderr(opts) then
-    local label = S.provider == "offline" and "offline" or (S.provider .. "/" .. tostring(S.model))
-    log.info(("%s: panel of %d reviewing with %s"):format(S.story.id, #S.members, label))
-  end
+  local label = S.provider == "offline" and "offline" or (S.provider .. "/" .. tostring(S.model))
+  log.info(("%s: panel of %d reviewing with %s"):format(S.story.id, #S.members, label),
+    { event = "panel_start", story = S.story.id, provider = S.provider, model = S.model, personas = #S.members })
   local progress = M.progress(opts, S.members)
   local results = require("agent.panel").review(S.members, {
     story = S.story, gathered = S.gathered, config = S.config, root = S.root,
@@ -250,7 +259,13 @@ end
 -- and the total, on stderr.
 function M.usage_summary(S, extra)
   if not human_stderr(S.opts) then
-    log.event("info", { event = "usage", story = S.story.id, total_ms = sys.clock() - S.t0 })
+    local tokens = { input = 0, output = 0 }
+    local function add(t)
+      tokens.input, tokens.output = tokens.input + (t and t.input or 0), tokens.output + (t and t.output or 0)
+    end
+    for _, r in ipairs(S.results or {}) do add(r.tokens) end
+    for _, e in ipairs(extra or {}) do add(e.tokens) end
+    log.event("info", log.usage_fields({ event = "usage", story = S.story.id }, sys.clock() - S.t0, tokens))
     return
   end
   local rows, total_in, total_out = {}, 0, 0
