@@ -15,9 +15,10 @@
 -- which displaces this one: each such call is timed whole as a "script call" entry under its
 -- caller. With --inside they run by plain pcall instead, without the host's limits, so that
 -- the profile sees into them. Coroutines other than the main one are not sampled.
+-- The profile goes to stderr; the command's own output to stdout, as usual.
 --
 -- usage: agent lua bench/profile.lua [--top N] [--inside] [--wall] [--no-c-calls] -- COMMAND [ARGS...]
---   e.g. agent lua bench/profile.lua -- new-runbook INFRA-012 --dry-run --root DIR
+--   e.g. agent lua bench/profile.lua -- new-runbook INFRA-012 --dry-run --root DIR >/dev/null
 local sys = require("agent.sys")
 
 local INTERVAL = 1000  -- VM instructions between samples
@@ -137,17 +138,12 @@ local function print_table(title, t)
   end
 end
 
--- The command's stdout goes nowhere: the profile is what this run is for.
-local real_stdout = io.stdout
-io.stdout = assert(io.open("/dev/null", "w"))
 local cli = require("agent.cli")
 local t0 = now()
 debug.sethook(hook, MASK, INTERVAL)
 local status = cli.main(opts.command)
 debug.sethook()
 charge(2)
-io.stdout:close()
-io.stdout = real_stdout
 io.stderr:write(("\nagent %s: exit %s in %.1f ms\n"):format(table.concat(opts.command, " "), tostring(status),
   now() - t0))
 print_table("inclusive", incl)
