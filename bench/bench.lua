@@ -267,6 +267,7 @@ local function start_server(dir, latency_ms)
   })))
   local port_file, log = dir .. "/port", dir .. "/requests.jsonl"
   os.remove(port_file)
+  os.remove(log) -- the server appends every request, prompt and all, to it
   local pid = capture(("python3 %s --port-file %s --latency-ms %d --scenario %s --log %s >%s 2>&1 & echo $!"):format(
     q(SRC .. "/tests/servers/llm_server.py"), q(port_file), latency_ms, q(scenario), q(log),
     q(dir .. "/server.out"))):match("%d+")
