@@ -26,6 +26,18 @@ local function sections(text)
   return out
 end
 
+-- Runs a shell command; returns its output (stdout and stderr) and whether it exited 0.
+local function capture(cmd)
+  local dir = t.tmpdir()
+  local ok, code = t.sh(cmd .. " >" .. t.q(dir .. "/out") .. " 2>&1")
+  return t.read(dir .. "/out") or "", ok, code
+end
+
+local function cache_value(name)
+  local cache = t.read((os.getenv("AGENT_BUILD") or "") .. "/CMakeCache.txt") or ""
+  return cache:match("\n" .. name .. ":[%w]+=([^\n]*)")
+end
+
 local function index_of(list, v)
   for i, x in ipairs(list) do if x == v then return i end end
 end
@@ -56,5 +68,57 @@ describe("docs/personas.md", function()
     assert.matches("\n%d+ file changes? proposed%.\n", text)
     assert.matches("\n## Sign%-off\n\n%- %[ %] Tech lead: [^\n]+\n%- %[ %] On%-call engineer: [^\n]+\n$", text)
     assert.are.equal(0, t.run({ "check-runbook", ID }, { cwd = root }).code)
+  end)
+end)
+
+describe("docs/embedding.md", function()
+  after_each(t.cleanup)
+
+  -- name and verdict of each persona, as `agent panel --json` gives them
+  local function panel_lines(root, story)
+    local doc = assert(json.decode(t.run({ "panel", story, "--json" }, { cwd = root }).stdout))
+    local out = {}
+    for _, p in ipairs(doc.personas) do out[#out + 1] = ("%-16s %s"):format(p.name, p.verdict or p.status) end
+    return out
+  end
+
+  it("review.lua prints the verdicts and the runbook's size from a stock lua5.4, and fails as shown", function()
+    local root = repo()
+    local script = t.write(t.tmpdir() .. "/review.lua", example("embedding.md", "lua", "-- review.lua:"))
+    local lua = "cd / && LUA_CPATH=" .. t.q(os.getenv("LUA_CPATH") or "") .. " lua5.4 " .. t.q(script) .. " " .. t.q(root)
+    local out, ok = capture(lua .. " " .. ID)
+    assert(ok, out)
+    local dry = t.run({ "new-runbook", ID, "--dry-run" }, { cwd = root })
+    local lines = panel_lines(root, ID)
+    lines[#lines + 1] = ("%s: %d lines, exit status %d"):format(ID, select(2, dry.stdout:gsub("\n", "")), dry.code)
+    assert.are.equal(table.concat(lines, "\n") .. "\n", out)
+    -- the transcript on the page, for the example repository itself
+    local page = assert(t.read(t.src .. "/docs/embedding.md"))
+    assert.is_truthy(page:find("\n" .. lines[#lines] .. "\n", 1, true), "docs/embedding.md shows another line count")
+    local fail, fine, code = capture(lua .. " INFRA-404")
+    assert.is_false(fine)
+    assert.are.equal(1, code)
+    assert.matches("^review: story 'INFRA%-404' not found", fail)
+    assert.is_truthy(page:find(fail, 1, true), "docs/embedding.md shows another message")
+  end)
+
+  it("verdicts.c builds against the build tree with the command shown and prints each verdict", function()
+    local build = os.getenv("AGENT_BUILD")
+    local root = repo()
+    local dir = t.tmpdir()
+    t.write(dir .. "/verdicts.c", example("embedding.md", "c", "/* verdicts.c:"))
+    local cc = assert(example("embedding.md", "sh", "cc verdicts.c -I include"):gsub("\\\n%s*", ""))
+    cc = cc:gsub("\n$", ""):gsub("%-I include", "-I " .. t.q(t.src .. "/include"))
+      :gsub("build/lib/libagent%.a", t.q(build .. "/lib/libagent.a")):gsub("%-o verdicts", "-o " .. t.q(dir .. "/verdicts"))
+    if cache_value("AGENT_SANITIZE") == "ON" then cc = cc:gsub("^cc ", "cc -fsanitize=address,undefined ") end
+    local out, built = capture("cd " .. t.q(dir) .. " && " .. cc .. " -Wall -Wextra -Werror")
+    assert(built, out)
+    local ran, ok = capture(t.q(dir .. "/verdicts") .. " " .. t.q(root) .. " INFRA-013")
+    assert(ok, ran)
+    assert.are.equal(table.concat(panel_lines(root, "INFRA-013"), "\n") .. "\n", ran)
+    local missing, fine, code = capture(t.q(dir .. "/verdicts") .. " " .. t.q(root) .. " INFRA-404")
+    assert.is_false(fine)
+    assert.are.equal(1, code)
+    assert.matches("^verdicts: story 'INFRA%-404' not found", missing)
   end)
 end)
