@@ -122,3 +122,30 @@ describe("docs/embedding.md", function()
     assert.matches("^verdicts: story 'INFRA%-404' not found", missing)
   end)
 end)
+
+describe("docs/lua-api.md", function()
+  after_each(t.cleanup)
+
+  it("check.lua prints what agent check-runbook prints, and exits as it does", function()
+    local root = repo()
+    local script = t.write(t.tmpdir() .. "/check.lua", example("lua-api.md", "lua", "-- check.lua"))
+    local function check(...)
+      local args = {}
+      for i, a in ipairs({ ... }) do args[i] = t.q(a) end
+      return capture(("cd %s && LUA_CPATH=%s lua5.4 %s %s"):format(t.q(root), t.q(os.getenv("LUA_CPATH") or ""),
+        t.q(script), table.concat(args, " ")))
+    end
+    local out, ok, code = check(ID)
+    assert.are.same({ false, 1 }, { ok, code })
+    assert.matches("^no runbook for INFRA%-012", out)
+    assert.are.equal(0, t.run({ "new-runbook", ID }, { cwd = root }).code)
+    out, ok = check(ID, root)
+    assert.are.same({ "", true }, { out, ok })
+    t.write(root .. "/broken.md", "# INFRA-012: x\n\nStatus: PROPOSED\n\n## Goal Description\n\n<placeholder>\n")
+    local cli = t.run({ "check-runbook", "broken.md" }, { cwd = root })
+    assert.are.equal(4, cli.code)
+    out, ok, code = check("broken.md")
+    assert.are.same({ false, 4 }, { ok, code })
+    assert.are.equal(cli.stderr:gsub("agent check%-runbook: [^\n]*\n$", ""), out)
+  end)
+end)
