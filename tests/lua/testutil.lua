@@ -61,21 +61,26 @@ function M.copy_tree(src, dst)
   return dst
 end
 
--- Runs the agent binary. args: array of words. opts: {cwd=, env={NAME=value|false},
--- stdin=string, timeout=seconds, prefix={word...} (a command the binary runs under, such as
--- unshare or strace; placed before valgrind)}. Returns {code=, stdout=, stderr=}.
--- With AGENT_VALGRIND=1 the binary runs under valgrind memcheck and any error fails.
-function M.run(args, opts)
+-- The shell command that runs the agent binary, without redirections. args: array of
+-- words. opts: {cwd=, env={NAME=value|false}, timeout=seconds, prefix={word...} (a command
+-- the binary runs under, such as unshare or strace; placed before valgrind), bin=}.
+-- With AGENT_VALGRIND=1 the binary runs under valgrind memcheck and any error fails. Under
+-- scripts/test.sh --asan the spec runner preloads libasan with leak checks off (lua5.4 is
+-- not instrumented); the binary is, and gets AGENT_ASAN_OPTIONS (leak checks on) back.
+function M.command(args, opts)
   opts = opts or {}
-  local dir = M.tmpdir()
+  local env = {}
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local asan = os.getenv("AGENT_ASAN_OPTIONS")
+  if asan then env.LD_PRELOAD, env.ASAN_OPTIONS = false, asan end
   local parts = {}
   if opts.cwd then parts[#parts + 1] = "cd " .. M.q(opts.cwd) .. " &&" end
   parts[#parts + 1] = "env"
   -- env takes its -u options before any NAME=value, so the unsets go first
-  for k, v in pairs(opts.env or {}) do
+  for k, v in pairs(env) do
     if v == false then parts[#parts + 1] = "-u " .. k end
   end
-  for k, v in pairs(opts.env or {}) do
+  for k, v in pairs(env) do
     if v ~= false then parts[#parts + 1] = k .. "=" .. M.q(v) end
   end
   if opts.timeout then parts[#parts + 1] = "timeout -s TERM " .. tostring(opts.timeout) end
@@ -85,6 +90,15 @@ function M.run(args, opts)
   end
   parts[#parts + 1] = M.q(opts.bin or M.bin)
   for _, a in ipairs(args) do parts[#parts + 1] = M.q(a) end
+  return table.concat(parts, " ")
+end
+
+-- Runs the agent binary (M.command's args and opts, plus stdin=string). Returns
+-- {code=, stdout=, stderr=}.
+function M.run(args, opts)
+  opts = opts or {}
+  local dir = M.tmpdir()
+  local parts = { M.command(args, opts) }
   if opts.stdin then
     M.write(dir .. "/stdin", opts.stdin)
     parts[#parts + 1] = "<" .. M.q(dir .. "/stdin")
