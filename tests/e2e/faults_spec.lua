@@ -297,26 +297,11 @@ end)
 
 -- ---- Two runs at once ------------------------------------------------------------------------
 
--- The agent command line t.run would build, for runs started in the background.
-local function command(root, args, env)
-  local parts = { "cd " .. t.q(root) .. " && env" }
-  for k, v in pairs(env or {}) do -- env takes its -u options before any NAME=value
-    if v == false then parts[#parts + 1] = "-u " .. k end
-  end
-  for k, v in pairs(env or {}) do
-    if v ~= false then parts[#parts + 1] = k .. "=" .. t.q(v) end
-  end
-  if VALGRIND then parts[#parts + 1] = "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" end
-  parts[#parts + 1] = t.q(t.bin)
-  for _, a in ipairs(args) do parts[#parts + 1] = t.q(a) end
-  return table.concat(parts, " ")
-end
-
 -- Starts agent in the background. Returns {pid=, finish=function() -> {code, stdout, stderr}}.
 local function spawn(root, args, env)
   local dir = t.tmpdir()
   local p = io.popen(("(%s </dev/null >%s/out 2>%s/err; echo $? >%s/code) & echo $!")
-    :format(command(root, args, env), t.q(dir), t.q(dir), t.q(dir)))
+    :format(t.command(args, { cwd = root, env = env }), t.q(dir), t.q(dir), t.q(dir)))
   local job = { pid = p:read("l"), dir = dir }
   p:close()
   function job.finish(limit_s)
