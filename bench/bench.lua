@@ -152,6 +152,8 @@ local function machine()
 end
 
 -- ---- Inputs (generated once per size, cached under the output directory) ---------------------
+-- The names carry the generator's version (tree-v2, doc-v1): bump it when gen_repo.lua or
+-- gen_docs.lua changes what it writes, so a stale cached input is never measured.
 
 local function tree(files, dirs, rules, adrs, named)
   local dir = ("%s/tree-v2-%d-%d-%d-%d-%d"):format(opts.out, files, dirs, rules, adrs, named)
