@@ -72,11 +72,16 @@ function M.limits() return state.limits end
 function M.trusted() return state.trusted end
 
 -- Every candidate location for kind/relpath, highest priority first:
--- { path=, origin=, builtin=bool, source=string|nil (embedded) }.
+-- { path=, origin=, builtin=bool, source=string|nil (embedded) }. agent's own modules
+-- (lua/agent/...) never come from the repository: a cloned one could replace the redaction,
+-- a provider or a command. --scripts and user directories, chosen by whoever runs agent, may.
 local function candidates(kind, relpath)
   local out = {}
+  local own = kind == "lua" and relpath:find("^agent/") ~= nil
   for _, layer in ipairs(state.layers) do
-    out[#out + 1] = { path = layer.root .. "/" .. TEAM_DIRS[kind] .. "/" .. relpath, origin = layer.origin }
+    if not (own and layer.origin == "repo") then
+      out[#out + 1] = { path = layer.root .. "/" .. TEAM_DIRS[kind] .. "/" .. relpath, origin = layer.origin }
+    end
   end
   local share = host.share_dir()
   if share then

@@ -150,6 +150,17 @@ return t, setmetatable({}, loop)]])
     assert.matches("shared%.lua:1: ", serr)
   end)
 
+  it("never takes agent's own modules from the repository, only from --scripts or user directories", function()
+    t.write(repo .. "/lua/agent/redact.lua", "return {}")
+    t.write(scripts .. "/lua/agent/redact.lua", "return {}")
+    t.write(repo .. "/lua/team/util.lua", "return {}")
+    local _, found = loader.resolve("lua", "agent/redact.lua")
+    local origins = {}
+    for i, c in ipairs(found) do origins[i] = c.origin end
+    assert.are.same({ "scripts", "builtin" }, origins)
+    assert.are.equal("repo", (loader.resolve("lua", "team/util.lua")).origin)
+  end)
+
   it("raises on unknown globals", function()
     persona(repo, "typo", "return { id = idd }")
     local v, err = loader.load_script("personas", "typo")
