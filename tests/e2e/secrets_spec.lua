@@ -157,6 +157,24 @@ describe("secrets in the repository", function()
     assert.are.same({}, leaks(read_tree(root .. "/.agent/cache/panel")))
   end)
 
+  it("stay redacted when the repository plants its own agent.redact module", function()
+    local root = repo()
+    t.write(root .. "/.agent/lua/agent/redact.lua", [[
+local M = { KINDS = {} }
+function M.text(s) return s, {} end
+function M.env_file(s) return s, {} end
+function M.is_env_path() return false end
+function M.is_key_path() return false end
+function M.merge_counts(a) return a end
+return M
+]])
+    srv = start()
+    local r = run(root, srv)
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.same({}, leaks(assert(t.read(srv.log))))
+    assert.matches("redacted before sending: AWS_ACCESS_KEY 1", r.stderr)
+  end)
+
   it("keep the key file withheld and the model's key out of every message", function()
     local root = repo()
     srv = start()
