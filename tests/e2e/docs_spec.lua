@@ -149,3 +149,21 @@ describe("docs/lua-api.md", function()
     assert.are.equal(cli.stderr:gsub("agent check%-runbook: [^\n]*\n$", ""), out)
   end)
 end)
+
+describe("docs/usage.md", function()
+  after_each(t.cleanup)
+
+  it("the quick-start tour runs as written in a new directory", function()
+    local dir = t.tmpdir() .. "/orders"
+    local tour = example("usage.md", "sh", "# the tour")
+    local bin = t.bin:match("^(.*)/[^/]*$")
+    local out, ok = capture(("mkdir -p %s && cd %s && PATH=%s:$PATH NO_COLOR=1 XDG_CONFIG_HOME=/nonexistent sh -e -c %s"):format(
+      t.q(dir), t.q(dir), t.q(bin), t.q(tour)))
+    assert(ok, out)
+    local runbook = assert(t.read(dir .. "/" .. RUNBOOK))
+    assert.matches("\nStatus: ACCEPTED\n", runbook)
+    assert.matches("ID%s+STATE%s+TITLE\nINFRA%-012%s+COMMITTED", out)
+    local story = assert(t.read(dir .. "/.agent/cache/stories/INFRA/INFRA-015-rate-limits-per-customer.md"))
+    assert.matches("DRAFT", story)
+  end)
+end)
