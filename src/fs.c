@@ -250,10 +250,12 @@ static int open_temp(char *tmp, const char *path, size_t dir_len, int mode, int 
 
 /* Replaces path with data atomically: a temp file in the same directory (so rename cannot
  * cross file systems), written, synced, renamed over path, then the directory synced so the
- * rename survives a crash. On failure before the rename the temp file is removed and path is
- * untouched. mode < 0: keep an existing file's mode, else 0666 less the umask. A symlink at
- * path is written through (its target is replaced). Returns 0 or an errno. */
-static int write_atomic(const char *path, const char *data, size_t len, int mode)
+ * rename survives a crash. sync == 0 skips both fsyncs: still atomic (a reader sees the old
+ * file or the new one, never half of one), but a crash may lose the new content; each fsync
+ * costs milliseconds on a busy disk. On failure before the rename the temp file is removed and
+ * path is untouched. mode < 0: keep an existing file's mode, else 0666 less the umask. A
+ * symlink at path is written through (its target is replaced). Returns 0 or an errno. */
+static int write_atomic(const char *path, const char *data, size_t len, int mode, int sync)
 {
   char target[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
   struct stat st;
@@ -277,7 +279,7 @@ static int write_atomic(const char *path, const char *data, size_t len, int mode
     err = errno;
   if (!err)
     err = write_all(fd, data, len);
-  if (!err && fsync(fd) != 0)
+  if (!err && sync && fsync(fd) != 0)
     err = errno;
   if (close(fd) != 0 && !err)
     err = errno; /* NFS reports some write errors only here */
@@ -287,26 +289,30 @@ static int write_atomic(const char *path, const char *data, size_t len, int mode
     unlink(tmp);
     return err;
   }
+  if (!sync)
+    return 0;
   /* the directory: "." for a bare name, "/" for a file at the root, else up to the slash */
   snprintf(dir, sizeof(dir), "%.*s", (int)(dir_len > 1 ? dir_len - 1 : dir_len), path);
   return sync_dir(dir_len ? dir : ".");
 }
 
-/* fs.write(path, data [, {mode=}]) -> true | nil, msg, errno */
+/* fs.write(path, data [, {mode=, sync=true}]) -> true | nil, msg, errno */
 static int fs_write(lua_State *L)
 {
   const char *path = path_arg(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   lua_Integer mode = -1;
-  static const char *const known[] = {"mode", NULL};
+  int sync = 1;
+  static const char *const known[] = {"mode", "sync", NULL};
   if (opts_arg(L, 3, known)) {
     mode = agent_optfield_int(L, 3, "mode", -1);
     luaL_argcheck(L, mode >= -1 && mode <= 07777, 3, "mode must be within 0..0o7777");
+    sync = agent_optfield_bool(L, 3, "sync", 1);
   }
   if (!path)
     return nul_fail(L, "write", 1);
-  int err = write_atomic(path, data, len, (int)mode);
+  int err = write_atomic(path, data, len, (int)mode, sync);
   if (err)
     return agent_pusherrno(L, "write", path, err);
   lua_pushboolean(L, 1);

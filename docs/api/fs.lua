@@ -24,10 +24,14 @@ function fs.read(path, max_bytes) end
 ---@class agent.fs.WriteOpts
 ---@field mode? integer permission bits, set exactly (420 for 0644: Lua has no octal); without it an
 ---existing file keeps its mode and a new one gets 0666 less the umask
+---@field sync? boolean default true; false skips both fsyncs: the replacement stays atomic (a
+---reader sees the old file or the new one, never part of one) but a crash may lose it. For files
+---that are cheap to lose, such as cache entries; each fsync can take milliseconds on a busy disk.
 
 ---Replaces a file atomically: writes a hidden temp file in the same directory, fsyncs it,
----renames it over path, then fsyncs the directory. On failure the old file is intact and no
----temp file is left. A symlink at path is written through (its target is replaced).
+---renames it over path, then fsyncs the directory (no fsync with sync = false). On failure the
+---old file is intact and no temp file is left. A symlink at path is written through (its
+---target is replaced).
 ---Raises when opts.mode is outside 0..0o7777.
 ---@param path string
 ---@param data string

@@ -71,7 +71,10 @@ function Store:put(call, reply)
   }
   if not self:inside(self:path(call)) then return nil, "outside the repository" end
   local ok, err = fs.mkdir_p(self.dir)
-  if ok then ok, err = fs.write(self:path(call), cjson.encode(entry)) end
+  -- Atomic but not durable: a reader never sees half an entry, and an entry a crash loses is
+  -- only a miss. The fsyncs a durable write makes would queue up on the event loop when many
+  -- replies arrive together, and hold up the synthesis (bench/README.md, panel latency).
+  if ok then ok, err = fs.write(self:path(call), cjson.encode(entry), { sync = false }) end
   if not ok and not self.warned then
     self.warned = true
     log.warn(("cache: cannot record replies (%s); an interrupted run will pay for them again"):format(err))

@@ -1,7 +1,8 @@
 /* Tests for the agent.fs binding driven from C, for what a Lua spec cannot set up: a write
  * failing half way (RLIMIT_FSIZE) must leave the old file and no temp file; a lock contended
- * across fork; unreadable files with privileges really dropped; and out-of-memory raised at
- * every step of read, walk, list, write and lock, which must leak neither fds nor memory. */
+ * across fork; unreadable files with privileges really dropped; out-of-memory raised at every
+ * step of read, walk, list, write and lock, which must leak neither fds nor memory; and the
+ * fsyncs a write makes, counted by an fsync defined here (see below). */
 #include "host.h"
 #include "test.h"
 
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +24,16 @@
 #include <lualib.h>
 
 static char dir[256];
+
+/* The executable's own fsync wins over libc's when fs.c (linked in statically) is resolved,
+ * so every fsync the code under test makes is counted here before it is done. */
+static int fsyncs;
+
+int fsync(int fd)
+{
+  fsyncs++;
+  return (int)syscall(SYS_fsync, fd);
+}
 
 /* ---- A Lua state whose allocator can be told to fail ------------------------------------- */
 
@@ -138,6 +150,36 @@ static void test_write_fails_half_way(void)
   lua_State *L = new_state(&b);
   EXPECT_EVAL(L, "return fs.read(dir .. '/keep.txt')", "precious");
   EXPECT_EVAL(L, "return table.concat(fs.list(dir), ',')", "keep.txt");
+  lua_close(L);
+}
+
+/* A durable write syncs the file and its directory; {sync = false} syncs neither, yet still
+ * replaces the file whole, keeps its mode and leaves no temp file. */
+static void test_write_sync_option(void)
+{
+  struct budget b;
+  lua_State *L = new_state(&b);
+  fsyncs = 0;
+  EXPECT_EVAL(L, "return tostring(fs.write(dir .. '/synced', 'durable'))", "true");
+  CHECK_INT(fsyncs, 2);
+  fsyncs = 0;
+  EXPECT_EVAL(L, "return tostring(fs.write(dir .. '/synced', 'again', {sync = true}))", "true");
+  CHECK_INT(fsyncs, 2);
+  fsyncs = 0;
+  EXPECT_EVAL(L,
+              "assert(fs.write(dir .. '/entry', 'old', {mode = 384}))\n"
+              "assert(fs.write(dir .. '/entry', 'new', {sync = false}))\n"
+              "return fs.read(dir .. '/entry') .. ' ' .. fs.stat(dir .. '/entry').mode",
+              "new 384");
+  CHECK_INT(fsyncs, 2); /* the first write's two: it is durable */
+  EXPECT_EVAL(L,
+              "local ok, msg = fs.write(dir .. '/no/such', 'x', {sync = false})\n"
+              "return tostring(ok) .. '|' .. msg:sub(#dir + 8)",
+              "nil|/no/such': No such file or directory");
+  EXPECT_EVAL(L,
+              "for _, n in ipairs(fs.list(dir)) do if n:match('%.tmp$') then return n end end\n"
+              "return 'no temp file'",
+              "no temp file");
   lua_close(L);
 }
 
@@ -294,6 +336,7 @@ int main(void)
   CHECK(mkdtemp(dir) != NULL);
   chmod(dir, 0755);
   test_write_fails_half_way();
+  test_write_sync_option();
   test_lock_across_processes();
   test_unreadable();
   test_out_of_memory();

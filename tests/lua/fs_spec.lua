@@ -119,6 +119,22 @@ describe("agent.fs", function()
       assert.has_error(function() fs.write(dir .. "/new", "z", { mode = 4096 }) end)
     end)
 
+    it("with {sync = false} still replaces the file whole, keeps its mode, leaves no temp file", function()
+      -- that it skips the fsyncs is counted in tests/c/test_fs.c; here: the same file results
+      local p = dir .. "/entry.json"
+      assert.is_true(fs.write(p, "old", { mode = tonumber("640", 8) }))
+      assert.is_true(fs.write(p, ("new"):rep(10000), { sync = false }))
+      assert.are.equal(("new"):rep(10000), t.read(p))
+      assert.are.equal(tonumber("640", 8), fs.stat(p).mode)
+      assert.is_true(fs.write(dir .. "/fresh", "", { sync = false, mode = tonumber("600", 8) }))
+      assert.are.equal(tonumber("600", 8), fs.stat(dir .. "/fresh").mode)
+      assert.are.same({}, (leftovers(dir)))
+      local v, msg, code = fs.write(dir .. "/no/such/file", "x", { sync = false })
+      assert.is_nil(v)
+      assert.are.equal("write '" .. dir .. "/no/such/file': No such file or directory", msg)
+      assert.are.equal(ENOENT, code)
+    end)
+
     it("writes a bare name into the working directory", function()
       local out = child([[
         local fs = require("agent").fs

@@ -595,6 +595,24 @@ describe("cache", function()
     t.write(path, "{not json")
     assert.is_nil(store:get(call))
   end)
+
+  it("writes each entry atomically without fsync: a lost entry is only a miss", function()
+    local fs = require("agent.fs")
+    local real, seen = fs.write, {}
+    fs.write = function(path, data, opts)
+      seen[#seen + 1] = { path = path, opts = opts }
+      return real(path, data, opts)
+    end
+    local root = t.tmpdir()
+    local call = { provider = "openai", model = "m", system = "s", user = "u" }
+    local ok, err = pcall(function() return cache.open(root, "INFRA-012"):put(call, { text = "hi" }) end)
+    fs.write = real
+    assert.is_true(ok, err)
+    assert.are.equal(1, #seen)
+    assert.are.equal(root .. "/.agent/cache/panel/INFRA-012/" .. cache.key(call) .. ".json", seen[1].path)
+    assert.are.same({ sync = false }, seen[1].opts)
+    assert.are.equal("hi", cache.open(root, "INFRA-012"):get(call).text)
+  end)
 end)
 
 describe("synthesis", function()
