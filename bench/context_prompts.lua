@@ -5,8 +5,10 @@
 -- redacted, then the persona's prompt function). Only the network is taken out: cache.run,
 -- which panel.review sends its calls through, is replaced by a stub that keeps the prompts
 -- and answers each call with a transport failure, so the run ends there.
--- Prints counts, the prompt bytes and the peak RSS (VmHWM) of the process.
--- usage: agent lua bench/context_prompts.lua ROOT STORY-ID
+-- Prints counts, the prompt bytes and the peak RSS (VmHWM) of the process. With DUMP, every
+-- prompt (system, then user) is also written to that file, so a change meant to leave the
+-- prompts alone can be checked byte for byte (cmp two dumps).
+-- usage: agent lua bench/context_prompts.lua ROOT STORY-ID [DUMP]
 local cache = require("agent.cache")
 local config_mod = require("agent.config")
 local context = require("agent.context")
@@ -33,11 +35,12 @@ require("agent.script_api").install(root)
 local members = assert(panel.load(root, config))
 local gathered = context.gather(root, story, config)
 
-local prompts = {}
+local prompts, texts = {}, {}
 cache.run = function(_, calls)
   local results = {}
   for i, call in ipairs(calls) do
     prompts[#prompts + 1] = #call.system + #call.user
+    if arg[3] then texts[#texts + 1] = call.system .. "\n" .. call.user .. "\n" end
     results[i] = { error = "not sent: benchmark", kind = "offline" }
   end
   return results
@@ -46,6 +49,8 @@ panel.review(members, {
   story = story, gathered = gathered, config = config, root = root, provider = "openai",
   model = "gpt-4o-mini", explicit_provider = true, store = cache.open(root, id, { fresh = true }),
 })
+
+if arg[3] then assert(fs.write(arg[3], table.concat(texts))) end
 
 local bytes = 0
 for _, n in ipairs(prompts) do bytes = bytes + n end

@@ -10,6 +10,8 @@ local mdutil = require("agent.mdutil")
 
 local M = {}
 
+local find = string.find
+
 M.DEFAULT_BUDGET_TOKENS = 100000 -- when neither the caller nor context.budget_tokens sets one
 M.BYTES_PER_TOKEN = 4
 M.EXCLUDED_STATES = { SUPERSEDED = true, RETIRED = true, DEPRECATED = true, REJECTED = true }
@@ -316,15 +318,22 @@ local function path_line(p)
   return (tostring(p):gsub("%c", "?"))
 end
 
--- Redacted content per gathered table, so rendering for six personas redacts once.
+-- What rendering derives from a gathered table alone, kept per table, so rendering for six
+-- personas does it once: redacted texts and finished items by key, the tree listing's parts,
+-- and tree items by their number of paths.
 local memo = setmetatable({}, { __mode = "k" })
 
-local function redacted(gathered, key, text, env)
-  local cache = memo[gathered]
-  if not cache then
-    cache = {}
-    memo[gathered] = cache
+local function memo_of(gathered)
+  local m = memo[gathered]
+  if not m then
+    m = { redacted = {}, items = {}, trees = {} }
+    memo[gathered] = m
   end
+  return m
+end
+
+local function redacted(gathered, key, text, env)
+  local cache = memo_of(gathered).redacted
   local hit = cache[key]
   if not hit then
     local out, counts
@@ -366,17 +375,51 @@ local function lang_of(relpath)
   return ext and ext:lower() or ""
 end
 
+-- The item under key, made by build() the first time a gathered table asks for it: items
+-- depend on the gathered content alone, never on the role or the budget.
+local function once(gathered, key, build, ...)
+  local items = memo_of(gathered).items
+  local it = items[key]
+  if not it then
+    it = build(...)
+    items[key] = it
+  end
+  return it
+end
+
+local function rule_item(gathered, r, group)
+  local lines = { "Why: " .. (r.why or "") }
+  if r.description then table.insert(lines, 1, "Description: " .. r.description) end
+  return item(gathered, group, "rule:" .. r.relpath, r.relpath, lines, r.body or "", "markdown")
+end
+
 local function rule_items(gathered, out)
   for pass = 1, 2 do
     for _, r in ipairs(gathered.rules) do
       if (pass == 1) == (r.always_apply == true) then
-        local lines = { "Why: " .. (r.why or "") }
-        if r.description then table.insert(lines, 1, "Description: " .. r.description) end
-        out[#out + 1] = item(gathered, pass == 1 and "always" or "matched", "rule:" .. r.relpath,
-          r.relpath, lines, r.body or "", "markdown")
+        out[#out + 1] = once(gathered, "rule:" .. r.relpath, rule_item, gathered, r, pass == 1 and "always" or "matched")
       end
     end
   end
+end
+
+local function story_item(gathered)
+  local story = gathered.story or {}
+  return item(gathered, "story", "story", story.relpath or story.path or "story",
+    { ("%s: %s"):format(story.id or "?", story.title or "") }, story.text or "", "markdown")
+end
+
+local function adr_item(gathered, a)
+  return item(gathered, "adrs", "adr:" .. a.relpath, a.relpath,
+    { ("%s: %s (status: %s)"):format(a.id or "?", a.title or "", a.status or "unknown") }, a.text, "markdown")
+end
+
+local function instruction_item(gathered, ins)
+  return item(gathered, "instructions", "ins:" .. ins.relpath, ins.relpath, {}, ins.text, "markdown")
+end
+
+local function compliance_item(gathered, c)
+  return item(gathered, "compliance", "comp:" .. c.relpath, c.relpath, {}, c.text, lang_of(c.relpath))
 end
 
 local function file_item(gathered, f)
@@ -399,40 +442,70 @@ end
 
 -- Every candidate item in priority order (the story first, the tree last).
 local function items_of(gathered, role)
-  local out = {}
-  local story = gathered.story or {}
-  out[1] = item(gathered, "story", "story", story.relpath or story.path or "story",
-    { ("%s: %s"):format(story.id or "?", story.title or "") }, story.text or "", "markdown")
+  local out = { once(gathered, "story", story_item, gathered) }
   rule_items(gathered, out)
-  for _, a in ipairs(gathered.adrs) do
-    out[#out + 1] = item(gathered, "adrs", "adr:" .. a.relpath, a.relpath,
-      { ("%s: %s (status: %s)"):format(a.id or "?", a.title or "", a.status or "unknown") }, a.text, "markdown")
-  end
+  for _, a in ipairs(gathered.adrs) do out[#out + 1] = once(gathered, "adr:" .. a.relpath, adr_item, gathered, a) end
   for _, ins in ipairs(role and gathered.instructions[tostring(role):lower()] or {}) do
-    out[#out + 1] = item(gathered, "instructions", "ins:" .. ins.relpath, ins.relpath, {}, ins.text, "markdown")
+    out[#out + 1] = once(gathered, "ins:" .. ins.relpath, instruction_item, gathered, ins)
   end
   for _, c in ipairs(gathered.compliance) do
-    out[#out + 1] = item(gathered, "compliance", "comp:" .. c.relpath, c.relpath, {}, c.text, lang_of(c.relpath))
+    out[#out + 1] = once(gathered, "comp:" .. c.relpath, compliance_item, gathered, c)
   end
-  for _, f in ipairs(gathered.files) do out[#out + 1] = file_item(gathered, f) end
+  for _, f in ipairs(gathered.files) do out[#out + 1] = once(gathered, "file:" .. f.relpath, file_item, gathered, f) end
   return out
 end
 
--- The tree is redacted once as a whole; a partial tree is a prefix of whole lines of that text.
--- Returns the text, the end offset of each line, and a fence longer than any backtick run in
--- the whole text (so it also fences every prefix).
-local function tree_parts(gathered)
-  local cache = memo[gathered] or {}
-  memo[gathered] = cache
-  if not cache.tree_parts then
-    local text = redacted(gathered, "tree", table.concat(gathered.tree, "\n"))
-    local ends, longest = {}, 0
-    for pos in text:gmatch("()\n") do ends[#ends + 1] = pos - 1 end
-    ends[#ends + 1] = #text
-    for run in text:gmatch("`+") do longest = math.max(longest, #run) end
-    cache.tree_parts = { text = text, ends = ends, bar = ("`"):rep(math.max(3, longest + 1)) }
+-- The end offset of each line of text (the last line ends at #text). Plain finds: a pattern
+-- loop (gmatch "()\n") would try its pattern at every byte of a multi-megabyte listing.
+local function line_ends(text)
+  local ends, at = {}, 1
+  while true do
+    local nl = find(text, "\n", at, true)
+    if not nl then break end
+    ends[#ends + 1] = nl - 1
+    at = nl + 1
   end
-  return cache.tree_parts
+  ends[#ends + 1] = #text
+  return ends
+end
+
+-- The length of the longest run of backticks in text: one plain find per run (a listing
+-- usually has none, so this is one memchr pass).
+local function longest_backticks(text)
+  local longest, at = 0, 1
+  while true do
+    local first = find(text, "`", at, true)
+    if not first then return longest end
+    at = find(text, "[^`]", first) or #text + 1
+    longest = math.max(longest, at - first)
+  end
+end
+
+-- Where each [REDACTED:KIND] marker of text starts, with its kind: a prefix's counts are then
+-- those of the markers inside it, found without scanning the prefix again.
+local function markers(text)
+  local at, kinds = {}, {}
+  local init = 1
+  while true do
+    local first = find(text, "[REDACTED:", init, true) -- plain: a pattern would try every byte
+    if not first then return { at = at, kinds = kinds } end
+    local _, last, kind = find(text, "^%[REDACTED:([%u%d_]+)%]", first)
+    if kind then at[#at + 1], kinds[#kinds + 1] = first, kind end
+    init = (last or first) + 1
+  end
+end
+
+-- The tree is redacted once as a whole; a partial tree is a prefix of whole lines of that text.
+-- Returns the text, the end offset of each line, a fence longer than any backtick run in the
+-- whole text (so it also fences every prefix), and the redaction markers.
+local function tree_parts(gathered)
+  local m = memo_of(gathered)
+  if not m.tree_parts then
+    local text = redacted(gathered, "tree", table.concat(gathered.tree, "\n"))
+    m.tree_parts = { text = text, ends = line_ends(text), marks = markers(text),
+      bar = ("`"):rep(math.max(3, longest_backticks(text) + 1)) }
+  end
+  return m.tree_parts
 end
 
 local TREE_HEAD = "## repository tree\n"
@@ -448,13 +521,22 @@ local function tree_len(parts, n, total)
   return #TREE_HEAD + #tree_note(n, total) + 2 + 2 * #parts.bar + #"text\n" + body + 2
 end
 
+-- The tree item listing its first n paths (kept per n: personas with one budget share it).
 local function tree_item(gathered, n)
+  local trees = memo_of(gathered).trees
+  if trees[n] then return trees[n] end
   local parts, total = tree_parts(gathered), #gathered.tree
-  local body = n > 0 and parts.text:sub(1, parts.ends[n]) .. "\n" or ""
+  local last = n > 0 and parts.ends[n] or 0
+  local body = n > 0 and parts.text:sub(1, last) .. "\n" or ""
   local counts = {}
-  for kind in body:gmatch("%[REDACTED:([%u%d_]+)%]") do counts[kind] = (counts[kind] or 0) + 1 end
+  for i, at in ipairs(parts.marks.at) do
+    if at > last then break end
+    local kind = parts.marks.kinds[i]
+    counts[kind] = (counts[kind] or 0) + 1
+  end
   local chunk = TREE_HEAD .. tree_note(n, total) .. "\n\n" .. parts.bar .. "text\n" .. body .. parts.bar .. "\n\n"
-  return { group = "tree", name = "repository tree", chunk = chunk, counts = counts }
+  trees[n] = { group = "tree", name = "repository tree", chunk = chunk, counts = counts }
+  return trees[n]
 end
 
 local PREAMBLE = "Context for the review. Each item is a `##` heading naming its path, a few lines "

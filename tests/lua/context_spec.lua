@@ -318,6 +318,28 @@ describe("context.render", function()
     assert.truthy(text:find(("The first %s of %s paths"):format(n, total), 1, true))
   end)
 
+  it("fences the tree past its longest backtick run and counts the secrets of the part it lists", function()
+    local r2 = fixture()
+    -- sorted, the listing runs dot files, a/ (a token), pkg/ (filler), q/ (a backtick run of 5),
+    -- src/, web/ and z/ (a token)
+    assert(t.sh("cd " .. t.q(r2) .. " && mkdir -p a q z && : > a/" .. GHP .. " && : > 'q/x`````y.txt'"
+      .. " && : > z/" .. GHP .. " && for i in $(seq -w 1 300); do mkdir -p pkg/mod$i && : > pkg/mod$i/file$i.py; done"))
+    local g2 = context.gather(r2, assert(story_mod.find(r2, "INFRA-7")), nil)
+    local whole, full = context.render(g2, {})
+    assert.truthy(whole:find("\n``````text\n.env\n", 1, true))
+    assert.truthy(whole:find("\na/[REDACTED:GITHUB_TOKEN]\n", 1, true))
+    assert.truthy(whole:find("\nz/[REDACTED:GITHUB_TOKEN]\n``````\n", 1, true))
+    local text, report = context.render(g2, { budget_tokens = full.tokens - 200 })
+    assert.truthy(report.cut[#report.cut]:find("^repository tree %(%d+ of %d+ paths listed%)$"), report.cut[#report.cut])
+    assert.truthy(text:find("\n``````text\n.env\n", 1, true))
+    assert.truthy(text:find("\na/[REDACTED:GITHUB_TOKEN]\n", 1, true))
+    assert.is_nil(text:find("z/[REDACTED", 1, true))
+    assert.are.equal(full.redactions.GITHUB_TOKEN - 1, report.redactions.GITHUB_TOKEN)
+    -- rendering again, in either order, gives the same texts
+    assert.are.equal(whole, (context.render(g2, {})))
+    assert.are.equal(text, (context.render(g2, { budget_tokens = full.tokens - 200 })))
+  end)
+
   it("shortens an oversized story instead of dropping it", function()
     local big = { id = "BIG-1", title = "Big", relpath = "BIG-1.md", text = ("A line of the story.\n"):rep(2000) }
     local g2 = { story = big, rules = {}, adrs = {}, excluded_adrs = {}, compliance = {}, instructions = {},
