@@ -33,6 +33,15 @@ local function capture(cmd)
   return t.read(dir .. "/out") or "", ok, code
 end
 
+-- The prefix for an instrumented program the spec starts (the tour's agent, verdicts): under
+-- scripts/test.sh --asan the spec runner preloads libasan with leak checks off, and the
+-- program gets AGENT_ASAN_OPTIONS (leak checks on) back instead, as testutil.command does.
+local function native()
+  local asan = os.getenv("AGENT_ASAN_OPTIONS")
+  if not asan then return "" end
+  return "env -u LD_PRELOAD ASAN_OPTIONS=" .. t.q(asan) .. " "
+end
+
 local function cache_value(name)
   local cache = t.read((os.getenv("AGENT_BUILD") or "") .. "/CMakeCache.txt") or ""
   return cache:match("\n" .. name .. ":[%w]+=([^\n]*)")
@@ -113,10 +122,10 @@ describe("docs/embedding.md", function()
     if cache_value("AGENT_SANITIZE") == "ON" then cc = cc:gsub("^cc ", "cc -fsanitize=address,undefined ") end
     local out, built = capture("cd " .. t.q(dir) .. " && " .. cc .. " -Wall -Wextra -Werror")
     assert(built, out)
-    local ran, ok = capture(t.q(dir .. "/verdicts") .. " " .. t.q(root) .. " INFRA-013")
+    local ran, ok = capture(native() .. t.q(dir .. "/verdicts") .. " " .. t.q(root) .. " INFRA-013")
     assert(ok, ran)
     assert.are.equal(table.concat(panel_lines(root, "INFRA-013"), "\n") .. "\n", ran)
-    local missing, fine, code = capture(t.q(dir .. "/verdicts") .. " " .. t.q(root) .. " INFRA-404")
+    local missing, fine, code = capture(native() .. t.q(dir .. "/verdicts") .. " " .. t.q(root) .. " INFRA-404")
     assert.is_false(fine)
     assert.are.equal(1, code)
     assert.matches("^verdicts: story 'INFRA%-404' not found", missing)
@@ -157,8 +166,8 @@ describe("docs/usage.md", function()
     local dir = t.tmpdir() .. "/orders"
     local tour = example("usage.md", "sh", "# the tour")
     local bin = t.bin:match("^(.*)/[^/]*$")
-    local out, ok = capture(("mkdir -p %s && cd %s && PATH=%s:$PATH NO_COLOR=1 XDG_CONFIG_HOME=/nonexistent sh -e -c %s"):format(
-      t.q(dir), t.q(dir), t.q(bin), t.q(tour)))
+    local out, ok = capture(("mkdir -p %s && cd %s && PATH=%s:$PATH NO_COLOR=1 XDG_CONFIG_HOME=/nonexistent %ssh -e -c %s"):format(
+      t.q(dir), t.q(dir), t.q(bin), native(), t.q(tour)))
     assert(ok, out)
     local runbook = assert(t.read(dir .. "/" .. RUNBOOK))
     assert.matches("\nStatus: ACCEPTED\n", runbook)

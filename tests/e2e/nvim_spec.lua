@@ -51,6 +51,9 @@ local function nvim(cwd, command)
   local cmd = table.concat({
     "cd " .. t.q(cwd) .. " &&",
     "AGENT_NVIM_CMD=" .. t.q(command), "AGENT_NVIM_REPORT=" .. t.q(report),
+    -- nvim is not instrumented: under scripts/test.sh --asan it runs without the preloaded
+    -- runtime, and the agent it starts gets AGENT_ASAN_OPTIONS (leak checks on)
+    os.getenv("AGENT_ASAN_OPTIONS") and ("env -u LD_PRELOAD ASAN_OPTIONS=" .. t.q(os.getenv("AGENT_ASAN_OPTIONS"))) or "",
     "timeout 180 nvim --headless -u NONE -i NONE",
     "--cmd " .. t.q("set rtp+=" .. t.src .. "/editors/nvim"),
     "--cmd " .. t.q("let g:agent_bin = '" .. t.bin .. "'"),
