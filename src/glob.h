@@ -38,10 +38,11 @@ size_t agent_glob_alternatives(const struct agent_glob *g);
 
 /* ---- Path index -------------------------------------------------------------------------
  * Built once from many paths, then queried by many globs: paths sorted bytewise (a glob's
- * literal prefix is a binary-searched range), and hashed by extension and by basename (a
- * glob's required suffix picks one bucket; each table is built on the first query that
- * needs it). The index borrows the path bytes: they must stay valid and unchanged until
- * agent_glob_index_free. */
+ * literal prefix is a binary-searched range), hashed by extension, by basename and by
+ * directory name (a glob's required suffix or folder picks one bucket), and basenames sorted
+ * bytewise (a basename's literal prefix, `**` + `/test_*.py`, is a binary-searched range);
+ * each table is built on the first query that needs it. The index borrows the path bytes:
+ * they must stay valid and unchanged until agent_glob_index_free. */
 struct agent_glob_index;
 
 /* An empty index sized for `capacity` paths (it grows past that). NULL when out of memory. */

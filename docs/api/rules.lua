@@ -77,8 +77,8 @@ function rules.glob(pattern) end
 ---Chooses the rules that apply to a set of paths: those with alwaysApply == true, and those
 ---with a glob matching at least one path, in input order. Rules with neither are left out.
 ---The paths are indexed once per call (sorted for literal prefixes; hashed by extension,
----basename and directory name), so each glob is tried on candidate paths only and stops at
----its first match.
+---basename and directory name; basenames sorted for a basename's literal prefix, as in
+---`**/test_*.py`), so each glob is tried on candidate paths only.
 ---Wrong argument types raise.
 ---@param rule_list agent.rules.rule[]
 ---@param paths string[] repo-relative paths, e.g. from fs.walk

@@ -433,6 +433,36 @@ static void test_against_fnmatch(void)
 
 /* ---- the index gives the naive scan's answer --------------------------------------------- */
 
+/* Each pattern against the index of paths[0..n): the index's answer is the naive scan's, and
+ * that is the bytewise-smallest matching path (a leading "./" not counted). */
+static void check_index(struct agent_glob_index *ix, const char *const *paths, size_t n,
+                        const char *const *patterns, size_t npatterns)
+{
+  for (size_t i = 0; i < npatterns; i++) {
+    struct agent_glob *g = compile_ok(patterns[i]);
+    if (!g)
+      continue;
+    long fast = agent_glob_index_first(ix, g), slow = agent_glob_index_scan(ix, g);
+    if (fast != slow)
+      fprintf(stderr, "  index differs for '%s': %ld vs %ld\n", patterns[i], fast, slow);
+    CHECK_INT(fast, slow);
+    const char *best = NULL;
+    for (size_t k = 0; k < n; k++) {
+      const char *p = paths[k];
+      const char *q = strncmp(p, "./", 2) == 0 ? p + 2 : p;
+      if (agent_glob_match(g, p, strlen(p)) && (!best || strcmp(q, best) < 0))
+        best = q;
+    }
+    if (slow < 0) {
+      CHECK(best == NULL);
+    } else {
+      const char *got = paths[slow];
+      CHECK_STR(strncmp(got, "./", 2) == 0 ? got + 2 : got, best);
+    }
+    agent_glob_free(g);
+  }
+}
+
 static void test_index_agrees(void)
 {
   static const char *dirs[] = {"src",    "lib",   "test",    "docs", ".github",
@@ -441,6 +471,7 @@ static void test_index_agrees(void)
   static const char *exts[] = {"", ".c", ".h", ".ts", ".tsx", ".md", ".py", ".json"};
   enum { NPATHS = 3000 };
   static char storage[NPATHS][64];
+  static const char *paths[NPATHS];
   struct agent_glob_index *ix = agent_glob_index_new(16); /* grows */
   CHECK(ix != NULL);
   if (!ix)
@@ -449,9 +480,10 @@ static void test_index_agrees(void)
     int n = snprintf(storage[i], sizeof(storage[i]), "%s%s/%s%d%s", rnd(4) ? "" : "./",
                      dirs[rnd(9)], names[rnd(7)], (int)rnd(3), exts[rnd(8)]);
     CHECK_INT(agent_glob_index_add(ix, storage[i], (size_t)n), AGENT_GLOB_OK);
+    paths[i] = storage[i];
   }
   CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
-  static const char *patterns[] = {
+  static const char *const patterns[] = {
       "*.c",
       "**/*.ts",
       "src/**",
@@ -483,31 +515,22 @@ static void test_index_agrees(void)
       "x/**/util1",
       "**/b/**/*.md",
       "**/nodir/**",
+      /* a basename with a literal prefix and a wildcard: the sorted-basename table */
+      "**/main1.*",
+      "**/util*",
+      "**/index.test*.ts",
+      "README*",
+      "src/**/x?.*",
+      "**/test/x*",
+      "{src,lib}/**/util?.*",
+      "**/Makefile?",
+      "**/.env*",
+      "x*",
+      "**/x2.*",
+      "**/nomatch*",
+      "*.c",
   };
-  for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
-    struct agent_glob *g = compile_ok(patterns[i]);
-    if (!g)
-      continue;
-    long fast = agent_glob_index_first(ix, g), slow = agent_glob_index_scan(ix, g);
-    if (fast != slow)
-      fprintf(stderr, "  index differs for '%s': %ld vs %ld\n", patterns[i], fast, slow);
-    CHECK_INT(fast, slow);
-    /* the answer really is the bytewise-smallest match */
-    const char *best = NULL;
-    for (int k = 0; k < NPATHS; k++) {
-      const char *p = storage[k];
-      const char *q = strncmp(p, "./", 2) == 0 ? p + 2 : p;
-      if (agent_glob_match(g, p, strlen(p)) && (!best || strcmp(q, best) < 0))
-        best = q;
-    }
-    if (slow < 0) {
-      CHECK(best == NULL);
-    } else {
-      const char *got = storage[slow];
-      CHECK_STR(strncmp(got, "./", 2) == 0 ? got + 2 : got, best);
-    }
-    agent_glob_free(g);
-  }
+  check_index(ix, paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
   agent_glob_index_free(ix);
 
   /* an empty index matches nothing */
@@ -519,6 +542,39 @@ static void test_index_agrees(void)
   agent_glob_index_free(ix);
 }
 
+/* Basenames that share long prefixes (past the radix sort's levels), end inside another's
+ * prefix, repeat, hold bytes over 0x7f, or are empty (a directory's trailing '/'), queried by
+ * globs whose basename starts with a literal. */
+static void test_index_basename_prefixes(void)
+{
+  static const char *dirs[] = {"a", "b/c", "./d", "e/f/g", "h"};
+  static const char *heads[] = {"file00", "file0", "file", "fil", "a_long_shared_name_prefix_",
+                                "a_long_shared_name_prefix_x", "caf\xc3\xa9", "test_", ""};
+  static const char *tails[] = {"", "1", "12.go", "2.py", ".c", "x", "\xff"};
+  enum { NPATHS = 4000 };
+  static char storage[NPATHS][96];
+  static const char *paths[NPATHS];
+  struct agent_glob_index *ix = agent_glob_index_new(NPATHS);
+  CHECK(ix != NULL);
+  if (!ix)
+    return;
+  for (int i = 0; i < NPATHS; i++) {
+    int n = snprintf(storage[i], sizeof(storage[i]), "%s/%s%s%s", dirs[rnd(5)], heads[rnd(9)],
+                     tails[rnd(7)], rnd(50) ? "" : "/");
+    CHECK_INT(agent_glob_index_add(ix, storage[i], (size_t)n), AGENT_GLOB_OK);
+    paths[i] = storage[i];
+  }
+  CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
+  static const char *const patterns[] = {
+      "**/file00*",  "**/file0*.go", "**/file*",    "**/fil?*",       "**/file1*",
+      "**/a_long_shared_name_prefix_x*", "**/a_long_shared_name_prefix_*1", "**/caf\xc3\xa9*",
+      "**/test_*.py", "**/test_*",   "d/file*",     "**/f*",          "e/**/file00?2.*",
+      "**/file0[0-9]*", "**/zzz*",   "**/file00{1,x}*", "**/\xff*",   "{a,h}/fil*.c",
+  };
+  check_index(ix, paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
+  agent_glob_index_free(ix);
+}
+
 int main(void)
 {
   test_match_table();
@@ -527,5 +583,6 @@ int main(void)
   test_pathological();
   test_against_fnmatch();
   test_index_agrees();
+  test_index_basename_prefixes();
   return TEST_DONE();
 }
