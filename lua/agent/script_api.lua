@@ -187,13 +187,23 @@ function M.item(v)
   return item
 end
 
+-- {plain=, pat=} of each evidence word met so far. A word's pair depends on the word alone,
+-- and the judge asks for the same few words against every line of every document sent;
+-- checklists are finite, so this stays small.
+local compiled = {}
+
 -- Each word as {plain = literal text every match holds, pat = its word-edge pattern}: the
 -- plain test runs at memchr speed and rules out most text before the pattern runs.
 local function patterns(words)
   local pats = {}
   for i, w in ipairs(words) do
-    -- the pattern lets any run of spaces stand for one: only its first word is literal
-    pats[i] = { plain = w:lower():match("%S+") or "", pat = word_pattern(w) }
+    local p = compiled[w]
+    if not p then
+      -- the pattern lets any run of spaces stand for one: only its first word is literal
+      p = { plain = w:lower():match("%S+") or "", pat = word_pattern(w) }
+      compiled[w] = p
+    end
+    pats[i] = p
   end
   return pats
 end

@@ -166,6 +166,25 @@ describe("built-in personas", function()
     assert.are.equal(0, obs.unknown_citations)
   end)
 
+  it("judge each story afresh: the evidence words compiled for one run change nothing in the next", function()
+    local _, by = builtin_members()
+    local met = story({
+      "# INFRA-012: Rate limiting", "", "## State", "", "COMMITTED", "",
+      "## Non-Functional Requirements", "",
+      "- Security: callers authenticate with OAuth2 bearer tokens; the limiter key is the client id.",
+    })
+    local function statuses(s)
+      local out = {}
+      for _, c in ipairs(review_offline({ by.security }, s)[1].checklist) do out[#out + 1] = c.status .. ": " .. c.note end
+      return out
+    end
+    local silent, with = statuses(EMPTY_STORY), statuses(met)
+    assert.matches("^met: ", with[1])
+    assert.matches("^missing: ", silent[1])
+    assert.are.same(silent, statuses(EMPTY_STORY))
+    assert.are.same(with, statuses(met))
+  end)
+
   it("mark an item n/a when nothing it applies to occurs", function()
     local _, by = builtin_members()
     local r = review_offline({ by.architect }, EMPTY_STORY)[1]
