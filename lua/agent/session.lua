@@ -68,6 +68,17 @@ local function log_setup(cmd, opts)
   })
 end
 
+-- Whether team scripts run unsandboxed: the repository's config asks (scripts.trusted), and
+-- the person running agent agrees (AGENT_TRUST_SCRIPTS=1). A cloned repository must not be
+-- able to lift its own sandbox and run commands on its say alone.
+local function trust_scripts(config)
+  if config.scripts.trusted ~= true then return false end
+  if sys.getenv("AGENT_TRUST_SCRIPTS") == "1" then return true end
+  log.warn(".agent/etc/agent.yaml sets scripts.trusted, but its scripts stay sandboxed until you agree: "
+    .. "set AGENT_TRUST_SCRIPTS=1 for repositories whose scripts you trust")
+  return false
+end
+
 -- Returns ctx = { root = abs|nil, agent_dir = root/.agent, config = table, opts = opts }.
 -- Raises a failure (via cli) when the command needs a repo and none is found, or when an
 -- optional repo was named with --root and is not one.
@@ -95,7 +106,7 @@ function M.setup(cmd, opts)
     scripts = scripts,
     repo = ctx.agent_dir,
     user = user,
-    trusted = ctx.config.scripts.trusted,
+    trusted = trust_scripts(ctx.config),
     limits = ctx.config.scripts.limits,
   })
   return ctx
