@@ -283,14 +283,36 @@ local function find_lines(lines, words, min_hits, max)
   return found
 end
 
+-- The units of each document the judge reads, kept per document table (weakly): every
+-- persona of a panel judges the same story, rules and ADRs, the same tables (read-only views
+-- included), and splitting them again for each took a quarter of an offline run. The text is
+-- kept too, so a table whose text has changed is split afresh. The judge never hands these
+-- units out: what it returns quotes them in new tables.
+local units_memo = setmetatable({}, { __mode = "k" })
+
+local function units_of(doc, field)
+  local text = doc[field] or ""
+  local per = units_memo[doc]
+  if not per then
+    per = {}
+    units_memo[doc] = per
+  end
+  local hit = per[field]
+  if not hit or hit.text ~= text then
+    hit = { text = text, units = M.story_lines(text) }
+    per[field] = hit
+  end
+  return hit.units
+end
+
 -- What the offline judge reads: the story's lines and the governance documents sent to this
 -- persona (matched rules, accepted ADRs, its role's instructions, compliance documents).
 function M.sources(ctx)
-  local story = M.story_lines(ctx.story and ctx.story.text or "")
+  local story = type(ctx.story) == "table" and units_of(ctx.story, "text") or M.story_lines("")
   local standards = {}
   local function add(list, field)
     for _, doc in ipairs(list or {}) do
-      standards[#standards + 1] = { relpath = doc.relpath, lines = M.story_lines(doc[field] or "") }
+      standards[#standards + 1] = { relpath = doc.relpath, lines = units_of(doc, field) }
     end
   end
   add(ctx.rules, "body")

@@ -201,11 +201,12 @@ local function extension(path)
   return (base:match("%.([%w]+)$") or ""):lower()
 end
 
--- The story's lines that name a path, quoted (up to two), with their section.
-local function mentions(story, path)
+-- The story's lines (units, from script_api.story_lines) that name a path, quoted (up to
+-- two), with their section.
+local function mentions(units, path)
   local quote = require("agent.script_api").quote
   local out = {}
-  for _, l in ipairs(require("agent.script_api").story_lines(story.text or "")) do
+  for _, l in ipairs(units) do
     if l.text:find(path, 1, true) then
       out[#out + 1] = ('"%s"%s'):format(quote(require("agent.redact").text(l.text)), l.section and (" (" .. l.section .. ")") or "")
       if #out == 2 then break end
@@ -252,6 +253,7 @@ end
 -- that do not, grouped by top-level directory in order of first mention.
 local function offline_changes(input)
   local story = input.story
+  local units = require("agent.script_api").story_lines(story.text or "") -- split once, not per path
   local groups, order = {}, {}
   for _, path in ipairs(story.named_files or {}) do
     local comp = component_of(path)
@@ -259,7 +261,7 @@ local function offline_changes(input)
       groups[comp] = { component = comp, ops = {} }
       order[#order + 1] = comp
     end
-    local said = mentions(story, path)
+    local said = mentions(units, path)
     local because = #said > 0 and (" The story says: " .. table.concat(said, "; ") .. ".") or ""
     local op
     if file_exists(input, path) then

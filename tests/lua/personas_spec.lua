@@ -183,6 +183,11 @@ describe("built-in personas", function()
     assert.matches("^missing: ", silent[1])
     assert.are.same(silent, statuses(EMPTY_STORY))
     assert.are.same(with, statuses(met))
+    -- the judge keeps each document's units per table: a table whose text changed is read again
+    local ctx = { persona = by.security.persona, story = { text = met.text } }
+    assert.are.equal("met", api.judge(ctx)[1].status)
+    ctx.story.text = EMPTY_STORY.text
+    assert.are.equal("missing", api.judge(ctx)[1].status)
   end)
 
   it("mark an item n/a when nothing it applies to occurs", function()
