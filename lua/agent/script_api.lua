@@ -208,11 +208,14 @@ local function patterns(words)
   return pats
 end
 
--- How many of the words occur in `low` (already lower-cased), stopping at `enough`.
+-- How many of the words occur in `low` (already lower-cased), stopping at `enough`. A match
+-- of the pattern starts where its plain text does, so the pattern (which has no memchr fast
+-- path) starts at the first plain hit: %f still sees the byte before it.
 local function count_hits(low, pats, enough)
   local hits = 0
   for _, p in ipairs(pats) do
-    if low:find(p.plain, 1, true) and low:find(p.pat) then
+    local at = low:find(p.plain, 1, true)
+    if at and low:find(p.pat, at) then
       hits = hits + 1
       if hits >= enough then break end
     end
