@@ -18,7 +18,7 @@ local state = {
   run_id = nil,
   out = io.stderr,
   program = "agent",
-  secrets = {},
+  secrets = nil, -- the provider keys to mask, looked up at the first line written
 }
 
 -- Field names that may carry a credential, whole or as a suffix ("openai_api_key").
@@ -56,6 +56,7 @@ local function provider_keys()
 end
 
 local function mask(s)
+  state.secrets = state.secrets or provider_keys()
   for _, key in ipairs(state.secrets) do
     local at = s:find(key, 1, true)
     while at do
@@ -79,7 +80,7 @@ function M.setup(opts)
   if opts.program then state.program = opts.program end
   if opts.out then state.out = opts.out end
   state.run_id = state.run_id or sys.random_id(8)
-  state.secrets = provider_keys()
+  state.secrets = nil -- the environment may differ from the last setup's
 end
 
 function M.run_id()
