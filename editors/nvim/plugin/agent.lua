@@ -1,7 +1,7 @@
 -- agent.nvim: commands for the agent governance panel. Neovim 0.7+ (LuaJIT): it runs the
 -- agent CLI as a job and reads its --json output; it never loads agent's Lua in-process.
 if vim.g.loaded_agent then return end
-vim.g.loaded_agent = true
+vim.api.nvim_set_var("loaded_agent", true)
 
 local function complete_story_ids(arglead)
   return require("agent").story_ids(arglead)
