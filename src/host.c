@@ -7,6 +7,7 @@
 #include "host.h"
 #include "agent_limits.h"
 #include "luax.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -29,17 +30,34 @@
 
 enum limit_kind { LIMIT_NONE = 0, LIMIT_MEMORY, LIMIT_INSTRUCTIONS, LIMIT_TIME };
 
+/* What the limited call in progress may still spend; saved and restored around each call. */
+struct budget {
+  long long limit;        /* refuse growth past this `used`; 0 when no cap is active */
+  long long cap;          /* the `memory` option of the call that set `limit`, for messages */
+  long instructions_left; /* < 0: no instruction budget */
+  double deadline_ms;     /* 0: no wall-clock budget */
+  enum limit_kind hit;    /* the limit that stopped the call (sticky until it returns) */
+  char spent_at[256];     /* "file:line:" where the budget ran out, told on every re-raise */
+};
+
+/* A growth the cap refused. Lua answers a failed allocation with an emergency collection and
+ * one retry of the very same request; only when that retry fails too does it raise
+ * LUA_ERRMEM. So a refusal is pending until the next request: its failed retry makes the
+ * cap "hit", any successful growth means the collection made room and nothing was hit. */
+struct refusal {
+  const void *ptr;
+  size_t osize, nsize;
+  int pending;
+};
+
 struct agent_ctx {
   lua_Alloc orig_alloc;
   void *orig_ud;
-  long long used;  /* bytes allocated through the wrapper, minus bytes freed */
-  long long limit; /* refuse growth past this `used`; 0 when no cap is active */
-  /* budgets of the limited call in progress */
-  long instructions_left; /* < 0: no instruction budget */
-  double deadline_ms;     /* 0: no wall-clock budget */
-  enum limit_kind hit;    /* the limit that stopped the current call */
-  char where[256];        /* last script position seen by the hook (for memory errors) */
-  char spent_at[256];     /* "file:line:" where the budget ran out, told on every re-raise */
+  long long used; /* bytes allocated through the wrapper, minus bytes freed (may go below 0
+                     in a state that allocated before the context was installed) */
+  struct budget budget;
+  struct refusal refused;
+  char where[256]; /* last script position seen by the hook (for memory errors) */
 };
 
 static const char CTX_KEY = 'c'; /* registry key: its address */
@@ -48,17 +66,32 @@ static const char CTX_KEY = 'c'; /* registry key: its address */
  * state in the program, by necessity. */
 static volatile sig_atomic_t signal_pending = 0;
 
+/* Whether growing by `grow` bytes takes `used` past `limit` (> 0). Unsigned arithmetic: the
+ * distance between two long longs always fits, and `grow` may be any size_t. */
+static int over_limit(long long used, long long limit, size_t grow)
+{
+  if (used >= limit)
+    return 1;
+  return grow > (unsigned long long)limit - (unsigned long long)used;
+}
+
 static void *accounting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
   struct agent_ctx *ctx = ud;
   size_t old = ptr ? osize : 0;
-  if (nsize > old && ctx->limit > 0 && ctx->used + (long long)(nsize - old) > ctx->limit) {
-    ctx->hit = LIMIT_MEMORY;
+  int grows = nsize > old;
+  if (grows && ctx->budget.limit > 0 && over_limit(ctx->used, ctx->budget.limit, nsize - old)) {
+    struct refusal *r = &ctx->refused;
+    if (r->pending && r->ptr == ptr && r->osize == osize && r->nsize == nsize)
+      ctx->budget.hit = LIMIT_MEMORY; /* the retry failed too: Lua raises LUA_ERRMEM now */
+    *r = (struct refusal){ptr, osize, nsize, 1};
     return NULL;
   }
   void *p = ctx->orig_alloc(ctx->orig_ud, ptr, osize, nsize);
   if (p || nsize == 0)
     ctx->used += (long long)nsize - (long long)old;
+  if (p && grows)
+    ctx->refused.pending = 0;
   return p;
 }
 
@@ -71,6 +104,7 @@ static struct agent_ctx *get_ctx(lua_State *L)
   return NULL;
 }
 
+/* ctx:__gc(): hands the state back its own allocator; the struct's memory goes next. */
 static int ctx_gc(lua_State *L)
 {
   struct agent_ctx *ctx = luaL_checkudata(L, 1, "agent.Context");
@@ -87,7 +121,7 @@ static struct agent_ctx *install_ctx(lua_State *L)
     return ctx;
   ctx = lua_newuserdatauv(L, sizeof(*ctx), 0);
   memset(ctx, 0, sizeof(*ctx));
-  ctx->instructions_left = -1;
+  ctx->budget.instructions_left = -1;
   if (luaL_newmetatable(L, "agent.Context")) {
     lua_pushcfunction(L, ctx_gc);
     lua_setfield(L, -2, "__gc");
@@ -104,30 +138,25 @@ static struct agent_ctx *install_ctx(lua_State *L)
  * wall-clock budget. The count hook checks the budgets every AGENT_HOOK_INTERVAL
  * instructions; coroutines created inside inherit the hook. Once a budget is spent the hook
  * fires on every instruction, so a script that catches the error with pcall is stopped
- * again at its next instruction. */
-
-static double monotonic_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+ * again at its next instruction. The hook runs between VM instructions only: time spent
+ * inside one C function (a pathological string.find) is not cut short (docs/security.md). */
 
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
   struct agent_ctx *ctx = get_ctx(L);
   if (!ctx)
     return;
-  if (ctx->limit > 0 && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+  struct budget *b = &ctx->budget;
+  if (b->limit > 0 && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
     snprintf(ctx->where, sizeof(ctx->where), "%s:%d:", ar->short_src, ar->currentline);
   int over = 0;
-  if (ctx->hit == LIMIT_INSTRUCTIONS || ctx->hit == LIMIT_TIME) {
+  if (b->hit == LIMIT_INSTRUCTIONS || b->hit == LIMIT_TIME) {
     over = 1;
-  } else if (ctx->instructions_left >= 0 && (ctx->instructions_left -= AGENT_HOOK_INTERVAL) < 0) {
-    ctx->hit = LIMIT_INSTRUCTIONS;
+  } else if (b->instructions_left >= 0 && (b->instructions_left -= AGENT_HOOK_INTERVAL) < 0) {
+    b->hit = LIMIT_INSTRUCTIONS;
     over = 1;
-  } else if (ctx->deadline_ms > 0 && monotonic_ms() > ctx->deadline_ms) {
-    ctx->hit = LIMIT_TIME;
+  } else if (b->deadline_ms > 0 && agent_monotonic_ms() > b->deadline_ms) {
+    b->hit = LIMIT_TIME;
     over = 1;
   } else if (signal_pending) {
     luaL_error(L, "interrupted");
@@ -138,16 +167,17 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
   /* Once spent, the budget is raised again at every instruction until the limited call
    * returns, wherever that instruction is (a script's pcall wrapper, a coroutine): name the
    * place where it ran out each time, not the place of the re-raise. */
-  if (!ctx->spent_at[0]) {
+  if (!b->spent_at[0]) {
     luaL_where(L, 0);
-    snprintf(ctx->spent_at, sizeof(ctx->spent_at), "%s", lua_tostring(L, -1));
+    snprintf(b->spent_at, sizeof(b->spent_at), "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
-  lua_pushfstring(L, "%s%s", ctx->spent_at,
-                  ctx->hit == LIMIT_TIME ? "time budget exceeded" : "instruction budget exceeded");
+  lua_pushfstring(L, "%s%s", b->spent_at,
+                  b->hit == LIMIT_TIME ? "time budget exceeded" : "instruction budget exceeded");
   lua_error(L);
 }
 
+/* The message handler of limited calls: the error with a traceback appended. */
 static int traceback_handler(lua_State *L)
 {
   const char *msg = lua_tostring(L, 1);
@@ -161,16 +191,6 @@ static int traceback_handler(lua_State *L)
   return 1;
 }
 
-struct saved_budget {
-  long long limit;
-  long instructions_left;
-  double deadline_ms;
-  enum limit_kind hit;
-  lua_Hook hook;
-  int mask, count;
-  char spent_at[256];
-};
-
 static const char *limit_name(enum limit_kind k)
 {
   switch (k) {
@@ -181,65 +201,58 @@ static const char *limit_name(enum limit_kind k)
   }
 }
 
-/* host.call_limited(opts, fn, ...) -> true, ... | false, message, kind, traceback
- * opts: {memory = bytes, instructions = n, time_ms = ms}; kind is "error", "memory",
- * "instructions" or "time". Nested calls never get more than the outer call has left. */
-static int host_call_limited(lua_State *L)
+/* The options of one call, as asked for: 0 (or less) means "no limit of this kind". */
+struct limits {
+  lua_Integer memory, instructions;
+  lua_Number time_ms;
+};
+
+/* The budget a call with these limits starts with: each limit no looser than what the
+ * enclosing call (`outer`) has left, so nesting never buys more. */
+static struct budget narrow(const struct budget *outer, const struct limits *want, long long used)
 {
-  struct agent_ctx *ctx = get_ctx(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  lua_Integer mem = agent_optfield_int(L, 1, "memory", AGENT_SCRIPT_MEMORY_MAX);
-  lua_Integer instr = agent_optfield_int(L, 1, "instructions", AGENT_SCRIPT_INSTRUCTIONS_MAX);
-  lua_Number time_ms = agent_optfield_num(L, 1, "time_ms", AGENT_SCRIPT_TIME_MS);
-  luaL_argcheck(L, ctx != NULL, 1, "no agent context in this state");
-
-  struct saved_budget saved = {ctx->limit, ctx->instructions_left, ctx->deadline_ms, ctx->hit,
-                               lua_gethook(L), lua_gethookmask(L), lua_gethookcount(L), ""};
-  memcpy(saved.spent_at, ctx->spent_at, sizeof(saved.spent_at));
-  long long new_limit = mem > 0 ? ctx->used + mem : 0;
-  if (saved.limit > 0 && (new_limit == 0 || saved.limit < new_limit))
-    new_limit = saved.limit;
-  long new_instr = instr > 0 ? (long)instr : -1;
-  if (saved.instructions_left >= 0 && (new_instr < 0 || saved.instructions_left < new_instr))
-    new_instr = saved.instructions_left;
-  double new_deadline = time_ms > 0 ? monotonic_ms() + time_ms : 0;
-  if (saved.deadline_ms > 0 && (new_deadline == 0 || saved.deadline_ms < new_deadline))
-    new_deadline = saved.deadline_ms;
-
-  ctx->limit = new_limit;
-  ctx->instructions_left = new_instr;
-  ctx->deadline_ms = new_deadline;
-  ctx->hit = LIMIT_NONE;
-  ctx->where[0] = '\0';
-  ctx->spent_at[0] = '\0';
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT, AGENT_HOOK_INTERVAL);
-
-  int nargs = lua_gettop(L) - 2;
-  lua_pushcfunction(L, traceback_handler);
-  lua_insert(L, 2); /* stack: opts handler fn args... */
-  int status = lua_pcall(L, nargs, LUA_MULTRET, 2);
-  enum limit_kind hit = ctx->hit;
-
-  lua_sethook(L, saved.hook, saved.mask, saved.count);
-  long spent = new_instr >= 0 ? new_instr - ctx->instructions_left : 0;
-  ctx->limit = saved.limit;
-  ctx->instructions_left = saved.instructions_left >= 0 ? saved.instructions_left - spent : -1;
-  ctx->deadline_ms = saved.deadline_ms;
-  ctx->hit = saved.hit;
-  memcpy(ctx->spent_at, saved.spent_at, sizeof(ctx->spent_at));
-
-  if (status == LUA_OK) {
-    lua_pushboolean(L, 1);
-    lua_replace(L, 2); /* handler slot becomes `true` */
-    return lua_gettop(L) - 1;
+  struct budget b = {0, 0, -1, 0, LIMIT_NONE, ""};
+  if (want->memory > 0) {
+    b.cap = want->memory;
+    b.limit = used > 0 && want->memory > LLONG_MAX - used ? LLONG_MAX : used + want->memory;
   }
-  /* stack: opts handler err */
+  if (outer->limit > 0 && (b.limit == 0 || outer->limit < b.limit)) {
+    b.limit = outer->limit;
+    b.cap = outer->cap;
+  }
+  if (want->instructions > 0)
+    b.instructions_left = want->instructions > LONG_MAX ? LONG_MAX : (long)want->instructions;
+  if (outer->instructions_left >= 0 &&
+      (b.instructions_left < 0 || outer->instructions_left < b.instructions_left))
+    b.instructions_left = outer->instructions_left;
+  if (want->time_ms > 0)
+    b.deadline_ms = agent_monotonic_ms() + want->time_ms;
+  if (outer->deadline_ms > 0 && (b.deadline_ms == 0 || outer->deadline_ms < b.deadline_ms))
+    b.deadline_ms = outer->deadline_ms;
+  return b;
+}
+
+/* Puts the enclosing call's budget back after an inner one, less the instructions the inner
+ * one spent (its time was spent on the same clock, its memory is still counted in `used`). */
+static void restore(struct agent_ctx *ctx, const struct budget *outer, long spent)
+{
+  ctx->budget = *outer;
+  if (outer->instructions_left >= 0)
+    ctx->budget.instructions_left =
+        outer->instructions_left > spent ? outer->instructions_left - spent : 0;
+  ctx->refused.pending = 0;
+}
+
+/* Pushes false, message, kind, traceback for a call that failed with status; err is the
+ * error value (with the handler's traceback), memory_hit whether the cap stopped it. */
+static int push_failure(lua_State *L, int status, const struct budget *spent, int memory_hit,
+                        const char *where)
+{
   const char *err = lua_tostring(L, -1);
   lua_pushboolean(L, 0); /* like pcall: false, not fail */
-  if (status == LUA_ERRMEM && hit == LIMIT_MEMORY) {
-    lua_pushfstring(L, "%s memory cap of %I bytes exceeded",
-                    ctx->where[0] ? ctx->where : "?:", (lua_Integer)mem);
+  if (memory_hit && spent->cap > 0) {
+    lua_pushfstring(L, "%s memory cap of %I bytes exceeded", where[0] ? where : "?:",
+                    (lua_Integer)spent->cap);
   } else {
     /* the handler appended a traceback: split it off for the caller */
     const char *tb = err ? strstr(err, "\nstack traceback:") : NULL;
@@ -248,19 +261,65 @@ static int host_call_limited(lua_State *L)
     else
       lua_pushstring(L, err ? err : "error object is not a string");
   }
-  lua_pushstring(L, limit_name(status == LUA_ERRMEM ? LIMIT_MEMORY : hit));
+  enum limit_kind kind = memory_hit || status == LUA_ERRMEM ? LIMIT_MEMORY : spent->hit;
+  lua_pushstring(L, limit_name(kind));
   lua_pushvalue(L, -4); /* the full message with traceback */
   return 4;
 }
 
+/* host.call_limited(opts, fn, ...) -> true, ... | false, message, kind, traceback
+ * opts: {memory = bytes, instructions = n, time_ms = ms}; kind is "error", "memory",
+ * "instructions" or "time". Nested calls never get more than the outer call has left. */
+static int host_call_limited(lua_State *L)
+{
+  struct agent_ctx *ctx = get_ctx(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  struct limits want = {
+      agent_optfield_int(L, 1, "memory", AGENT_SCRIPT_MEMORY_MAX),
+      agent_optfield_int(L, 1, "instructions", AGENT_SCRIPT_INSTRUCTIONS_MAX),
+      agent_optfield_num(L, 1, "time_ms", AGENT_SCRIPT_TIME_MS),
+  };
+  luaL_argcheck(L, ctx != NULL, 1, "no agent context in this state");
+
+  struct budget outer = ctx->budget, start = narrow(&outer, &want, ctx->used);
+  lua_Hook hook = lua_gethook(L);
+  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+  ctx->budget = start;
+  ctx->refused.pending = 0;
+  ctx->where[0] = '\0';
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, AGENT_HOOK_INTERVAL);
+
+  int nargs = lua_gettop(L) - 2;
+  lua_pushcfunction(L, traceback_handler);
+  lua_insert(L, 2); /* stack: opts handler fn args... */
+  int status = lua_pcall(L, nargs, LUA_MULTRET, 2);
+
+  struct budget spent = ctx->budget;
+  int memory_hit = spent.hit == LIMIT_MEMORY || (status == LUA_ERRMEM && ctx->refused.pending);
+  lua_sethook(L, hook, mask, count);
+  restore(ctx, &outer,
+          start.instructions_left >= 0 ? start.instructions_left - spent.instructions_left : 0);
+  /* LUA_MULTRET may have filled the stack: make room for what is pushed below */
+  luaL_checkstack(L, 4, "too many results");
+  if (status == LUA_OK) {
+    lua_pushboolean(L, 1);
+    lua_replace(L, 2); /* handler slot becomes `true` */
+    return lua_gettop(L) - 1;
+  }
+  return push_failure(L, status, &spent, memory_hit, ctx->where); /* stack: opts handler err */
+}
+
 /* host.limit_hit() -> kind | nil: the budget that stopped the current limited call, so
- * sandbox wrappers of pcall can re-raise instead of swallowing it. */
+ * sandbox wrappers of pcall can re-raise instead of swallowing it. A memory refusal counts
+ * once Lua's retry after its emergency collection failed too (a LUA_ERRMEM is on its way);
+ * a refusal the collection recovered from is no hit. */
 static int host_limit_hit(lua_State *L)
 {
   struct agent_ctx *ctx = get_ctx(L);
-  if (!ctx || ctx->hit == LIMIT_NONE)
+  if (!ctx || ctx->budget.hit == LIMIT_NONE)
     return 0;
-  lua_pushstring(L, limit_name(ctx->hit));
+  lua_pushstring(L, limit_name(ctx->budget.hit));
   return 1;
 }
 
@@ -468,8 +527,7 @@ struct agent_host *agent_host_new(void)
   find_share_dir(h->share_dir, sizeof(h->share_dir));
   lua_pushcfunction(h->L, open_host_state);
   lua_pushlightuserdata(h->L, h->share_dir);
-  if (lua_pcall(h->L, 1, 0, 0) != LUA_OK) {
-    fprintf(stderr, "agent: cannot start: %s\n", lua_tostring(h->L, -1));
+  if (lua_pcall(h->L, 1, 0, 0) != LUA_OK) { /* no memory, or a build without its scripts */
     lua_close(h->L);
     free(h);
     return NULL;
@@ -495,9 +553,18 @@ static int run_cli(lua_State *L)
   return 1;
 }
 
+static void arm_signals(int only_reset);
+
 int agent_host_run(struct agent_host *h, int argc, char **argv)
 {
   lua_State *L = h->L;
+  /* A signal that came before this run asked an earlier one to stop, not this one. Our
+   * handler is the only thing that sets the flag, so a set flag also says agent_catch_signals
+   * was called: put back the handler SA_RESETHAND took away after that first signal. */
+  if (signal_pending) {
+    signal_pending = 0;
+    arm_signals(1);
+  }
   int base = lua_gettop(L);
   lua_pushcfunction(L, traceback_handler);
   lua_pushcfunction(L, run_cli);
@@ -543,15 +610,27 @@ static void on_signal(int sig)
   signal_pending = sig;
 }
 
-void agent_catch_signals(void)
+/* Installs on_signal for SIGINT and SIGTERM; with only_reset, only where the disposition is
+ * back to the default (an embedder's own handler installed since is left alone). */
+static void arm_signals(int only_reset)
 {
+  static const int signals[] = {SIGINT, SIGTERM};
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESETHAND; /* a second signal takes the default action: exit now */
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+    struct sigaction cur;
+    if (only_reset && (sigaction(signals[i], NULL, &cur) != 0 || cur.sa_handler != SIG_DFL))
+      continue;
+    sigaction(signals[i], &sa, NULL);
+  }
+}
+
+void agent_catch_signals(void)
+{
+  arm_signals(0);
 }
 
 int agent_signal_pending(void)

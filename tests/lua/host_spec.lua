@@ -65,6 +65,52 @@ describe("host.call_limited", function()
     assert.are.equal(32 * 1024 * 1024, #big)
   end)
 
+  it("counts no memory hit when the emergency collection made room", function()
+    -- 16 KB strings that become garbage at once, under a 512 KB cap, with the collector
+    -- all but off: the cap refuses growth, Lua collects and retries, and the retry succeeds.
+    collectgarbage("incremental", 1000)
+    collectgarbage()
+    local ok, msg, kind = host.call_limited({ memory = 512 * 1024 }, function()
+      for i = 1, 200 do local _ = string.rep("x", 16 * 1024) .. i end
+      error("plain error; limit_hit() = " .. tostring((host.limit_hit())), 0)
+    end)
+    collectgarbage("incremental", 200)
+    assert.is_false(ok)
+    assert.are.equal("plain error; limit_hit() = nil", msg)
+    assert.are.equal("error", kind)
+  end)
+
+  it("names the cap in force: an outer call's, when it is the smaller", function()
+    local hog = load("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1000) .. i end", "@hog.lua")
+    local ok, inner_ok, msg, kind = host.call_limited({ memory = 4 * 1024 * 1024 }, function()
+      return host.call_limited({ memory = 100 * 1024 * 1024 }, hog)
+    end)
+    assert.is_true(ok)
+    assert.is_false(inner_ok)
+    assert.are.equal("memory", kind)
+    assert.matches("hog.lua:1: memory cap of 4194304 bytes exceeded", msg, 1, true)
+  end)
+
+  it("takes limits up to math.maxinteger without overflow", function()
+    assert.are.same({ true, 1 }, { host.call_limited({ memory = math.maxinteger }, function() return 1 end) })
+    assert.are.same({ true, 2 }, { host.call_limited({ instructions = math.maxinteger, time_ms = 1e308 },
+      function() return 2 end) })
+  end)
+
+  it("reads its options raw: an __index on them is never run", function()
+    local opts = setmetatable({}, { __index = function() error("__index ran") end })
+    assert.are.same({ true, 3 }, { host.call_limited(opts, function() return 3 end) })
+    local ok, err = pcall(host.call_limited, { memory = "lots" }, function() end)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to '[%w.]*call_limited' %(option 'memory' must be an integer%)", err)
+  end)
+
+  it("returns a function's many results (the stack is grown for its own values)", function()
+    local res = table.pack(host.call_limited({}, function() return table.unpack({}, 1, 5000) end))
+    assert.are.equal(5001, res.n)
+    assert.is_true(res[1])
+  end)
+
   it("gives a nested call no more than the outer call has left", function()
     local ok, inner_ok, _, inner_kind = host.call_limited({ instructions = 1e9 }, function()
       return host.call_limited({ instructions = 50000 }, function() while true do end end)
