@@ -2,8 +2,10 @@
  * environment, terminals, process id, random ids, sleep) and SHA-256 for cache keys. */
 #include "host.h"
 #include "luax.h"
+#include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +18,7 @@
 /* sys.clock() -> milliseconds (float) from a monotonic clock; for durations only. */
 static int sys_clock(lua_State *L)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec * 1e3 + (lua_Number)ts.tv_nsec / 1e6);
+  lua_pushnumber(L, (lua_Number)agent_monotonic_ms());
   return 1;
 }
 
@@ -79,29 +79,37 @@ static int sys_random_id(lua_State *L)
     }
     got += (size_t)r;
   }
-  static const char hex[] = "0123456789abcdef";
-  char out[129];
-  for (lua_Integer i = 0; i < n; i++) {
-    out[2 * i] = hex[raw[i] >> 4];
-    out[2 * i + 1] = hex[raw[i] & 15];
-  }
+  char out[128];
+  agent_hex(raw, (size_t)n, out);
   lua_pushlstring(L, out, (size_t)n * 2);
   return 1;
 }
 
-/* sys.sleep(ms) -> true | nil, "sleep: interrupted"; returns early when a signal arrives. */
+/* A pending SIGINT/SIGTERM interrupts nanosleep (EINTR), but one that arrives between the
+ * check of the flag and the call would not: sleeping in slices bounds that window. */
+#define SLEEP_SLICE_MS 100.0
+
+/* sys.sleep(ms) -> true | nil, "sleep: interrupted", "interrupted"
+ * Waits ms milliseconds (math.huge: until a signal); returns early, and at once, when
+ * SIGINT/SIGTERM has been received. A negative ms does not wait. */
 static int sys_sleep(lua_State *L)
 {
   lua_Number ms = luaL_checknumber(L, 1);
-  if (ms > 0) {
-    struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (lua_Number)(time_t)(ms / 1000) * 1000) * 1e6)};
-    while (nanosleep(&ts, &ts) != 0) {
-      if (errno != EINTR || agent_signal_pending()) {
-        luaL_pushfail(L);
-        lua_pushliteral(L, "sleep: interrupted");
-        return 2;
-      }
+  luaL_argcheck(L, !isnan(ms), 1, "not a number");
+  double deadline = agent_monotonic_ms() + (ms > 0 ? ms : 0); /* inf stays inf */
+  for (;;) {
+    if (agent_signal_pending()) {
+      luaL_pushfail(L);
+      lua_pushliteral(L, "sleep: interrupted");
+      lua_pushliteral(L, "interrupted");
+      return 3;
     }
+    double left = deadline - agent_monotonic_ms();
+    if (left <= 0)
+      break;
+    double slice = left < SLEEP_SLICE_MS ? left : SLEEP_SLICE_MS; /* fits any time_t */
+    struct timespec ts = {0, (long)(slice * 1e6)};
+    nanosleep(&ts, NULL); /* EINTR: the loop looks at the flag */
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -213,12 +221,8 @@ static int sys_sha256(lua_State *L)
   sha256_update(&s, (const unsigned char *)data, n);
   unsigned char digest[32];
   sha256_final(&s, digest);
-  static const char hex[] = "0123456789abcdef";
   char out[64];
-  for (int i = 0; i < 32; i++) {
-    out[2 * i] = hex[digest[i] >> 4];
-    out[2 * i + 1] = hex[digest[i] & 15];
-  }
+  agent_hex(digest, sizeof(digest), out);
   lua_pushlstring(L, out, sizeof(out));
   return 1;
 }

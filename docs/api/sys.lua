@@ -32,12 +32,15 @@ function sys.pid() end
 ---@param bytes? integer random bytes (default 8, so 16 hex characters)
 ---@return string|nil id
 ---@return string? message when the kernel refuses
+---@return integer? errno
 function sys.random_id(bytes) end
 
----Sleeps; returns early when SIGINT or SIGTERM arrives.
----@param ms number
+---Sleeps; returns early, and at once when one came before the call, on SIGINT or SIGTERM.
+---A negative ms does not wait; math.huge waits for a signal. Raises for NaN.
+---@param ms number milliseconds
 ---@return true|nil ok
 ---@return string? message "sleep: interrupted"
+---@return string? code "interrupted"
 function sys.sleep(ms) end
 
 ---SHA-256 of a string (cache keys).

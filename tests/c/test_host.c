@@ -1,7 +1,8 @@
 /* Tests for the host's signal handling through the public API (agent.h): a signal received
  * between two runs must not end the next run, the handler SA_RESETHAND removed is put back,
  * a signal during a run still ends that run with 130, and a script stuck inside one C call
- * (out of the budget hook's reach) is killed by a second SIGINT. */
+ * (out of the budget hook's reach) is killed by a second SIGINT; a signal already received
+ * cuts sys.sleep short. */
 #include "agent.h"
 #include "test.h"
 
@@ -131,9 +132,32 @@ static void test_second_signal_kills_a_stuck_script(void)
   CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
 }
 
+/* A signal already received cuts a sleep short at once; the failure carries its code. */
+static void test_pending_signal_cuts_sleep(void)
+{
+  agent_catch_signals();
+  struct agent_host *h = agent_host_new();
+  CHECK(h != NULL);
+  if (!h)
+    return;
+  lua_State *L = agent_host_state(h);
+  raise(SIGINT);
+  static const char code[] = "local sys = require 'agent.sys'\n"
+                             "local t = sys.clock()\n"
+                             "local ok, msg, code = sys.sleep(60000)\n"
+                             "return ok, msg, code, sys.clock() - t\n";
+  CHECK(luaL_dostring(L, code) == LUA_OK);
+  CHECK(lua_isnil(L, -4));
+  CHECK_STR(lua_tostring(L, -3), "sleep: interrupted");
+  CHECK_STR(lua_tostring(L, -2), "interrupted");
+  CHECK(lua_tonumber(L, -1) < 1000);
+  agent_host_free(h);
+}
+
 int main(void)
 {
   test_second_signal_kills_a_stuck_script();
   test_signal_between_runs();
+  test_pending_signal_cuts_sleep();
   return TEST_DONE();
 }

@@ -1,5 +1,6 @@
 -- agent.sys: clocks, environment, ids, hashing.
 local sys = require("agent").sys
+local t = require("testutil")
 
 describe("agent.sys", function()
   it("has a monotonic clock in milliseconds", function()
@@ -8,6 +9,29 @@ describe("agent.sys", function()
     local b = sys.clock()
     assert.is_true(b - a >= 19, "slept " .. (b - a) .. " ms")
     assert.is_true(b - a < 2000)
+  end)
+
+  it("sleeps through huge and infinite waits instead of failing at once", function()
+    -- a wait past time_t's range was undefined behaviour, and in practice an EINVAL
+    -- reported as "sleep: interrupted" at once
+    for _, ms in ipairs({ "1e300", "math.huge", "2^63" }) do
+      local cmd = ("timeout 0.5 env LUA_CPATH=%s lua5.4 -e %s; echo status $?"):format(
+        t.q(os.getenv("LUA_CPATH") or ""), t.q("print(require('agent').sys.sleep(" .. ms .. "))"))
+      local p = io.popen(cmd)
+      local out = p:read("a")
+      p:close()
+      assert.are.equal("status 124\n", out, ms) -- still asleep when timeout ended it
+    end
+  end)
+
+  it("does not wait for a negative time, and refuses NaN", function()
+    local a = sys.clock()
+    assert.is_true(sys.sleep(-5))
+    assert.is_true(sys.sleep(0))
+    assert.is_true(sys.clock() - a < 50)
+    local ok, err = pcall(sys.sleep, 0 / 0)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to '[%w.]*sleep' %(not a number%)", err)
   end)
 
   it("reads the environment", function()
