@@ -46,6 +46,13 @@ function M.usage_error(message) M.fail(M.EXIT.usage, message) end
 
 function M.is_failure(v) return getmetatable(v) == Failure end
 
+-- The session of one invocation (agent.session), or the failure it names.
+function M.setup(cmd, opts)
+  local ctx, err, code = require("agent.session").setup(cmd, opts)
+  if not ctx then M.fail(code, err) end
+  return ctx
+end
+
 local function module_name(command)
   return "agent.commands." .. command:gsub("-", "_")
 end
@@ -261,8 +268,7 @@ function M.main(argv)
       end
       return M.EXIT.ok
     end
-    local context = require("agent.session").setup(cmd, opts)
-    return cmd.run(opts, context)
+    return cmd.run(opts, M.setup(cmd, opts))
   end, function(err)
     if M.is_failure(err) then return err end
     return debug.traceback(tostring(err), 2)

@@ -1,5 +1,9 @@
--- Configuration: built-in defaults merged with the repo's .agent/etc/agent.yaml, checked key
--- by key. docs/configuration.md lists every key.
+-- Configuration in three layers, each checked key by key: the built-in defaults, the user's
+-- own file ($XDG_CONFIG_HOME/agent/agent.yaml), then the repository's .agent/etc/agent.yaml.
+-- A repository is untrusted input (a clone of anyone's): the keys that decide where an API
+-- key is sent or what runs unsandboxed (PERSONAL) are taken from the user's file alone, and
+-- a repository that sets one is named in a warning and ignored. docs/configuration.md lists
+-- every key.
 local M = {}
 
 local function defaults()
@@ -19,22 +23,16 @@ local function defaults()
 end
 M.defaults = defaults
 
--- Deep-merges src into dst: tables merge, everything else (including lists) replaces.
-local function merge(dst, src)
-  for k, v in pairs(src) do
-    if type(v) == "table" and type(dst[k]) == "table" and v[1] == nil and next(v) ~= nil then
-      merge(dst[k], v)
-    else
-      dst[k] = v
-    end
-  end
-  return dst
+M.REPO_FILE = ".agent/etc/agent.yaml"
+
+-- The user's configuration file: $XDG_CONFIG_HOME/agent/agent.yaml, else
+-- ~/.config/agent/agent.yaml (the directory of the user's scripts); nil without a home.
+function M.user_file(getenv)
+  local _, dir = require("agent.loader").env_layers(getenv or require("agent.sys").getenv)
+  return dir and (dir .. "/agent.yaml") or nil
 end
-M.merge = merge
 
--- ---- Checking the file ---------------------------------------------------------------------
-
-local FILE = ".agent/etc/agent.yaml"
+-- ---- Checking a file -----------------------------------------------------------------------
 
 local function is_mapping(v) return type(v) == "table" and v[1] == nil end
 
@@ -94,6 +92,21 @@ function M.keys()
   return out
 end
 
+-- Merges checked data into dst along the schema: a section merges key by key (so an empty
+-- one changes nothing), any value (a list, a budget map) replaces.
+local function merge(dst, src, schema)
+  for k, v in pairs(src) do
+    local sub = schema[k] or schema["*"]
+    if type(sub) == "table" and is_mapping(v) then
+      if type(dst[k]) ~= "table" then dst[k] = {} end
+      merge(dst[k], v, sub)
+    else
+      dst[k] = v
+    end
+  end
+  return dst
+end
+
 local function shown(v)
   if type(v) == "string" then return ("'%s'"):format(#v > 40 and (v:sub(1, 37) .. "...") or v) end
   if type(v) == "table" then return is_mapping(v) and "a mapping" or "a list" end
@@ -101,12 +114,13 @@ local function shown(v)
 end
 
 -- Checks data against schema in place: a key left empty (YAML null) is dropped so the
--- default stands; an unknown key is dropped and named in `unknown`; a value of the wrong
--- kind is a failure naming the key.
-local function check(data, schema, prefix, unknown)
+-- default stands; an unknown key is dropped and named in `unknown`. Returns nil, or the
+-- message for a value of the wrong kind (naming the key).
+local function check(data, schema, prefix, unknown, file)
   local null = require("agent.yaml").null
   local keys = {}
   for k in pairs(data) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   for _, k in ipairs(keys) do
     local v, name = data[k], prefix .. tostring(k)
     local want = type(k) == "string" and (schema[k] or schema["*"]) or nil
@@ -116,38 +130,126 @@ local function check(data, schema, prefix, unknown)
       unknown[#unknown + 1] = name
       data[k] = nil
     elseif type(want) == "table" then
-      if not is_mapping(v) then require("agent.cli").fail(1, ("%s: %s must be a mapping (got %s)"):format(FILE, name, shown(v))) end
-      check(v, want, name .. ".", unknown)
+      if not is_mapping(v) then return ("%s: %s must be a mapping (got %s)"):format(file, name, shown(v)) end
+      local err = check(v, want, name .. ".", unknown, file)
+      if err then return err end
     elseif not KINDS[want][2](v) then
-      require("agent.cli").fail(1, ("%s: %s must be %s (got %s)"):format(FILE, name, KINDS[want][1], shown(v)))
+      return ("%s: %s must be %s (got %s)"):format(file, name, KINDS[want][1], shown(v))
     end
   end
 end
 
--- Loads root/.agent/etc/agent.yaml over the defaults. A file that is not YAML, or a key of
--- the wrong kind, is a failure naming the file (and line, or key); an unknown key is a
--- warning, so a misspelt one is never silently ignored.
-function M.load(root)
-  local cfg = defaults()
-  local path = root .. "/" .. FILE
+-- ---- The personal keys ---------------------------------------------------------------------
+
+-- Keys a repository may not set, and what to say instead: where the user sets them. A value
+-- that changes nothing (scripts.trusted: false) is dropped without a word.
+local function base_url_hint(name)
+  local ok, provider = pcall(function() return require("agent.providers").get(name) end)
+  local env = ok and type(provider) == "table" and provider.base_env or nil
+  return "a repository may not decide where your API keys are sent", env and (" or " .. env) or ""
+end
+
+local PERSONAL = {
+  { path = { "scripts", "trusted" },
+    matters = function(v) return v == true end,
+    why = function() return "a repository may not lift its own sandbox", ", or AGENT_TRUST_SCRIPTS=1 for one run" end },
+  { path = { "providers", "*", "base_url" }, matters = function() return true end, why = base_url_hint },
+}
+
+-- Calls fn(parent, key, dotted name, wildcard name) for each key of data matching path.
+local function each_match(data, path, fn, depth, prefix, star)
+  depth, prefix = depth or 1, prefix or ""
+  local step = path[depth]
+  local keys = {}
+  if step == "*" then
+    for k in pairs(data) do keys[#keys + 1] = k end
+    table.sort(keys)
+  elseif data[step] ~= nil then
+    keys[1] = step
+  end
+  for _, k in ipairs(keys) do
+    local name = prefix .. k
+    if depth == #path then
+      fn(data, k, name, star)
+    elseif type(data[k]) == "table" then
+      each_match(data[k], path, fn, depth + 1, name .. ".", step == "*" and k or star)
+    end
+  end
+end
+
+-- Drops the personal keys from a repository's checked data, warning about each that mattered.
+local function drop_personal(data, file, user_file, warn)
+  for _, key in ipairs(PERSONAL) do
+    each_match(data, key.path, function(parent, k, name, star)
+      if key.matters(parent[k]) then
+        local why, also = key.why(star)
+        warn(("%s: %s ignored: %s; set it in %s%s"):format(file, name, why, user_file, also))
+      end
+      parent[k] = nil
+    end)
+  end
+end
+
+-- ---- Loading -------------------------------------------------------------------------------
+
+-- Reads and checks one YAML file: its data (nil when the file does not exist), or nil and a
+-- message naming the file. Unknown keys are warned about.
+local function read_layer(path, file, warn)
   local fs = require("agent.fs")
-  if not fs.exists(path) then return cfg end
+  if not fs.exists(path) then return nil end
   local text, err = fs.read(path)
-  if not text then require("agent.cli").fail(1, err) end
+  if not text then return nil, err end
   local yaml = require("agent.yaml")
   local data, yerr = yaml.decode(text)
-  if data == nil then require("agent.cli").fail(1, ("%s: %s (fix the file or remove it)"):format(FILE, yerr)) end
-  if data == yaml.null then return cfg end -- an empty file
+  if data == nil then return nil, ("%s: %s (fix the file or remove it)"):format(file, yerr) end
+  if data == yaml.null then return nil end -- an empty file
   if not is_mapping(data) then
-    require("agent.cli").fail(1, ("%s: expected a mapping of sections (agent:, panel:, ...), got %s"):format(FILE, shown(data)))
+    return nil, ("%s: expected a mapping of sections (agent:, panel:, ...), got %s"):format(file, shown(data))
   end
   local unknown = {}
-  check(data, SCHEMA, "", unknown)
+  local cerr = check(data, SCHEMA, "", unknown, file)
+  if cerr then return nil, cerr end
   table.sort(unknown)
   for _, name in ipairs(unknown) do
-    require("agent.log").warn(("%s: unknown key '%s' ignored (docs/configuration.md lists the keys)"):format(FILE, name))
+    warn(("%s: unknown key '%s' ignored (docs/configuration.md lists the keys)"):format(file, name))
   end
-  return merge(cfg, data)
+  return data
+end
+
+-- The user file as messages show it: under the home directory as ~/...
+local function display(path, getenv)
+  local home = getenv("HOME")
+  if home and home ~= "" and path:sub(1, #home + 1) == home .. "/" then return "~" .. path:sub(#home + 1) end
+  return path
+end
+
+-- config.load(root [, opts]) -> config | nil, message
+-- root: the repository (nil: the defaults and the user's file alone). opts = {user = path of
+-- the user's file (false: none; default M.user_file()), getenv=, warn=function(msg)}.
+-- A file that is not YAML, or a key of the wrong kind, is a failure naming the file (and
+-- line, or key); an unknown key is a warning, so a misspelt one is never silently ignored.
+function M.load(root, opts)
+  opts = opts or {}
+  local getenv = opts.getenv or require("agent.sys").getenv
+  local warn = opts.warn or require("agent.log").warn
+  local cfg = defaults()
+  local user = opts.user
+  if user == nil then user = M.user_file(getenv) end
+  local user_shown = user and display(user, getenv) or "~/.config/agent/agent.yaml"
+  if user then
+    local data, err = read_layer(user, user_shown, warn)
+    if err then return nil, err end
+    if data then merge(cfg, data, SCHEMA) end
+  end
+  if root then
+    local data, err = read_layer(root .. "/" .. M.REPO_FILE, M.REPO_FILE, warn)
+    if err then return nil, err end
+    if data then
+      drop_personal(data, M.REPO_FILE, user_shown, warn)
+      merge(cfg, data, SCHEMA)
+    end
+  end
+  return cfg
 end
 
 return M

@@ -88,7 +88,7 @@ local function invoke(name, opts, fn)
   local cmd = assert(cli.command(name), name)
   log.new_run()
   local ok, res = xpcall(function()
-    return fn(opts, require("agent.session").setup(cmd, opts))
+    return fn(opts, cli.setup(cmd, opts))
   end, function(err)
     if cli.is_failure(err) then return err end
     return debug.traceback(tostring(err), 2)

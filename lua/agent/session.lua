@@ -54,10 +54,11 @@ function M.check_inside(root, path)
   return true
 end
 
+-- Sets up logging from the global flags. Returns true, or nil and a usage message.
 local function log_setup(cmd, opts)
   local format = opts["log-format"] or sys.getenv("AGENT_LOG_FORMAT") or "text"
   if format ~= "text" and format ~= "json" then
-    require("agent.cli").usage_error(("--log-format must be 'text' or 'json', got '%s'"):format(format))
+    return nil, ("--log-format must be 'text' or 'json', got '%s'"):format(format)
   end
   local no_color = opts["no-color"] or (sys.getenv("NO_COLOR") or "") ~= ""
   log.setup({
@@ -66,48 +67,51 @@ local function log_setup(cmd, opts)
     color = not no_color and sys.isatty("stderr"),
     program = "agent " .. cmd.name,
   })
+  return true
 end
 
--- Whether team scripts run unsandboxed: the repository's config asks (scripts.trusted), and
--- the person running agent agrees (AGENT_TRUST_SCRIPTS=1). A cloned repository must not be
--- able to lift its own sandbox and run commands on its say alone.
+-- Whether team scripts run unsandboxed: the user's own configuration says so
+-- (scripts.trusted, never taken from a repository: config.lua), or the person running
+-- agent does for this run (AGENT_TRUST_SCRIPTS=1).
 local function trust_scripts(config)
-  if config.scripts.trusted ~= true then return false end
-  if sys.getenv("AGENT_TRUST_SCRIPTS") == "1" then return true end
-  log.warn(".agent/etc/agent.yaml sets scripts.trusted, but its scripts stay sandboxed until you agree: "
-    .. "set AGENT_TRUST_SCRIPTS=1 for repositories whose scripts you trust")
-  return false
+  return config.scripts.trusted == true or sys.getenv("AGENT_TRUST_SCRIPTS") == "1"
 end
 
--- Returns ctx = { root = abs|nil, agent_dir = root/.agent, config = table, opts = opts }.
--- Raises a failure (via cli) when the command needs a repo and none is found, or when an
--- optional repo was named with --root and is not one.
+-- The repository root the command runs in: nil, or nil and a message when it needs one (or
+-- was given --root) and there is none.
+local function root_for(cmd, opts)
+  if cmd.needs_repo == false then
+    return opts.root and M.find_root(opts.root) or nil
+  end
+  local root, err = M.find_root(opts.root)
+  if root then return root end
+  if cmd.needs_repo == "optional" and not opts.root then return nil end
+  return nil, err
+end
+
+-- session.setup(cmd, opts) -> ctx | nil, message, exit status
+-- ctx = { root = abs|nil, agent_dir = root/.agent, config = table, opts = opts, json = bool }.
+-- Fails when the command needs a repo and none is found, when an optional repo was named
+-- with --root and is not one, on a bad --log-format (status 2) and on broken configuration.
 function M.setup(cmd, opts)
-  log_setup(cmd, opts)
+  local ok, lerr = log_setup(cmd, opts)
+  if not ok then return nil, lerr, 2 end
   local ctx = { opts = opts, json = opts.json or false }
   local scripts, user = loader.env_layers(sys.getenv)
   for i = #(opts.scripts or {}), 1, -1 do table.insert(scripts, 1, opts.scripts[i]) end
-  local root, err
-  if cmd.needs_repo == "optional" then
-    -- the repo when there is one (its scripts and config count), else the built-ins alone
-    root, err = M.find_root(opts.root)
-    if not root and opts.root then require("agent.cli").fail(1, err) end
-  elseif cmd.needs_repo ~= false then
-    root, err = M.find_root(opts.root)
-    if not root then require("agent.cli").fail(1, err) end
-  elseif opts.root then
-    root = M.find_root(opts.root)
-  end
+  local root, rerr = root_for(cmd, opts)
+  if rerr then return nil, rerr, 1 end
   ctx.root = root
   ctx.agent_dir = root and (root .. "/.agent") or nil
-  local config = require("agent.config")
-  ctx.config = root and config.load(root) or config.defaults()
+  local config, cerr = require("agent.config").load(root)
+  if not config then return nil, cerr, 1 end
+  ctx.config = config
   loader.configure({
     scripts = scripts,
     repo = ctx.agent_dir,
     user = user,
-    trusted = trust_scripts(ctx.config),
-    limits = ctx.config.scripts.limits,
+    trusted = trust_scripts(config),
+    limits = config.scripts.limits,
   })
   return ctx
 end
