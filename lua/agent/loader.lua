@@ -227,8 +227,14 @@ function M.sandbox_env(path, extra)
   env.utf8 = readonly(utf8, "utf8")
   env.coroutine = readonly(coroutine, "coroutine")
   env.os = readonly({ time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }, "os")
-  -- strings share one metatable with the host: never hand it out
-  env.getmetatable = function(v) if type(v) == "string" then return nil end return getmetatable(v) end
+  -- Only a script's own tables show their metatables. Strings share one with the host, C
+  -- classes (agent.Glob...) one per class with the host's own objects, and the host's
+  -- read-only views guard what they wrap: a script holding any of these could replace a
+  -- __gc or __index and run code with no budget, whenever the host next touches one.
+  env.getmetatable = function(v)
+    if type(v) ~= "table" or proxies[v] then return nil end
+    return getmetatable(v)
+  end
   -- a finalizer runs whenever the collector gets to it, outside any script's budget
   env.setmetatable = function(t, mt)
     if type(mt) == "table" and rawget(mt, "__gc") ~= nil then

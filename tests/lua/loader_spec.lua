@@ -117,6 +117,23 @@ describe("loader", function()
     assert.matches("fin%.lua:2: __gc metamethods are not allowed in scripts", err2)
   end)
 
+  -- A C class's metatable (agent.Glob's, shared with the host's own matchers) reached from a
+  -- script would let it replace __gc or __index and run code with no budget, at any time.
+  it("hands out no metatable of userdata or of a table the host protects", function()
+    loader.set_api({ api_version = 1, rules = { glob = require("agent.rules").glob } })
+    persona(repo, "mt", [[
+local own = setmetatable({}, { mine = true })
+return { glob = getmetatable(agent.rules.glob("*")) == nil, api = getmetatable(agent) == nil,
+         str = getmetatable("") == nil, own = getmetatable(own).mine }]])
+    assert.are.same({ glob = true, api = true, str = true, own = true }, (loader.load_script("personas", "mt")))
+    persona(repo, "gc", "getmetatable(agent.rules.glob('*')).__gc = function() while true do end end")
+    local v, err = loader.load_script("personas", "gc")
+    assert.is_nil(v)
+    assert.matches("gc%.lua:1: attempt to index a nil value", err)
+    local m = assert(require("agent.rules").glob("*.lua"))
+    assert.is_true(m:match("a.lua")) -- the host's matchers are untouched
+  end)
+
   it("hands back what a script returns as plain tables, so no script code runs after the call", function()
     persona(repo, "trap", [[
 local loop = { __index = function() while true do end end, __tostring = function() while true do end end }
