@@ -7,6 +7,7 @@
 #define AGENT_FS_READ_MAX (256u * 1024u * 1024u) /* fs.read without max_bytes */
 #define AGENT_FS_WALK_MAX_FILES 5000000u         /* entries one walk may return */
 #define AGENT_FS_IGNORE_FILE_MAX (100u * 1024u * 1024u) /* larger .gitignore files are skipped, as git does */
+#define AGENT_FS_WALK_THREADS_MAX 4 /* threads reading one walk's directories, the caller included */
 
 /* agent.http */
 #define AGENT_HTTP_BODY_MAX (32u * 1024u * 1024u) /* response body cap */
