@@ -37,6 +37,8 @@ struct walk_opts {
   const struct walk_pattern *ignore; /* extra patterns, as in a .gitignore at the root */
   size_t nignore;
   size_t max_files; /* stop after this many listed entries; 0: AGENT_FS_WALK_MAX_FILES */
+  size_t threads;   /* readers at most, the caller included (1: the calling thread alone);
+                       0: one per online CPU. Capped at AGENT_FS_WALK_THREADS_MAX. */
 };
 
 struct walk_result {
@@ -46,7 +48,10 @@ struct walk_result {
 
 /* Walks the tree under root. Returns 0 with *out filled (files and errors sorted bytewise), or
  * an errno when root itself cannot be read (*out is then empty) or memory runs out. Either
- * way, the caller frees *out with walk_result_free. */
+ * way, the caller frees *out with walk_result_free. A tree of more than a few dozen
+ * directories is read by a few threads at once (opts->threads); they never outlive the call,
+ * and the result is the same. Past max_files the walk stops and keeps the bytewise-first
+ * max_files of the entries it listed. */
 int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result *out);
 
 void walk_result_free(struct walk_result *r);

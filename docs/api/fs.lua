@@ -78,11 +78,13 @@ function fs.list(dir) end
 ---directory on the current path is reported in errors instead of looping
 ---@field dirs? boolean also list directories, with a trailing "/" (default false)
 ---@field max_files? integer stop after this many entries (default 5,000,000); the stop is
----reported in errors and the entries so far are returned
+---reported in errors and max_files of the entries listed so far are returned (the
+---bytewise-first of them)
 
 ---Lists the files under root (which may itself be a symlink): iteratively (no depth limit,
 ---paths longer than PATH_MAX included), skipping .git, without stat calls where the file system
----gives entry types.
+---gives entry types. A tree of more than a few dozen folders is read by up to four threads
+---(one per CPU), all done before the call returns; the result is the same.
 ---Paths are relative to root, '/'-separated, sorted bytewise. Regular files and symlinks
 ---that do not lead to a directory are listed (a dangling link too); FIFOs, sockets and devices
 ---are not. With gitignore: negation (`!`), `dir/`, patterns anchored by a slash, `**/`, `/**`,

@@ -1,6 +1,8 @@
 /* Tests for walk.c: listing, sorting, hidden files, .git, .gitignore semantics across nested
  * files, symlink loops, depth beyond PATH_MAX, unreadable entries (with privileges dropped in a
- * forked child when running as root), special files, max_files and walk_list_dir. */
+ * forked child when running as root), special files, max_files, one worker against several
+ * on a tree big enough for threads, and walk_list_dir. */
+#include "agent_limits.h"
 #include "walk.h"
 #include "test.h"
 
@@ -350,6 +352,76 @@ static void test_bad_roots(void)
   walk_result_free(&r);
 }
 
+/* Walks the root with o by one worker and by AGENT_FS_WALK_THREADS_MAX: the same listing and
+ * the same errors. Returns the number of files listed. */
+static size_t expect_same_threaded(struct walk_opts o, int line)
+{
+  struct walk_result one, many;
+  o.threads = 1;
+  CHECK_INT(walk_tree(root, &o, &one), 0);
+  o.threads = AGENT_FS_WALK_THREADS_MAX;
+  CHECK_INT(walk_tree(root, &o, &many), 0);
+  char *a = joined(&one.files), *b = joined(&many.files);
+  char *ea = joined(&one.errors), *eb = joined(&many.errors);
+  if (strcmp(a, b) != 0 || strcmp(ea, eb) != 0)
+    fprintf(stderr, "line %d: one worker and several differ\n", line);
+  CHECK_STR(b, a);
+  CHECK_STR(eb, ea);
+  size_t n = one.files.n;
+  free(a);
+  free(b);
+  free(ea);
+  free(eb);
+  walk_result_free(&one);
+  walk_result_free(&many);
+  return n;
+}
+
+/* A tree of some 350 directories, more than the calling thread reads alone, so helpers read
+ * most of it: .gitignore files at three depths, a symlink back to the root, dot files. */
+static void test_threads(void)
+{
+  fresh_root();
+  for (int i = 0; i < 300; i++) {
+    char rel[64];
+    snprintf(rel, sizeof(rel), "d%02d/s%03d/f%d.%s", i % 30, i, i, i % 3 ? "c" : "log");
+    mk(rel);
+    if (i % 7 == 0) {
+      snprintf(rel, sizeof(rel), "d%02d/s%03d/.hidden/x", i % 30, i);
+      mk(rel);
+    }
+  }
+  put(".gitignore", "*.log\n");
+  put("d07/.gitignore", "!*.log\n/s037/\n");
+  put("d07/s007/.gitignore", "*.c\n");
+  ln("..", "d03/up");
+  struct walk_opts o = {0};
+  CHECK_INT(expect_same_threaded(o, __LINE__), 300);
+  o.gitignore = 1;
+  size_t kept = expect_same_threaded(o, __LINE__);
+  CHECK(kept > 150 && kept < 300);
+  o.hidden = 1;
+  o.dirs = 1;
+  CHECK(expect_same_threaded(o, __LINE__) > kept);
+  o.follow = 1; /* d03/up leads back to the root: one loop error, the same in both */
+  expect_same_threaded(o, __LINE__);
+  expect_error(&o, "d03/up': symlink to an ancestor directory");
+
+  /* several workers stop at max_files too: exactly that many, in order, each a real entry */
+  o = (struct walk_opts){.max_files = 100, .threads = AGENT_FS_WALK_THREADS_MAX};
+  struct walk_result r;
+  CHECK_INT(walk_tree(root, &o, &r), 0);
+  CHECK_INT(r.files.n, 100);
+  CHECK_INT(r.errors.n, 1);
+  for (size_t i = 0; i < r.files.n; i++) {
+    struct stat st;
+    CHECK_INT(stat(at(walk_string(&r.files, i)), &st), 0);
+    if (i > 0)
+      CHECK(strcmp(walk_string(&r.files, i - 1), walk_string(&r.files, i)) < 0);
+  }
+  walk_result_free(&r);
+}
+
 static void test_list_dir(void)
 {
   fresh_root();
@@ -377,6 +449,7 @@ int main(void)
   test_deep();
   test_unreadable();
   test_special_and_limits();
+  test_threads();
   test_bad_roots();
   test_list_dir();
   fresh_root(); /* removes the last tree */

@@ -247,6 +247,26 @@ describe("agent.fs", function()
       assert.are.same({ "a-b", "a.txt", "b/c.txt" }, (fs.walk(dir .. "/", { ignore = { "a0", "d/" } })))
     end)
 
+    it("lists a tree of hundreds of folders, which several threads read, whole and in order", function()
+      -- more folders than the calling thread reads alone (src/walk.c), names chosen so that
+      -- bytewise order differs from any per-folder order ("a-", "a.", "a/")
+      local want = {}
+      for i = 1, 400 do
+        local top = ("t%02d"):format(i % 40)
+        for _, f in ipairs({ ("%s/a%d/x"):format(top, i), ("%s/a%d-y"):format(top, i), ("%s/a%d.z"):format(top, i) }) do
+          want[#want + 1] = f
+        end
+      end
+      tree(want)
+      t.write(dir .. "/.gitignore", "*.z\n")
+      local files, errors = fs.walk(dir)
+      assert.are.same(sorted_copy(want), files)
+      assert.are.same({}, errors)
+      local kept = {}
+      for _, f in ipairs(sorted_copy(want)) do if not f:match("%.z$") then kept[#kept + 1] = f end end
+      assert.are.same(kept, (fs.walk(dir, { gitignore = true })))
+    end)
+
     it("stops at max_files and says so", function()
       tree({ "1", "2", "3", "4" })
       local files, errors = fs.walk(dir, { max_files = 2 })
