@@ -246,7 +246,8 @@ function agent.rules.frontmatter(text) end
 ---@class agent.script.fs
 agent.fs = {}
 
----A file's content.
+---A file's content. A key or credential file (redact.is_key_path: *.pem, id_rsa, .netrc...)
+---is never read; a .env-like file comes redacted (redact.env_file), as a model would see it.
 ---@param path string
 ---@param max? integer bytes; over it: nil, message, "toobig"
 ---@return string|nil data
@@ -353,11 +354,12 @@ function agent.md.nest(markdown, level) end
 ---@class agent.script.log
 agent.log = {}
 
----A line on stderr, prefixed with the calling script's path.
+---A line on stderr, prefixed with the calling script's path relative to the repository; the
+---message is redacted (docs/security.md).
 ---@param msg any
 function agent.log.info(msg) end
 
----A warning on stderr, prefixed with the calling script's path.
+---A warning on stderr, like agent.log.info.
 ---@param msg any
 function agent.log.warn(msg) end
 

@@ -349,14 +349,18 @@ local function redacted(gathered, key, text, env)
 end
 
 -- One rendered item: `## <path>`, a few plain lines about it, its content in a fence longer
--- than any backtick run inside, so nothing in a file can close it or forge a header.
+-- than any backtick run inside, so nothing in a file can close it or forge a header. The
+-- head is redacted like the body: a story's title, an ADR's title and a rule's description
+-- come from the files too.
 local function item(gathered, group, key, relpath, lines, body, info, env)
   local text, counts = "", {}
   if body then text, counts = redacted(gathered, key, body, env) end
   local head = { "## " .. path_line(relpath) }
   for _, l in ipairs(lines) do head[#head + 1] = path_line(l) end
-  local chunk = table.concat(head, "\n") .. "\n\n" .. (body and (mdutil.fence(text, info) .. "\n") or "")
-  return { group = group, name = relpath, chunk = chunk, counts = counts }
+  local head_text, head_counts = redacted(gathered, key .. "#head", table.concat(head, "\n"))
+  local chunk = head_text .. "\n\n" .. (body and (mdutil.fence(text, info) .. "\n") or "")
+  return { group = group, name = relpath, chunk = chunk,
+           counts = redact.merge_counts(redact.merge_counts({}, head_counts), counts) }
 end
 
 local GROUPS = {
@@ -549,13 +553,14 @@ local function notice(cut)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- The ADRs left out, named (redacted: ids and statuses come from the files).
 local function excluded_line(gathered)
-  if #gathered.excluded_adrs == 0 then return "" end
+  if #gathered.excluded_adrs == 0 then return "", {} end
   local names = {}
   for _, a in ipairs(gathered.excluded_adrs) do
     names[#names + 1] = ("%s (%s, %s)"):format(a.id or a.relpath, a.relpath, a.status)
   end
-  return "Left out as no longer in force: " .. table.concat(names, "; ") .. ".\n\n"
+  return redacted(gathered, "excluded", "Left out as no longer in force: " .. path_line(table.concat(names, "; ")) .. ".\n\n")
 end
 
 -- Assembles the chosen items; group headings appear once, before their first item.
@@ -565,7 +570,7 @@ local function assemble(gathered, chosen, cut)
     if not open[it.group] then
       open[it.group] = true
       parts[#parts + 1] = GROUPS[it.group] .. "\n\n"
-      if it.group == "adrs" then parts[#parts + 1] = excluded_line(gathered) end
+      if it.group == "adrs" then parts[#parts + 1] = (excluded_line(gathered)) end
     end
     parts[#parts + 1] = it.chunk
   end
@@ -582,7 +587,7 @@ local function shortened_story(gathered, full, room)
   local it = item(gathered, "story", "story:" .. #keep, full.name,
     { ("%s: %s"):format(story.id or "?", story.title or ""),
       ("Truncated: the first %d of %d bytes."):format(#keep, #text) }, keep, "markdown")
-  it.counts = {}
+  -- keep is redacted text: its markers are what it carries (redacting it again finds none)
   for kind in keep:gmatch("%[REDACTED:([%u%d_]+)%]") do it.counts[kind] = (it.counts[kind] or 0) + 1 end
   return it
 end
@@ -661,11 +666,13 @@ function M.render(gathered, opts)
   local chosen, cut = fit(gathered, items_of(gathered, opts.role), max)
   tree_fit(gathered, chosen, cut, max)
   local text = assemble(gathered, chosen, cut)
-  local counts, included = {}, {}
+  local counts, included, adrs_shown = {}, {}, false
   for _, it in ipairs(chosen) do
     redact.merge_counts(counts, it.counts)
+    adrs_shown = adrs_shown or it.group == "adrs"
     included[#included + 1] = it.name
   end
+  if adrs_shown then redact.merge_counts(counts, select(2, excluded_line(gathered))) end
   return text, {
     tokens = math.ceil(#text / M.BYTES_PER_TOKEN), budget_tokens = budget,
     cut = cut, included = included, redactions = counts,

@@ -227,6 +227,19 @@ local function evaluate(request, result)
   return value
 end
 
+-- The call as it may leave the machine: its system and user texts redacted, whatever built
+-- them (the context renderer has redacted what it rendered; a persona's own prompt() may add
+-- text from anywhere). Returns the call and the counts of what this pass caught.
+local function redacted_call(call, opts)
+  local redact = require("agent.redact")
+  local c = {}
+  for k, v in pairs(call) do c[k] = v end
+  local sys_counts, user_counts
+  c.system, sys_counts = redact.text(call.system or "", opts)
+  c.user, user_counts = redact.text(call.user or "", opts)
+  return c, redact.merge_counts(sys_counts, user_counts)
+end
+
 local function retry_call(call, reason, truncated)
   local c = {}
   for k, v in pairs(call) do c[k] = v end
@@ -243,15 +256,18 @@ end
 --            validate=function(parsed, reply) -> value | nil, reason [, "script"]}
 -- env = {store=, timeout=, deadline_at= (sys.clock ms), retries=, jobs=, config=,
 --        on_event=function(kind, i, data)} with kinds "reply", "progress", "retry".
--- outcome = {value=, error=, kind=, elapsed_ms=, tokens={input=, output=}, cached=, attempts=}
+-- outcome = {value=, error=, kind=, elapsed_ms=, tokens={input=, output=}, cached=, attempts=,
+--            redactions={KIND=n} (what redacting the call's texts just before sending caught)}
 function M.ask(requests, env)
   env = env or {}
   local t0 = sys.clock()
   local emit = env.on_event or function() end
+  local redact_opts = env.config and env.config.redact or {}
   local outcomes, calls, idx = {}, {}, {}
   for i, r in ipairs(requests) do
-    outcomes[i] = { tokens = { input = 0, output = 0 }, attempts = 0, cached = true, elapsed_ms = 0 }
-    calls[i], idx[i] = r.call, i
+    local call, counts = redacted_call(r.call, redact_opts)
+    outcomes[i] = { tokens = { input = 0, output = 0 }, attempts = 0, cached = true, elapsed_ms = 0, redactions = counts }
+    calls[i], idx[i] = call, i
   end
   local function batch(indices, batch_calls)
     return cache.run(env.store, batch_calls, {
@@ -284,7 +300,7 @@ function M.ask(requests, env)
     elseif kind == "unusable" then
       reasons[i] = reason
       again[#again + 1] = i
-      again_calls[#again_calls + 1] = retry_call(requests[i].call, reason, truncated)
+      again_calls[#again_calls + 1] = (redacted_call(retry_call(calls[i], reason, truncated), redact_opts))
       emit("retry", i, reason)
     else
       o.error, o.kind = reason, kind == "transport" and (result.kind or "transport") or kind
@@ -549,7 +565,8 @@ local function start_member(m, r, env, safe)
   local role = m.persona.role
   local budget = M.budget_for(env.config, env.budget_tokens, name, model)
   local text, report = require("agent.context").render(env.gathered, { role = role, budget_tokens = budget })
-  r.redactions, r.cut = report.redactions or {}, report.cut or {}
+  r.redactions = require("agent.redact").merge_counts({}, report.redactions or {})
+  r.cut = report.cut or {}
   r.refs = sent_refs(env.gathered or {}, role, report, env.story.relpath)
   local offline = is_offline(name)
   local ctx = loader.readonly({
@@ -576,6 +593,7 @@ end
 
 local function settle(r, o)
   r.elapsed_ms, r.tokens, r.cached, r.attempts = o.elapsed_ms, o.tokens, o.cached, o.attempts
+  require("agent.redact").merge_counts(r.redactions, o.redactions or {})
   if o.value then
     accept(r, o.value)
   else

@@ -392,7 +392,8 @@ local function env_values(s, spans)
         a = a + 1 -- the quotes stay; an unclosed one opens a multi-line value
         if b >= a and byte(s, b) == q then b = b - 1 end
       end
-      if b >= a then span(spans, a, b, "ENV") end
+      -- a value already redacted (text redacted twice) stays as it is
+      if b >= a and not find(sub(s, a, b), "^%[REDACTED:[%u%d_]+%]$") then span(spans, a, b, "ENV") end
     end
     init = line_end + 1
   end
@@ -486,6 +487,16 @@ end
 -- Adds counts b into a (both {KIND = n}); returns a.
 function M.merge_counts(a, b)
   for kind, n in pairs(b) do a[kind] = (a[kind] or 0) + n end
+  return a
+end
+
+-- Raises each count of a to b's where b's is higher; returns a. The report of several
+-- prompts that share documents: per kind, the most any one prompt carried (a sum would
+-- count one secret once per persona).
+function M.max_counts(a, b)
+  for kind, n in pairs(b or {}) do
+    if type(n) == "number" and n > (a[kind] or 0) then a[kind] = n end
+  end
   return a
 end
 

@@ -644,25 +644,27 @@ end
 -- ---- The API table -----------------------------------------------------------------------
 
 -- fs confined to the repository: a relative path is taken from the root, and whatever the
--- path resolves to (symlinks included) must stay inside it.
-local function confined_fs(root)
-  local fs = require("agent.fs")
+-- path resolves to (symlinks included) must stay inside it. What it reads is what a model
+-- may see: a key or credential file is never read, and a .env-like file comes redacted.
+local function confined_fs(root, redact_opts)
+  local fs, paths, redact = require("agent.fs"), require("agent.paths"), require("agent.redact")
   local function resolve(op, path)
     if type(path) ~= "string" then error(("bad argument #1 to '%s' (string expected, got %s)"):format(op, type(path)), 3) end
     if not root then return nil, ("%s '%s': no repository"):format(op, path) end
-    local full = path:sub(1, 1) == "/" and path or (root .. "/" .. path)
-    local real, err = fs.realpath(full)
+    local real, err = paths.resolve_inside(root, path:sub(1, 1) == "/" and path or (root .. "/" .. path))
     if not real then return nil, ("%s '%s': %s"):format(op, path, (err or "not found"):gsub("^.-: ", "")) end
-    if real ~= root and real:sub(1, #root + 1) ~= root .. "/" then
-      return nil, ("%s '%s': outside the repository"):format(op, path)
-    end
     return real
   end
   return {
     read = function(path, max)
       local real, err = resolve("read", path)
       if not real then return nil, err end
-      return fs.read(real, max)
+      if redact.is_key_path(real) or redact.is_key_path(path) then
+        return nil, ("read '%s': a key or credential file, never read (docs/security.md)"):format(path)
+      end
+      local text, rerr, code = fs.read(real, max)
+      if text and redact.is_env_path(real) then text = redact.env_file(text, redact_opts) end
+      return text, rerr, code
     end,
     exists = function(path)
       return (resolve("exists", path)) ~= nil
@@ -687,15 +689,18 @@ local function confined_fs(root)
   }
 end
 
--- log.info/warn prefixed with the calling script's path.
-local function script_log()
-  local function caller()
+-- log.info/warn prefixed with the calling script's path (relative to the repository), the
+-- message redacted: a script may log what it read, and stderr ends up in CI logs.
+local function script_log(root, redact_opts)
+  local redact, paths = require("agent.redact"), require("agent.paths")
+  local function line(msg)
     local info = debug.getinfo(3, "S")
-    return info and info.short_src or "script"
+    local where = info and info.source:match("^@(.*)$") or "script"
+    return paths.relative(root, where) .. ": " .. (redact.text(tostring(msg), redact_opts))
   end
   return {
-    info = function(msg) log.info(caller() .. ": " .. tostring(msg)) end,
-    warn = function(msg) log.warn(caller() .. ": " .. tostring(msg)) end,
+    info = function(msg) log.info(line(msg)) end,
+    warn = function(msg) log.warn(line(msg)) end,
   }
 end
 
@@ -716,8 +721,10 @@ local function safe_json()
   }
 end
 
--- Builds the API for a run over `root` (absolute, or nil outside a repository).
-function M.build(root)
+-- Builds the API for a run over `root` (absolute, or nil outside a repository). opts.redact:
+-- the config's redact section (emails=, ips=) for what agent.fs and agent.log redact.
+function M.build(root, opts)
+  local redact_opts = opts and opts.redact or {}
   local yaml, markdown, rules = require("agent.yaml"), require("agent.markdown"), require("agent.rules")
   local redact = require("agent.redact")
   local fields = {}
@@ -731,10 +738,10 @@ function M.build(root)
     yaml = { decode = yaml.decode },
     markdown = { parse = markdown.parse, to_html = markdown.to_html },
     rules = { glob = rules.glob, frontmatter = rules.frontmatter },
-    fs = confined_fs(root),
+    fs = confined_fs(root, redact_opts),
     redact = { text = redact.text, env_file = redact.env_file },
     md = require("agent.mdutil"),
-    log = script_log(),
+    log = script_log(root, redact_opts),
     fields = fields,
     checklist = { item = M.item, judge = M.judge, quote = M.quote, story_lines = M.story_lines },
     persona = {
@@ -745,8 +752,8 @@ function M.build(root)
 end
 
 -- Builds the API and hands it to the loader; returns it.
-function M.install(root)
-  local api = M.build(root)
+function M.install(root, opts)
+  local api = M.build(root, opts)
   loader.set_api(api)
   return api
 end

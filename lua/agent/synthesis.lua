@@ -555,12 +555,14 @@ local function ask_one(input, prompt, label)
 end
 
 -- The model synthesis. Returns doc, info where info = {status="ok"|"failed", error=,
--- elapsed_ms=, tokens=, cached=, notes=}. On failure doc is the offline document built from
--- the same panel (the caller reports the failure; nothing is ever approved by it).
+-- elapsed_ms=, tokens=, cached=, notes=, redactions= (what redacting the prompt just before
+-- sending caught, beyond the rendered context)}. On failure doc is the offline document built
+-- from the same panel (the caller reports the failure; nothing is ever approved by it).
 function M.run(input)
   local outcome = ask_one(input, M.prompt(input), "synthesis")
   local info = { status = outcome.value and "ok" or "failed", error = outcome.error, elapsed_ms = outcome.elapsed_ms,
-                 tokens = outcome.tokens, cached = outcome.cached, notes = outcome.value and outcome.value.notes or {} }
+                 tokens = outcome.tokens, cached = outcome.cached, notes = outcome.value and outcome.value.notes or {},
+                 redactions = outcome.redactions }
   if not outcome.value then return M.offline(input), info end
   return M.merge(input, outcome.value), info
 end
@@ -595,7 +597,7 @@ function M.repair(input, doc, problems)
   }
   local outcome = ask_one(input, prompt, "repair")
   local info = { status = outcome.value and "ok" or "failed", error = outcome.error, elapsed_ms = outcome.elapsed_ms,
-                 tokens = outcome.tokens, cached = outcome.cached }
+                 tokens = outcome.tokens, cached = outcome.cached, redactions = outcome.redactions }
   if not outcome.value then return doc, info end
   local fixed = M.merge(input, outcome.value)
   return fixed, info

@@ -255,6 +255,31 @@ describe("context.render", function()
     assert.truthy(text:find("its content is never sent", 1, true))
   end)
 
+  -- The lines above each item come from the files too: a title, an ADR's title, a rule's
+  -- description, an excluded ADR's status.
+  it("redacts the heading lines of each item, and counts what it found there", function()
+    local tok = "ghp_" .. ("Zy9Xw8Vu7T"):rep(3) .. "sR6qP5"
+    local r2 = t.tmpdir()
+    t.write(r2 .. "/.agent/cache/stories/INFRA/INFRA-8-x.md", "# INFRA-8: Rotate " .. tok .. "\n\n## State\n\nCOMMITTED\n")
+    t.write(r2 .. "/.agent/adrs/ADR-001-a.md", "# ADR-001: Keys like " .. tok .. "\n\nStatus: ACCEPTED\n")
+    t.write(r2 .. "/.agent/adrs/ADR-002-b.md", "# ADR-002: Gone\n\nStatus: SUPERSEDED " .. tok .. "\n")
+    t.write(r2 .. "/.agent/rules/1.mdc", "---\ndescription: never log " .. tok .. "\nalwaysApply: true\n---\nBody.\n")
+    local s2 = assert(story_mod.find(r2, "INFRA-8"))
+    local g2 = context.gather(r2, s2, nil)
+    local text, report = context.render(g2, {})
+    assert.is_nil(text:find(tok, 1, true))
+    assert.truthy(text:find("INFRA-8: Rotate [REDACTED:GITHUB_TOKEN]", 1, true))
+    assert.truthy(text:find("ADR-001: Keys like [REDACTED:GITHUB_TOKEN] (status: ACCEPTED)", 1, true))
+    assert.truthy(text:find("Description: never log [REDACTED:GITHUB_TOKEN]", 1, true))
+    -- the story's own text holds the title too: heading line + story body + ADR title and
+    -- body + rule description
+    assert.are.equal(5, report.redactions.GITHUB_TOKEN)
+    g2.adrs, g2.rules = {}, {}
+    local short, short_report = context.render(g2, { budget_tokens = 60 })
+    assert.is_nil(short:find(tok, 1, true))
+    assert.is_true(short_report.redactions.GITHUB_TOKEN >= 1)
+  end)
+
   it("redacts e-mail addresses when the config says so", function()
     local r2 = fixture()
     t.write(r2 .. "/src/orders/app.py", "OWNER = 'ops@example.com'\n")

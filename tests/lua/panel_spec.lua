@@ -375,6 +375,30 @@ describe("panel.ask and panel.review with a model", function()
     assert.are.equal("CONTEXT FOR docs", retry.user:sub(1, 16))
   end)
 
+  -- Whatever a persona's prompt() builds is redacted before it leaves: here it reads a file
+  -- the context never sent, and adds a secret of its own to the system prompt.
+  it("redacts every prompt right before sending it, and counts what that caught", function()
+    local root = team_repo({
+      ["notes.txt"] = "DB_PASSWORD=hunter2\n",
+      [".agent/personas/leaky.lua"] = [[return { api = 1, id = "leaky",
+  prompt = function(ctx)
+    return { system = "token: ghp_]] .. ("Zy9Xw8Vu7T"):rep(3) .. [[sR6qP5 is yours",
+             user = ctx.context .. "\n" .. agent.fs.read("notes.txt") }
+  end }
+]] })
+    configure(root)
+    local fake = fake_providers(function() return reply(GOOD) end)
+    package.loaded["agent.providers"] = fake
+    local members = assert(panel.load(root, { panel = { personas = { "leaky" } } }))
+    local r = panel.review(members, model_env(root))[1]
+    assert.are.equal("ok", r.status, r.error)
+    local sent = fake.calls[1]
+    assert.is_nil((sent.system .. sent.user):find("hunter2", 1, true))
+    assert.is_nil((sent.system .. sent.user):find("Zy9Xw8Vu7T", 1, true))
+    assert.matches("DB_PASSWORD=%[REDACTED:PASSWORD%]", sent.user)
+    assert.are.same({ PASSWORD = 1, GITHUB_TOKEN = 1 }, r.redactions)
+  end)
+
   it("retries a reply cut off at the token limit with twice the budget", function()
     configure(nil)
     local fake = fake_providers(function(_, n)
@@ -535,9 +559,23 @@ describe("the script API", function()
     assert.has_error(function() fs.read(42) end)
   end)
 
-  it("offers safe JSON, and a log that names the calling script", function()
+  it("withholds key files from scripts and hands out .env files redacted", function()
+    local root = team_repo({ [".env"] = "DB_PASSWORD=hunter2\nMODE=prod\n", ["certs/tls.pem"] = "-----BEGIN CERTIFICATE-----\n",
+                             ["notes.txt"] = "DB_PASSWORD=hunter2\n" })
+    root = require("agent.fs").realpath(root)
+    local fs = api.build(root).fs
+    assert.are.equal("DB_PASSWORD=[REDACTED:PASSWORD]\nMODE=[REDACTED:ENV]\n", fs.read(".env"))
+    local none, err = fs.read("certs/tls.pem")
+    assert.is_nil(none)
+    assert.are.equal("read 'certs/tls.pem': a key or credential file, never read (docs/security.md)", err)
+    assert.is_true(fs.exists("certs/tls.pem")) -- that it exists is no secret
+    assert.are.equal("DB_PASSWORD=hunter2\n", fs.read("notes.txt")) -- redacted on the way out instead
+  end)
+
+  it("offers safe JSON, and a redacted log that names the calling script", function()
     local root = team_repo({ [".agent/personas/talk.lua"] = [[
 agent.log.warn("loaded " .. agent.json.encode({ 1 }))
+agent.log.info("the key is ghp_]] .. ("Zy9Xw8Vu7T"):rep(3) .. [[sR6qP5")
 local v, err = agent.json.decode("{oops")
 assert(v == nil and err:match("^json decode: "))
 return { api = 1, id = "talk", checklist = { "x" } }
@@ -549,7 +587,10 @@ return { api = 1, id = "talk", checklist = { "x" } }
     local members = assert(panel.load(root, { panel = { personas = { "talk" } } }))
     log.setup({ out = io.stderr })
     assert.are.equal("ok", members[1].status, members[1].error)
-    assert.matches("warning: .*%.agent/personas/talk%.lua: loaded %[1%]", table.concat(lines))
+    local out = table.concat(lines)
+    assert.matches("warning: %.agent/personas/talk%.lua: loaded %[1%]", out) -- relative to the repository
+    assert.matches(": %.agent/personas/talk%.lua: the key is %[REDACTED:GITHUB_TOKEN%]", out)
+    assert.is_nil(out:find("Zy9Xw8Vu7T", 1, true))
   end)
 
   it("is read-only to scripts", function()

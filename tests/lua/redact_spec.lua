@@ -355,6 +355,24 @@ describe("redact.env_file", function()
     assert.are.equal("A=[REDACTED:ENV]\r\nB=[REDACTED:ENV]\r\n", out)
   end)
 
+  -- The panel redacts every prompt again right before sending it: text already redacted
+  -- must come through unchanged, counting nothing twice.
+  it("leaves already-redacted text as it is, in both modes", function()
+    local s = "GH=" .. GHP .. "\npassword = \"hunter2\"\nMODE=prod\n"
+    for _, fn in ipairs({ redact.text, redact.env_file }) do
+      local once = fn(s)
+      local twice, counts = fn(once)
+      assert.are.equal(once, twice)
+      assert.are.same({}, counts)
+    end
+    assert.are.equal("T=[REDACTED:TOKEN]\n", (redact.env_file("T=[REDACTED:TOKEN]\n")))
+  end)
+
+  it("reports the most any one prompt carried, per kind", function()
+    local run = redact.max_counts({ ENV = 2 }, { ENV = 1, TOKEN = 3 })
+    assert.are.same({ ENV = 2, TOKEN = 3 }, redact.max_counts(run, nil))
+  end)
+
   it("recognises .env-like paths", function()
     for _, p in ipairs({ ".env", "app/.env", ".env.local", "deploy/prod.env", ".envrc" }) do
       assert.is_true(redact.is_env_path(p), p)

@@ -195,7 +195,7 @@ end
 -- left off the panel still shows; `on_panel` says which sit on it). Fails (exit 1) when the
 -- roster cannot be read. Returns members, on_panel set.
 function M.load_personas(ctx)
-  require("agent.script_api").install(ctx.root)
+  require("agent.script_api").install(ctx.root, { redact = ctx.config.redact })
   local panel = require("agent.panel")
   local members, warnings = panel.load(ctx.root, {})
   if not members then cli.fail(cli.EXIT.fail, warnings) end

@@ -131,12 +131,21 @@ local function is_offline(name)
   return p ~= nil and p.offline == true
 end
 
+-- Adds what a synthesis or repair prompt carried to the run's redaction report (S.redactions,
+-- the table every document's provenance holds): the rendered context's counts plus what
+-- redacting the whole prompt before sending caught.
+local function sent(S, input, info)
+  local redact = require("agent.redact")
+  local counts = redact.merge_counts(redact.merge_counts({}, input.context_redactions or {}), info.redactions or {})
+  redact.max_counts(S.redactions, counts)
+end
+
 -- The runbook document: offline, or one synthesis call. Returns doc, input, info.
 local function synthesize(S, results)
   local synthesis = require("agent.synthesis")
   local input = {
     story = S.story, gathered = S.gathered, root = S.root, results = results, config = S.config,
-    provider = S.provider, model = S.model, redactions = review.redactions(results), cut = union_cut(results),
+    provider = S.provider, model = S.model, redactions = S.redactions, cut = union_cut(results),
   }
   if is_offline(S.provider) then
     return synthesis.offline(input), input, { name = "synthesis", elapsed_ms = 0, offline = true, status = "ok" }
@@ -144,11 +153,12 @@ local function synthesize(S, results)
   local budget = require("agent.panel").budget_for(S.config, S.budget, S.provider, S.model)
   local text, report = require("agent.context").render(S.gathered, { budget_tokens = budget })
   input.context_text = text
-  input.redactions = review.redactions(results, report.redactions)
+  input.context_redactions = report.redactions
   input.cut = union_cut(results, report.cut)
   input.ask_env = { store = S.store, timeout = S.timeout, deadline_at = S.deadline_at, jobs = S.jobs, config = S.config }
   log.info(("synthesis: writing the runbook with %s/%s"):format(S.provider, tostring(S.model)))
   local doc, info = synthesis.run(input)
+  sent(S, input, info)
   info.name = "synthesis"
   for _, note in ipairs(info.notes or {}) do log.warn("synthesis: " .. note) end
   if info.status ~= "ok" then
@@ -189,6 +199,7 @@ local function render_and_gate(S, doc, input)
   if #problems > 0 and not is_offline(S.provider) then
     log.info(("gates: %d problem%s; asking %s for one repair"):format(#problems, #problems == 1 and "" or "s", S.provider))
     local fixed, info = require("agent.synthesis").repair(input, doc, problems)
+    sent(S, input, info)
     repair = info
     repair.name = "repair"
     if info.status == "ok" then
@@ -261,14 +272,15 @@ local function summary_json(S, path, text, results, extra, problems, status)
   return json.encode({
     path = path or json.null, relpath = path and relpath(S, path) or json.null, story = { id = S.story.id, title = S.story.title, scope = S.story.scope, relpath = S.story.relpath },
     status = "PROPOSED", provider = S.provider, model = S.model, verdicts = verdicts, timings = timings,
-    tokens = tokens, redactions = review.redactions(results), gate_problems = gate, personas = personas,
+    tokens = tokens, redactions = S.redactions, gate_problems = gate, personas = personas,
     exit = status, runbook = S.opts["dry-run"] and text or nil,
   })
 end
 
 -- The whole pipeline, printing nothing on stdout: what `run` prints and what require("agent")'s
 -- new_runbook returns. Returns {session=S, path= (nil with dry-run), text=, results=,
--- extra= {synthesis info [, repair info]}, problems=, status=}; failures raise through cli.
+-- extra= {synthesis info [, repair info]}, problems=, status=, redactions= (the run's report:
+-- per kind, the most any prompt sent carried)}; failures raise through cli.
 function M.execute(opts, ctx)
   local S = review.prepare(opts, ctx, true)
   local dir, path = output_path(S)
@@ -276,8 +288,7 @@ function M.execute(opts, ctx)
   review.gather(S)
   local results = review.run_panel(S)
   review.check_interrupted(S)
-  local line = review.redaction_line(review.redactions(results))
-  if line then log.info(line) end
+  S.redactions = review.redactions(results)
   local doc, input, synth = synthesize(S, results)
   log_call(S, synth)
   review.check_interrupted(S)
@@ -285,6 +296,8 @@ function M.execute(opts, ctx)
   if repair then log_call(S, repair) end
   review.check_interrupted(S)
   local status = exit_status(results, synth, problems)
+  local line = review.redaction_line(S.redactions)
+  if line then log.info(line) end
   if not opts["dry-run"] then
     write(S, path, text)
     log.info(("wrote %s (Status: PROPOSED)"):format(relpath(S, path)),
@@ -294,7 +307,7 @@ function M.execute(opts, ctx)
   local extra = { synth }
   if repair then extra[#extra + 1] = repair end
   return { session = S, path = not opts["dry-run"] and path or nil, text = text, results = results,
-           extra = extra, problems = problems, status = status }
+           extra = extra, problems = problems, status = status, redactions = S.redactions }
 end
 
 function M.run(opts, ctx)

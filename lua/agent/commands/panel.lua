@@ -163,15 +163,10 @@ end
 -- Redaction counts of everything sent: per kind, the most any one prompt carried (each
 -- prompt holds the same documents, so a sum would count one secret once per persona).
 function M.redactions(results, extra)
+  local redact = require("agent.redact")
   local out = {}
-  local function take(counts)
-    for kind, n in pairs(counts or {}) do
-      if type(n) == "number" and n > (out[kind] or 0) then out[kind] = n end
-    end
-  end
-  for _, r in ipairs(results or {}) do take(r.redactions) end
-  take(extra)
-  return out
+  for _, r in ipairs(results or {}) do redact.max_counts(out, r.redactions) end
+  return redact.max_counts(out, extra)
 end
 
 function M.redaction_line(counts)
@@ -199,7 +194,7 @@ function M.prepare(opts, ctx, require_committed)
   S.budget = flags.budget -- else per model: panel.budget_for
   local deadline = flags.deadline or panel_cfg.deadline
   S.deadline_at = deadline and (S.t0 + deadline * 1000) or nil
-  require("agent.script_api").install(ctx.root)
+  require("agent.script_api").install(ctx.root, { redact = ctx.config.redact })
   local members, warnings = require("agent.panel").load(ctx.root, config)
   if not members then cli.fail(cli.EXIT.fail, warnings) end
   for _, w in ipairs(warnings) do log.warn(w) end
