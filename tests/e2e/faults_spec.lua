@@ -297,13 +297,19 @@ end)
 
 -- ---- Two runs at once ------------------------------------------------------------------------
 
--- Starts agent in the background. Returns {pid=, finish=function() -> {code, stdout, stderr}}.
+-- Starts agent in the background. Returns {pid= (agent's own: env and valgrind exec it),
+-- dir=, finish=function() -> {code, stdout, stderr}}.
 local function spawn(root, args, env)
   local dir = t.tmpdir()
-  local p = io.popen(("(%s </dev/null >%s/out 2>%s/err; echo $? >%s/code) & echo $!")
-    :format(t.command(args, { cwd = root, env = env }), t.q(dir), t.q(dir), t.q(dir)))
-  local job = { pid = p:read("l"), dir = dir }
-  p:close()
+  os.execute(("(%s </dev/null >%s/out 2>%s/err & echo $! >%s/pid; wait $!; echo $? >%s/code) &")
+    :format(t.command(args, { cwd = root, env = env }), t.q(dir), t.q(dir), t.q(dir), t.q(dir)))
+  local job = { dir = dir }
+  for _ = 1, 200 do
+    job.pid = (t.read(dir .. "/pid") or ""):match("^(%d+)\n")
+    if job.pid then break end
+    os.execute("sleep 0.05")
+  end
+  assert(job.pid, "agent did not start")
   function job.finish(limit_s)
     for _ = 1, (limit_s or 120) * 20 do
       local code = t.read(dir .. "/code")
@@ -315,18 +321,6 @@ local function spawn(root, args, env)
     error("agent did not finish: " .. (t.read(dir .. "/err") or ""))
   end
   return job
-end
-
--- The agent process of a job (the subshell's child).
-local function agent_pid(job)
-  for _ = 1, 200 do
-    local p = io.popen("pgrep -P " .. job.pid)
-    local pid = p:read("l")
-    p:close()
-    if pid then return pid end
-    os.execute("sleep 0.05")
-  end
-  error("no agent process under " .. job.pid)
 end
 
 local function wait_for(pred, what, limit_s)
@@ -402,7 +396,7 @@ describe("a signal in the middle of a run", function()
     local job = spawn(root, { "new-runbook", ID, "--provider", "openai", "--force" }, env_for(srv.url))
     wait_for(function() return #requests(srv, "You are @QA") > 0 and cache_entries(root) == 1 end, "@QA's request and @Security's cached reply")
     local sent = os.time()
-    os.execute("kill -INT " .. agent_pid(job))
+    os.execute("kill -INT " .. job.pid)
     local r = job.finish()
     assert.is_true(os.time() - sent <= (VALGRIND and 10 or 3), "the hung request was not cancelled at once")
     assert.are.equal(130, r.code, r.stderr)
@@ -426,7 +420,7 @@ describe("a signal in the middle of a run", function()
     local root, previous = repo()
     local job = spawn(root, { "new-runbook", ID, "--provider", "openai", "--force" }, env_for(srv.url))
     wait_for(function() return #requests(srv, "You write the implementation runbook") > 0 end, "the synthesis request")
-    os.execute("kill -TERM " .. agent_pid(job))
+    os.execute("kill -TERM " .. job.pid)
     local r = job.finish()
     assert.are.equal(143, r.code, r.stderr)
     assert.matches("interrupted by SIGTERM", r.stderr)
@@ -442,7 +436,7 @@ describe("a signal in the middle of a run", function()
     wait_for(function() return #requests(srv) > 0 end, "the first run's requests")
     local second = spawn(root, { "new-runbook", ID, "--provider", "openai", "--force" }, env_for(srv.url))
     wait_for(function() return (t.read(second.dir .. "/err") or ""):find("waiting for it to finish", 1, true) end, "the second run to wait")
-    os.execute("kill -INT " .. agent_pid(second))
+    os.execute("kill -INT " .. second.pid)
     local r2 = second.finish()
     assert.are.equal(130, r2.code, r2.stderr)
     assert.matches("interrupted", r2.stderr)

@@ -57,7 +57,9 @@ local function one_line(r, pattern)
   assert.matches(pattern, lines[1])
 end
 
-local strace_ok = os.getenv("AGENT_VALGRIND") ~= "1" and os.execute("strace -f -qq -o /dev/null true >/dev/null 2>&1") == true
+-- Not under valgrind, nor under test.sh --asan: LeakSanitizer cannot run under ptrace.
+local strace_ok = os.getenv("AGENT_VALGRIND") ~= "1" and os.getenv("AGENT_ASAN_OPTIONS") == nil
+  and os.execute("strace -f -qq -o /dev/null true >/dev/null 2>&1") == true
 
 -- Runs agent under strace (when it works here) and returns the run and every opened file
 -- whose path, or the path its descriptor resolves to, lies under `outside`.
