@@ -43,10 +43,9 @@ local function read_file(ctx, relpath, opts)
     if not opts.truncate then
       return nil, ("%d bytes, over the %d-byte limit (%s)"):format(st.size, opts.cap, opts.limit_name)
     end
-    local f = io.open(path, "rb")
-    if not f then return nil, "cannot open" end
-    text = f:read(opts.cap) or ""
-    f:close()
+    local rerr
+    text, rerr = require("agent.paths").read_head(path, opts.cap)
+    if not text then return nil, rerr end
     local cut = text:find("\n[^\n]*$")
     if cut and cut > #text - 4096 then text = text:sub(1, cut) end
     truncated = true
@@ -166,7 +165,7 @@ local function read_doc(ctx, relpath)
   local text, why = read_file(ctx, relpath, { cap = ctx.limits.rule_bytes, text_only = true,
     limit_name = "limits.rule_bytes" })
   if not text then ctx.warn(("%s: %s (skipped)"):format(relpath, why)) end
-  return text and story_mod.normalize(text)
+  return text and require("agent.text").normalize(text)
 end
 
 -- `# ADR-016: Title` -> "ADR-016", "Title"; else the file's ID and the heading as title.

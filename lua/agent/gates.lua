@@ -8,10 +8,11 @@
 -- at most once.
 local fs = require("agent.fs")
 local runbook = require("agent.runbook")
+local text_mod = require("agent.text")
 
 local M = {}
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = text_mod.trim
 
 -- Section titles compare without case and with runs of spaces folded.
 local function norm(title) return trim(title):gsub("%s+", " "):lower() end
@@ -235,7 +236,7 @@ local function virtual_repo(root_real)
       f = { exists = true, dir = true }
     else
       local text, err = fs.read(abs)
-      f = { exists = true, text = text and text:gsub("\r\n", "\n"), error = err }
+      f = { exists = true, text = text and text_mod.normalize(text), error = err }
     end
     files[path] = f
     return f
@@ -265,7 +266,7 @@ local function line_of(text, offset)
   return n
 end
 
-local function split(text) return runbook.split_lines(text) end
+local split = text_mod.split_lines
 
 -- Character-bigram similarity (Dice coefficient) of two trimmed lines, 0..1.
 local function similarity(a, b)
@@ -323,8 +324,8 @@ local function check_blocks(step, f, add)
   local text = f.text
   for i, b in ipairs(step.blocks) do
     local label = #step.blocks > 1 and ("SEARCH block %d"):format(i) or "SEARCH block"
-    local search = (b.search or ""):gsub("\r\n", "\n")
-    local replace = (b.replace or ""):gsub("\r\n", "\n")
+    local search = text_mod.normalize(b.search or "")
+    local replace = text_mod.normalize(b.replace or "")
     if not search:find("%S") then
       add(b.line, ("%s: %s is empty; an empty SEARCH cannot be applied"):format(describe(step), label))
     else
@@ -371,7 +372,7 @@ local function check_new(step, repo, add)
   if step.content == nil or step.content == "" then
     add(step.line, ("%s: no file content; a [NEW] step holds the whole file in a fence"):format(describe(step)))
   end
-  repo.set(step.path, { exists = true, text = (step.content or ""):gsub("\r\n", "\n"), by = step.line })
+  repo.set(step.path, { exists = true, text = text_mod.normalize(step.content or ""), by = step.line })
 end
 
 local function check_delete(step, repo, add)

@@ -30,12 +30,10 @@ local state = {
 }
 
 -- A script's text, without the byte-order mark Windows editors write (load() does not skip
--- one, as lua.c does for files).
+-- one, as lua.c does for files). The loader needs nothing but the C modules, so it strips
+-- the mark itself rather than through agent.text.
 local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("a")
-  f:close()
+  local data = require("agent.fs").read(path)
   return data and (data:gsub("^\239\187\191", ""))
 end
 

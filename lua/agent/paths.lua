@@ -57,6 +57,17 @@ function M.strip(root, msg)
   return (msg:gsub(root:gsub("%p", "%%%0") .. "/", ""))
 end
 
+-- The first max bytes of the file at path (all of it when shorter): text | nil, message.
+-- agent.fs.read refuses a file over its cap; a truncated excerpt or a listing of titles
+-- wants the file's head instead, and this is the one place that reads one.
+function M.read_head(path, max)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local data = f:read(max) or ""
+  f:close()
+  return data
+end
+
 -- Joins path parts with single slashes.
 function M.join(...)
   return (table.concat({ ... }, "/"):gsub("/+", "/"))

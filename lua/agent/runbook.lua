@@ -6,6 +6,7 @@
 -- stays one step. Heading lines are read from the source, not from cmark's plain text, so
 -- a path like `src/__init__.py` keeps its underscores. Nothing here touches the disk.
 local markdown = require("agent.markdown")
+local text_mod = require("agent.text")
 
 local M = {}
 
@@ -39,29 +40,8 @@ M.OPS = { MODIFY = true, NEW = true, DELETE = true }
 
 -- ---- Lines -------------------------------------------------------------------------------
 
-local BOM = "\239\187\191"
-
--- The source split into lines as cmark counts them (LF, CRLF or CR endings), without their
--- endings and without a leading byte-order mark.
-local function split_lines(text)
-  local lines = {}
-  local norm = text:gsub("\r\n?", "\n")
-  for line in (norm .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
-  if norm:sub(-1) == "\n" then lines[#lines] = nil end -- the final newline ends a line
-  if lines[1] and lines[1]:sub(1, 3) == BOM then lines[1] = lines[1]:sub(4) end
-  return lines
-end
-M.split_lines = split_lines
-
--- The byte offset where line n starts in text (the same line endings as split_lines).
-local function line_start(text, n)
-  local pos = text:sub(1, 3) == BOM and 4 or 1
-  for _ = 2, n do
-    local i = text:find("[\r\n]", pos)
-    pos = (text:sub(i, i + 1) == "\r\n") and i + 2 or i + 1
-  end
-  return pos
-end
+-- The source split into lines as cmark counts them (agent.text.split_lines).
+local split_lines = text_mod.split_lines
 
 -- in_code[n] is true for every source line that belongs to a code block.
 local function code_mask(blocks)
@@ -77,7 +57,7 @@ local function text_start(block)
   return block.fence ~= "" and block.line + 1 or block.line
 end
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = text_mod.trim
 
 -- ---- Status ------------------------------------------------------------------------------
 
@@ -91,11 +71,11 @@ end
 
 -- The line form: `Status: X`, `**Status**: X`, `**Status:** X`, `State: X`.
 local function status_from_line(line)
-  local prefix = line:match("^(%s*[%*_]*[Ss]tat[ue]s?[%*_]*%s*:[%*_]*%s*)%S")
-  if not prefix then return nil end
-  local word, col = status_word(line:sub(#prefix + 1))
+  local value, at = text_mod.status_value(line)
+  if not value then return nil end
+  local word, col = status_word(value)
   if not word then return nil end
-  return word, #prefix + col
+  return word, at + col - 1
 end
 
 local function is_status_heading(h)
@@ -179,9 +159,8 @@ end
 local function parse_sr(block, blocks, problem)
   local cur, buf -- the open block, and the lines of its current part
   local n = text_start(block) - 1
-  for line in block.text:gmatch("([^\n]*)\n") do
+  for _, line in text_mod.lines(block.text) do
     n = n + 1
-    line = line:gsub("\r$", "")
     if line == "<<<SEARCH" then
       if cur then problem(cur.line, "SEARCH/REPLACE block is not closed by '>>>' before the next '<<<SEARCH'") end
       cur, buf = { line = n }, {}
@@ -378,7 +357,7 @@ function M.set_status(text, new_status)
   local parsed, err = M.parse(text)
   if not parsed then return nil, err end
   if not parsed.status_line then return nil, "set status: no 'Status:' line or '## State' section found" end
-  local at = line_start(text, parsed.status_line) + parsed.status_col - 1
+  local at = text_mod.line_span(text, parsed.status_line) + parsed.status_col - 1
   return text:sub(1, at - 1) .. new_status .. text:sub(at + #parsed.status_raw)
 end
 

@@ -36,7 +36,8 @@ for w in ([[this that with from have does there their what when where which will
   STOPWORDS[w] = true
 end
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local text_mod = require("agent.text")
+local trim = text_mod.trim
 
 -- ---- Text helpers ------------------------------------------------------------------------
 
@@ -69,18 +70,7 @@ end
 
 -- Whether a line states a document's state ("Status: X", "**State:** X"): never evidence.
 local function is_state_line(line)
-  local l = line:lower()
-  return l:match("^%s*%**%s*state%s*:?%**%s*:") or l:match("^%s*%**%s*status%s*:?%**%s*:")
-end
-
--- The next fence state after a fence marker line: opens one, or closes the open one when the
--- marker is of the same kind and at least as long (CommonMark's rule).
-local function fence_after(open, line)
-  local marker = line:match("^%s*(```+)") or line:match("^%s*(~~~+)")
-  if not marker then return open, false end
-  if not open then return marker, true end
-  if marker:sub(1, 1) == open:sub(1, 1) and #marker >= #open and line:match("^%s*[`~]+%s*$") then return nil, true end
-  return open, true
+  return text_mod.status_value(line) ~= nil
 end
 
 -- Whether a line starts a block of its own (a list item, a table row, a quote) rather than
@@ -94,17 +84,13 @@ end
 -- fence markers, the H1 title and the state (section or line) are left out: they are never
 -- evidence.
 function M.story_lines(text)
-  local out, section, fence, unit = {}, nil, nil, nil
-  local n = 0
+  local out, section, fence, unit = {}, nil, text_mod.fences(), nil
   local function close() unit = nil end
-  for line in ((text or "") .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    line = line:gsub("\r$", "")
-    local is_marker
-    fence, is_marker = fence_after(fence, line)
-    if is_marker then
+  for n, line in text_mod.lines(text) do
+    local where = fence(line)
+    if where == "open" or where == "close" then
       close()
-    elseif fence then
+    elseif where == "code" then
       if line:match("%S") then out[#out + 1] = { text = line, section = section, line = n } end
     elseif line:match("^#+%s") then
       close()

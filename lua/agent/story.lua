@@ -2,6 +2,7 @@
 -- actually have on disk (every state form, CRLF, BOM, corrupted state lines) into the story
 -- table of docs/internals.md. Also the state reader ADRs share (context.lua).
 local fs = require("agent.fs")
+local text_mod = require("agent.text")
 
 local M = {}
 
@@ -108,13 +109,6 @@ end
 
 -- ---- Reading the text ---------------------------------------------------------------------
 
--- Strips a UTF-8 BOM and turns CRLF (and lone CR) line ends into LF.
-function M.normalize(text)
-  text = text:gsub("^\239\187\191", "")
-  if text:find("\r", 1, true) then text = text:gsub("\r\n?", "\n") end
-  return text
-end
-
 -- Markup around a value: **bold**, _em_, `code`, list bullets, and trailing punctuation.
 local function unwrap(v)
   v = v:gsub("^%s*[-*+]%s+", ""):gsub("^[%*_`%s]+", ""):gsub("[%*_`%s]+$", "")
@@ -130,20 +124,11 @@ local function first_token(v)
   return tok ~= "" and tok or nil
 end
 
-local STATE_NAMES = { state = true, status = true }
-
 -- Whether a line is a `## State` / `## Status` heading (any level, emphasis allowed).
 local function state_heading(line)
   local title = line:match("^%s*#+%s*(.-)%s*#*%s*$")
-  return title and STATE_NAMES[unwrap(title):lower()] or false
-end
-
--- A `State: X` / `Status: X` / `**Status:** X` / `**State**: X` line: returns X.
-local function state_field(line)
-  local name, rest = line:match("^%s*#*%s*[%*_]*(%a+)[%*_]*%s*:(.*)$")
-  if not name or not STATE_NAMES[name:lower()] then return nil end
-  rest = rest:gsub("^[%*_]+", "")
-  return rest:find("%S") and rest or nil
+  local t = title and unwrap(title):lower()
+  return t == "state" or t == "status"
 end
 
 -- story.read_state(text) -> state, line, raw | nil
@@ -152,15 +137,9 @@ end
 -- state is the value's first token as written; line its 1-based line; raw the whole value.
 -- Fenced code blocks are skipped (a sample `Status:` in a code block is not the state).
 function M.read_state(text)
-  text = M.normalize(text)
-  local n, fence, pending = 0, nil, false
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    local f = line:match("^%s*(```+)") or line:match("^%s*(~~~+)")
-    if fence then
-      if f and f:sub(1, 1) == fence:sub(1, 1) and #f >= #fence then fence = nil end
-    elseif f then
-      fence = f
+  local fence, pending = text_mod.fences(), false
+  for n, line in text_mod.lines(text) do
+    if fence(line) then -- a fence line, or code: skipped
     elseif pending and line:find("%S") then
       if line:find("^%s*#") then
         pending = false -- an empty State section: keep looking for another form
@@ -171,7 +150,7 @@ function M.read_state(text)
     elseif state_heading(line) then
       pending = true
     else
-      local v = state_field(line)
+      local v = text_mod.status_value(line)
       local tok = v and first_token(v)
       if tok then return tok, n, unwrap(v) end
     end
@@ -295,7 +274,7 @@ end
 -- title or state gets nil fields the caller can name; invalid UTF-8 is carried as bytes
 -- (story.find refuses such a file before it gets here).
 function M.parse(text, path)
-  text = M.normalize(text)
+  text = text_mod.normalize(text)
   local title, title_id = title_line(text)
   local base = path and path:match("[^/]*$") or nil
   local state, state_line, state_text = M.read_state(text)
@@ -458,7 +437,7 @@ function M.list(root, config)
     local text, err
     if inside then text, err = read_capped(f, max) else err = ("story '%s': %s"):format(f.relpath, ierr) end
     if text then
-      text = M.normalize(text)
+      text = text_mod.normalize(text)
       item.title = title_line(text) or ""
       item.state = M.read_state(text)
     else

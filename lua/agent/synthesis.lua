@@ -7,6 +7,7 @@
 --            once with the problem (panel.ask), falling back to the offline body if it fails.
 -- Also the repair call made when the gates reject a model-written runbook.
 local cjson = require("cjson")
+local text_mod = require("agent.text")
 
 local M = {}
 
@@ -55,7 +56,7 @@ local PROBLEMS_IN_PROMPT = 20
 
 local function split_key(key) return key:match("^([^.]+)%.(.+)$") end
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = text_mod.trim
 
 local function text_or_nil(v)
   if type(v) ~= "string" then return nil end
@@ -68,15 +69,9 @@ end
 local function embeddable(text)
   if not text then return nil end
   local redacted = require("agent.redact").text(text)
-  local out, fence = {}, nil
-  for line in (redacted .. "\n"):gmatch("([^\n]*)\n") do
-    line = line:gsub("\r$", "")
-    local marker = line:match("^%s*(```+)") or line:match("^%s*(~~~+)")
-    if marker then
-      if not fence then fence = marker
-      elseif marker:sub(1, 1) == fence:sub(1, 1) and #marker >= #fence and line:match("^%s*[`~]+%s*$") then fence = nil end
-      out[#out + 1] = line
-    elseif not fence and line:match("^#+%s") then
+  local out, fence = {}, text_mod.fences()
+  for _, line in text_mod.lines(redacted) do
+    if not fence(line) and line:match("^#+%s") then
       out[#out + 1] = "**" .. trim(line:gsub("^#+%s*", ""):gsub("%s#+%s*$", "")) .. "**"
     else
       out[#out + 1] = line

@@ -34,12 +34,10 @@ local HEAD_BYTES = 1024 -- a story's title and state sit at its top (only the de
 -- "STATE: title" from the head of a story file (a whole read of every story, as story.list
 -- does, makes completion wait a quarter of a second in a repository of 2,000 stories).
 local function story_summary(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local head = f:read(HEAD_BYTES) or ""
-  f:close()
+  local head = require("agent.paths").read_head(path, HEAD_BYTES)
+  if not head then return nil end
   local story = require("agent.story")
-  head = story.normalize(head)
+  head = require("agent.text").normalize(head)
   local title = head:match("^#%s+([^\n]-)%s*\n") or head:match("\n#%s+([^\n]-)%s*\n") or ""
   return ("%s: %s"):format(story.read_state(head) or "no state", title:gsub("^[%w%-]+%s*:%s*", ""))
 end

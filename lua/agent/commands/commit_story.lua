@@ -9,9 +9,9 @@ local log = require("agent.log")
 local markdown = require("agent.markdown")
 local new_story = require("agent.commands.new_story")
 local story = require("agent.story")
+local text_mod = require("agent.text")
 
 local DEFAULT_REQUIRED = { "Problem Statement", "User Story", "Acceptance Criteria", "Test Strategy", "Rollback Plan" }
-local BOM = "\239\187\191"
 
 local M = {
   name = "commit-story",
@@ -57,8 +57,8 @@ end
 -- The non-blank lines of a section's text once HTML comments are gone, trimmed.
 local function content_lines(text)
   local lines = {}
-  for line in (text:gsub("<!%-%-.-%-%->", "") .. "\n"):gmatch("([^\n]*)\n") do
-    local trimmed = line:match("^%s*(.-)%s*$")
+  for _, line in text_mod.lines((text:gsub("<!%-%-.-%-%->", ""))) do
+    local trimmed = text_mod.trim(line)
     if trimmed ~= "" then lines[#lines + 1] = trimmed end
   end
   return lines
@@ -93,27 +93,14 @@ end
 
 -- ---- The state line ----------------------------------------------------------------------
 
--- Byte range of line n (LF, CRLF or CR endings; a leading BOM is not part of line 1), as
--- story.read_state counts lines.
-local function line_span(text, n)
-  local pos = text:sub(1, 3) == BOM and 4 or 1
-  for _ = 2, n do
-    local i = text:find("[\r\n]", pos)
-    if not i then return nil end
-    pos = text:sub(i, i + 1) == "\r\n" and i + 2 or i + 1
-  end
-  return pos, (text:find("[\r\n]", pos) or #text + 1) - 1
-end
-
 -- Whether a state line is the `State: X` / `Status: X` form (else the value under a heading).
 local function field_form(line)
-  local name = line:match("^%s*#*%s*[%*_]*(%a+)[%*_]*%s*:")
-  return name ~= nil and (name:lower() == "state" or name:lower() == "status")
+  return text_mod.status_value(line) ~= nil
 end
 
 -- The text with the state token on its line replaced by COMMITTED: text, form.
 local function replace_state(raw, state, line_no)
-  local s, e = line_span(raw, line_no)
+  local s, e = text_mod.line_span(raw, line_no)
   local line = s and raw:sub(s, e)
   local form = line and field_form(line) and "field" or "heading"
   local from = form == "field" and line:find(":", 1, true) or 1
@@ -128,11 +115,9 @@ end
 local function insert_state(raw)
   local nl = raw:find("\r\n", 1, true) and "\r\n" or "\n"
   local block = "## State" .. nl .. nl .. "COMMITTED" .. nl
-  local n = 0
-  for line in (story.normalize(raw) .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
+  for n, line in text_mod.lines(raw) do
     if line:match("^#%s") then
-      local _, e = line_span(raw, n)
+      local _, e = text_mod.line_span(raw, n)
       local at = e + 1
       local ending = raw:sub(at, at + 1) == "\r\n" and 2 or (at <= #raw and 1 or 0)
       at = at + ending
@@ -140,7 +125,7 @@ local function insert_state(raw)
       return raw:sub(1, at - 1) .. lead .. nl .. block .. raw:sub(at), "inserted"
     end
   end
-  local top = raw:sub(1, 3) == BOM and 4 or 1
+  local top = raw:sub(1, 3) == text_mod.BOM and 4 or 1
   return raw:sub(1, top - 1) .. block .. nl .. raw:sub(top), "inserted"
 end
 

@@ -1,0 +1,100 @@
+-- Text helpers the pipeline shares: trimming, line ends as cmark counts them (LF, CRLF, CR;
+-- a byte-order mark is not part of line 1), CommonMark fence tracking, and the status line
+-- forms (`Status: X`, `**State:** X`) stories, ADRs, runbooks and the offline judge read.
+-- One home each, so a story and a runbook never disagree about where a line or a fence ends.
+local M = {}
+
+M.BOM = "\239\187\191"
+
+-- s without leading and trailing whitespace.
+function M.trim(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- text with its byte-order mark dropped and every CRLF or lone CR turned into LF.
+function M.normalize(text)
+  text = text:gsub("^" .. M.BOM, "")
+  if text:find("\r", 1, true) then text = text:gsub("\r\n?", "\n") end
+  return text
+end
+
+-- The lines of text without their endings (LF, CRLF or CR) or a leading byte-order mark. A
+-- final line end ends the last line: "a\n" is one line, "a\nb" two, "" none.
+function M.split_lines(text)
+  local lines = {}
+  local norm = M.normalize(text)
+  for line in (norm .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+  if norm:sub(-1) == "\n" or norm == "" then lines[#lines] = nil end
+  return lines
+end
+
+-- An iterator over split_lines(text): for n, line in text.lines(s) do ... end
+function M.lines(text)
+  return ipairs(M.split_lines(text or ""))
+end
+
+-- The byte range of line n of text (its first and last byte, the ending left out), as
+-- split_lines counts lines; nil past the last line.
+function M.line_span(text, n)
+  local pos = text:sub(1, 3) == M.BOM and 4 or 1
+  for _ = 2, n do
+    local i = text:find("[\r\n]", pos)
+    if not i then return nil end
+    pos = text:sub(i, i + 1) == "\r\n" and i + 2 or i + 1
+  end
+  return pos, (text:find("[\r\n]", pos) or #text + 1) - 1
+end
+
+-- ---- Fences --------------------------------------------------------------------------------
+
+-- The fence a line opens, per CommonMark: up to three spaces, then three or more backticks
+-- or tildes; a backtick fence's info string may hold no backtick. Returns its character and
+-- length, or nil.
+function M.opening_fence(line)
+  local indent, run, info = line:match("^( *)(```+)(.*)$")
+  if not run then indent, run, info = line:match("^( *)(~~~+)(.*)$") end
+  if not run or #indent > 3 or (run:sub(1, 1) == "`" and info:find("`", 1, true)) then return nil end
+  return run:sub(1, 1), #run
+end
+
+-- Whether line closes a fence of ch repeated len times: up to three spaces, a run of the
+-- same character at least as long, nothing after it but whitespace.
+function M.closes_fence(line, ch, len)
+  local indent, run = line:match("^( *)(" .. (ch == "`" and "`" or "~") .. "+)%s*$")
+  return run ~= nil and #indent <= 3 and #run >= len
+end
+
+-- A fence tracker for reading a document line by line: each call takes the next line and
+-- says where it stands, "open" (it opens a fence), "close" (it closes the open one), "code"
+-- (inside a fence) or nil (ordinary text).
+function M.fences()
+  local ch, len
+  return function(line)
+    if ch then
+      if M.closes_fence(line, ch, len) then
+        ch = nil
+        return "close"
+      end
+      return "code"
+    end
+    ch, len = M.opening_fence(line)
+    return ch and "open" or nil
+  end
+end
+
+-- ---- Status lines --------------------------------------------------------------------------
+
+local STATE_NAMES = { state = true, status = true }
+
+-- A `State: X` / `Status: X` / `**Status:** X` / `**State**: X` / `## Status: X` line:
+-- returns X (the rest of the line after the colon and any emphasis marker, not empty) and
+-- the column where it starts, else nil.
+function M.status_value(line)
+  local name, rest = line:match("^%s*#*%s*[%*_]*(%a+)[%*_]*%s*:(.*)$")
+  if not name or not STATE_NAMES[name:lower()] then return nil end
+  local pad, value = rest:match("^([%*_]*%s*)(.-)%s*$")
+  if value == "" then return nil end
+  return value, #line - #rest + #pad + 1
+end
+
+return M
