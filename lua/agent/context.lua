@@ -325,22 +325,41 @@ local memo = setmetatable({}, { __mode = "k" })
 local function memo_of(gathered)
   local m = memo[gathered]
   if not m then
-    m = { redacted = {}, items = {}, trees = {} }
+    m = { texts = {}, redacted = {}, items = {}, trees = {} }
     memo[gathered] = m
   end
   return m
 end
 
+-- context.redact(gathered, text [, opts [, env]]) -> redacted, counts: what redact.text(text,
+-- opts) returns (redact.env_file with env), opts defaulting to gathered.redact, worked out
+-- once per gathered table, options and text. A run redacts each story, rule and ADR for the
+-- rendered context and again for the persona scripts' view of them (panel): the second time
+-- is a lookup. counts is the caller's own table.
+function M.redact(gathered, text, opts, env)
+  opts = opts or gathered.redact or {}
+  local flags = (opts.emails and "e" or "-") .. (opts.ips and "i" or "-") .. (env and "v" or "-")
+  local texts = memo_of(gathered).texts
+  local per = texts[flags]
+  if not per then
+    per = {}
+    texts[flags] = per
+  end
+  local hit = per[text]
+  if not hit then
+    local out, counts = (env and redact.env_file or redact.text)(text, opts)
+    hit = { out = out, counts = counts }
+    per[text] = hit
+  end
+  return hit.out, redact.merge_counts({}, hit.counts)
+end
+
+-- The rendered form of a text under key: redacted, with invalid UTF-8 replaced.
 local function redacted(gathered, key, text, env)
   local cache = memo_of(gathered).redacted
   local hit = cache[key]
   if not hit then
-    local out, counts
-    if env then
-      out, counts = redact.env_file(text, gathered.redact)
-    else
-      out, counts = redact.text(text, gathered.redact)
-    end
+    local out, counts = M.redact(gathered, text, gathered.redact, env)
     hit = { text = valid_utf8(out), counts = counts }
     cache[key] = hit
   end
@@ -472,18 +491,6 @@ local function line_ends(text)
   return ends
 end
 
--- The length of the longest run of backticks in text: one plain find per run (a listing
--- usually has none, so this is one memchr pass).
-local function longest_backticks(text)
-  local longest, at = 0, 1
-  while true do
-    local first = find(text, "`", at, true)
-    if not first then return longest end
-    at = find(text, "[^`]", first) or #text + 1
-    longest = math.max(longest, at - first)
-  end
-end
-
 -- Where each [REDACTED:KIND] marker of text starts, with its kind: a prefix's counts are then
 -- those of the markers inside it, found without scanning the prefix again.
 local function markers(text)
@@ -506,7 +513,7 @@ local function tree_parts(gathered)
   if not m.tree_parts then
     local text = redacted(gathered, "tree", table.concat(gathered.tree, "\n"))
     m.tree_parts = { text = text, ends = line_ends(text), marks = markers(text),
-      bar = ("`"):rep(math.max(3, longest_backticks(text) + 1)) }
+      bar = ("`"):rep(math.max(3, require("agent.text").longest_backticks(text) + 1)) }
   end
   return m.tree_parts
 end

@@ -4,16 +4,9 @@
 --
 -- Every block helper (fence, bullets, heading, table) returns text ending in "\n", or "" when
 -- there is nothing to write, so blocks join with a blank line: table.concat(blocks, "\n").
-local M = {}
+local text_mod = require("agent.text")
 
--- The length of the longest run of backticks in s (0 when none).
-local function longest_backtick_run(s)
-  local longest = 0
-  for run in s:gmatch("`+") do
-    if #run > longest then longest = #run end
-  end
-  return longest
-end
+local M = {}
 
 -- fence(text [, info]) -> a fenced code block holding text verbatim.
 -- The fence is one backtick longer than the longest backtick run inside text (at least three),
@@ -23,7 +16,7 @@ end
 function M.fence(text, info)
   assert(type(text) == "string", "fence: text must be a string")
   info = info and tostring(info):gsub("[`\r\n]", ""):match("^%s*(.-)%s*$") or ""
-  local bar = ("`"):rep(math.max(3, longest_backtick_run(text) + 1))
+  local bar = ("`"):rep(math.max(3, text_mod.longest_backticks(text) + 1))
   if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
   return bar .. info .. "\n" .. text .. bar .. "\n"
 end
@@ -48,7 +41,7 @@ end
 -- longer than any run inside, and a space pads text that starts or ends with a backtick.
 function M.code(text)
   local s = tostring(text):gsub("[\r\n]+", " ")
-  local bar = ("`"):rep(longest_backtick_run(s) + 1)
+  local bar = ("`"):rep(text_mod.longest_backticks(s) + 1)
   if s:match("^`") or s:match("`$") or s:match("^ .* $") then s = " " .. s .. " " end
   return bar .. s .. bar
 end
@@ -72,20 +65,6 @@ function M.heading(level, text)
   return ("#"):rep(level) .. " " .. s .. "\n"
 end
 
--- The fence a line opens (its character and length), per CommonMark: up to three spaces,
--- then three or more backticks or tildes; a backtick fence's info may hold no backtick.
-local function opening_fence(line)
-  local indent, run, info = line:match("^( *)(```+)(.*)$")
-  if not run then indent, run, info = line:match("^( *)(~~~+)(.*)$") end
-  if not run or #indent > 3 or (run:sub(1, 1) == "`" and info:find("`", 1, true)) then return nil end
-  return run:sub(1, 1), #run
-end
-
-local function closes(line, ch, len)
-  local indent, run = line:match("^( *)(" .. (ch == "`" and "`" or "~") .. "+)%s*$")
-  return run ~= nil and #indent <= 3 and #run >= len
-end
-
 -- nest(markdown, level) -> markdown that stays inside a section of level-1: every ATX
 -- heading outside code is pushed down to at least `level` (at most 6), a heading that would
 -- read as a runbook step ([MODIFY] ...) has its bracket escaped, a setext underline is cut
@@ -101,9 +80,9 @@ function M.nest(text, level)
     local was_text = after_text
     after_text = false
     if fence_ch then
-      if closes(line, fence_ch, fence_len) then fence_ch = nil end
+      if text_mod.closes_fence(line, fence_ch, fence_len) then fence_ch = nil end
     else
-      local ch, len = opening_fence(line)
+      local ch, len = text_mod.opening_fence(line)
       if ch then
         fence_ch, fence_len = ch, len
       else

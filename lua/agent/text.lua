@@ -45,6 +45,18 @@ function M.line_span(text, n)
   return pos, (text:find("[\r\n]", pos) or #text + 1) - 1
 end
 
+-- The length of the longest run of backticks in s (0 when none): one plain find per run,
+-- so a long text without backticks costs one memchr pass.
+function M.longest_backticks(s)
+  local longest, at = 0, 1
+  while true do
+    local first = s:find("`", at, true)
+    if not first then return longest end
+    at = s:find("[^`]", first) or #s + 1
+    longest = math.max(longest, at - first)
+  end
+end
+
 -- ---- Fences --------------------------------------------------------------------------------
 
 -- The fence a line opens, per CommonMark: up to three spaces, then three or more backticks

@@ -27,6 +27,11 @@ describe("agent.text", function()
     assert.is_nil(text.line_span(s, 5))
   end)
 
+  it("measures the longest backtick run", function()
+    assert.are.same({ 0, 1, 4, 3 }, { text.longest_backticks("none"), text.longest_backticks("`a`"),
+      text.longest_backticks("a ```` b `` c"), text.longest_backticks("x```") })
+  end)
+
   it("tracks fences as CommonMark does: length, kind, indentation and info strings", function()
     local function walk(lines)
       local fence, out = text.fences(), {}
