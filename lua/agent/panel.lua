@@ -417,10 +417,11 @@ M.sent_refs = sent_refs
 
 -- Redacted copies of everything a persona script may read: scripts see what a model would.
 local function safe_context(env)
-  local redact = require("agent.redact")
+  local context = require("agent.context")
   local opts = env.config and env.config.redact or {}
-  local function red(s) return type(s) == "string" and (redact.text(s, opts)) or s end
   local g, story = env.gathered or {}, env.story
+  -- the rendered context redacted the same texts: context.redact does each once per run
+  local function red(s) return type(s) == "string" and (context.redact(g, s, opts)) or s end
   local safe = {
     story = { id = story.id, title = story.title, scope = story.scope, state = story.state, relpath = story.relpath,
               text = red(story.text), sections = {}, named_files = story.named_files or {} },

@@ -197,6 +197,27 @@ describe("context.gather", function()
   end)
 end)
 
+describe("context.redact", function()
+  it("gives what redact gives, for each set of options, with counts of the caller's own", function()
+    local redact = require("agent.redact")
+    local g = { redact = { emails = false } }
+    local text = "token=" .. GHP .. "\nmail ops@example.com\nKEY=plain-value\n"
+    for _, case in ipairs({ { nil, nil }, { { emails = true }, nil }, { nil, true }, { { emails = true }, true } }) do
+      local opts, env = case[1], case[2]
+      local want, want_counts = (env and redact.env_file or redact.text)(text, opts or g.redact)
+      for _ = 1, 2 do -- the second time from the memo
+        local got, counts = context.redact(g, text, opts, env)
+        assert.are.equal(want, got)
+        assert.are.same(want_counts, counts)
+        counts.GITHUB_TOKEN = 99
+      end
+    end
+    assert.is_truthy((context.redact(g, text, { emails = true })):find("[REDACTED:EMAIL]", 1, true))
+    assert.is_nil((context.redact(g, text)):find("[REDACTED:EMAIL]", 1, true))
+    assert.are.equal("plain", (context.redact({}, "plain")))
+  end)
+end)
+
 describe("context.render", function()
   local root, story, g
 

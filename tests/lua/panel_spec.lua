@@ -10,12 +10,16 @@ local cache = require("agent.cache")
 local synthesis = require("agent.synthesis")
 local api = require("agent.script_api")
 
+local real_context = require("agent.context")
+
 -- A stand-in for context.render: the text names the role, so tests can see who got what.
+-- redact() stays the real one: the persona scripts' view of the documents goes through it.
 local function stub_context(cut)
   return {
     render = function(_, opts)
       return "CONTEXT FOR " .. tostring(opts.role), { tokens = 3, cut = cut or {}, redactions = {} }
     end,
+    redact = real_context.redact,
   }
 end
 
@@ -486,7 +490,7 @@ return { api = 1, id = "picky", checklist = { "x" },
     configure(nil)
     package.loaded["agent.context"] = { render = function()
       return "C", { tokens = 1, cut = {}, included = { ".agent/rules/100-api.mdc" }, redactions = {} }
-    end }
+    end, redact = real_context.redact }
     package.loaded["agent.providers"] = fake_providers(function()
       return reply([[{"verdict": "CHANGES", "items": [
         {"severity": "major", "text": "a", "rule": ".agent/adrs/ADR-001-postgres.md"},

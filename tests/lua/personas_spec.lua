@@ -11,8 +11,12 @@ local api = require("agent.script_api")
 
 local BUILTINS = { "architect", "compliance", "docs", "observability", "qa", "security" }
 
+local real_context = require("agent.context")
+
+-- context with render() stubbed; redact() stays the real one (the persona scripts' view).
 local function stub_context()
-  return { render = function(_, o) return "CONTEXT FOR " .. tostring(o.role), { tokens = 1, cut = {}, redactions = {} } end }
+  return { render = function(_, o) return "CONTEXT FOR " .. tostring(o.role), { tokens = 1, cut = {}, redactions = {} } end,
+           redact = real_context.redact }
 end
 
 local function story(lines, named)
