@@ -12,6 +12,8 @@ local host = require("agent.host")
 local loader = require("agent.loader")
 local sys = require("agent.sys")
 local api = require("agent.script_api")
+local judge = require("agent.judge")
+local findings_mod = require("agent.findings")
 local cache = require("agent.cache")
 local roster = require("agent.roster")
 local synthesis = require("agent.synthesis")
@@ -25,8 +27,6 @@ local RETRY_MAX_TOKENS = 32768
 
 local ID_PATTERN = "^[%a][%w_-]*$"
 
-local KNOWN_FIELDS = {}
-for _, f in ipairs(synthesis.FIELDS) do KNOWN_FIELDS[f.key] = true end
 
 local function handle(id)
   return "@" .. (id:gsub("[-_](%w)", string.upper):gsub("^%l", string.upper))
@@ -62,7 +62,7 @@ local function check_lists(p, file)
   if p.checklist ~= nil then
     if type(p.checklist) ~= "table" then return ("%s: field 'checklist' must be a list"):format(file) end
     for i, item in ipairs(p.checklist) do
-      local ok, err = pcall(api.item, item)
+      local ok, err = pcall(judge.item, item)
       if not ok then return ("%s: checklist[%d]: %s"):format(file, i, tostring(err):gsub("^.-:%d+: ", "")) end
     end
   end
@@ -71,7 +71,7 @@ local function check_lists(p, file)
       if type(p[k]) ~= "table" then return ("%s: field '%s' must be a list of strings"):format(file, k) end
       for _, v in ipairs(p[k]) do
         if type(v) ~= "string" then return ("%s: field '%s' must be a list of strings"):format(file, k) end
-        if k == "owns" and not KNOWN_FIELDS[v] then
+        if k == "owns" and not synthesis.BY_KEY[v] then
           return ("%s: field 'owns' names '%s', which is not a runbook field (see docs/personas.md)"):format(file, v)
         end
       end
@@ -495,7 +495,7 @@ end
 local function run_offline(m, ctx, r, root)
   local t = sys.clock()
   local fn = m.persona.offline
-  if not fn and m.persona.checklist then fn = api.offline end
+  if not fn and m.persona.checklist then fn = judge.offline end
   if not fn then
     r.status, r.error = "no_review", "it has no checklist and no offline review, so it cannot review without a model"
     return
@@ -508,7 +508,7 @@ local function run_offline(m, ctx, r, root)
     r.status, r.error = "no_review", ("%s: offline review returned nothing%s")
       :format(defined_at(fn, m, root), type(err) == "string" and (": " .. err) or "")
   else
-    local findings, nerr = api.normalize_findings(f, m.persona)
+    local findings, nerr = findings_mod.normalize(f, m.persona)
     if findings then accept(r, findings)
     else
       r.status, r.error = "script_error", ("%s: offline review returned invalid findings: %s")
@@ -536,7 +536,7 @@ local function review_validator(m, ctx, root)
       findings, err = f, ferr
       if findings == nil then return nil, err and tostring(err) or "the persona's review rejected the reply" end
     end
-    return api.normalize_findings(findings, m.persona)
+    return findings_mod.normalize(findings, m.persona)
   end
 end
 

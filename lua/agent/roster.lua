@@ -3,6 +3,7 @@
 -- governance_checks join the checklist; its instruction and responsibilities join the
 -- prompt); any other role becomes a generic persona built here, one script for all of them.
 local api = require("agent.script_api")
+local judge = require("agent.judge")
 local yaml = require("agent.yaml")
 local fs = require("agent.fs")
 
@@ -91,9 +92,8 @@ function M.persona(member)
     owns = {},
     sections = {},
     origin = "roster",
-    prompt = function(ctx) return api.prompt(ctx) end,
-    review = function(ctx, reply) return api.review(ctx, reply) end,
-    offline = function(ctx) return api.offline(ctx) end,
+    -- no prompt, review or offline: the panel's defaults (the default prompt, the
+    -- normaliser, the offline judge of its checklist) are what it would call
   }
 end
 
@@ -118,7 +118,7 @@ function M.extend(persona, member)
   local checklist, seen = {}, {}
   for _, item in ipairs(persona.checklist or {}) do
     checklist[#checklist + 1] = item
-    seen[api.item(item).text:lower()] = true
+    seen[judge.item(item).text:lower()] = true
   end
   for _, check in ipairs(member.governance_checks) do
     if not seen[check:lower()] then checklist[#checklist + 1] = check end

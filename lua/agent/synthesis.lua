@@ -48,6 +48,8 @@ M.FIELDS = {
     ask = "the documentation to add or update for all changed behaviour and internal logic" },
 }
 M.GROUPS = { "spec", "guardrails", "design", "quality", "lifecycle" }
+M.BY_KEY = {} -- key -> field
+for _, f in ipairs(M.FIELDS) do M.BY_KEY[f.key] = f end
 
 -- Output budgets of the synthesis and repair calls (config panel.synthesis_max_tokens).
 local SYNTHESIS_MAX_TOKENS = 16384
@@ -196,10 +198,10 @@ local function extension(path)
   return (base:match("%.([%w]+)$") or ""):lower()
 end
 
--- The story's lines (units, from script_api.story_lines) that name a path, quoted (up to
+-- The story's lines (units, from judge.story_lines) that name a path, quoted (up to
 -- two), with their section.
 local function mentions(units, path)
-  local quote = require("agent.script_api").quote
+  local quote = require("agent.judge").quote
   local out = {}
   for _, l in ipairs(units) do
     if l.text:find(path, 1, true) then
@@ -248,7 +250,7 @@ end
 -- that do not, grouped by top-level directory in order of first mention.
 local function offline_changes(input)
   local story = input.story
-  local units = require("agent.script_api").story_lines(story.text or "") -- split once, not per path
+  local units = require("agent.judge").story_lines(story.text or "") -- split once, not per path
   local groups, order = {}, {}
   for _, path in ipairs(story.named_files or {}) do
     local comp = component_of(path)

@@ -8,6 +8,7 @@ local loader = require("agent.loader")
 local panel = require("agent.panel")
 local synthesis = require("agent.synthesis")
 local api = require("agent.script_api")
+local judge = require("agent.judge")
 
 local BUILTINS = { "architect", "compliance", "docs", "observability", "qa", "security" }
 
@@ -83,12 +84,12 @@ describe("built-in personas", function()
         owner[field] = id
         local covered = false
         for _, raw in ipairs(p.checklist) do
-          if api.item(raw).field == field then covered = true end
+          if judge.item(raw).field == field then covered = true end
         end
         assert.is_true(covered, id .. " owns " .. field .. " but no checklist item fills it")
       end
       for _, raw in ipairs(p.checklist) do
-        local item = api.item(raw)
+        local item = judge.item(raw)
         if item.field then
           local owned = false
           for _, f in ipairs(p.owns) do if f == item.field then owned = true end end
@@ -123,7 +124,7 @@ describe("built-in personas", function()
       end
       local guidance
       for _, raw in ipairs(owner.checklist) do
-        local item = api.item(raw)
+        local item = judge.item(raw)
         if item.field == f.key then guidance = item.guidance break end
       end
       assert.is_truthy(body:find(guidance:sub(1, 40), 1, true), f.key .. " did not reach '### " .. f.title .. "'")
@@ -189,9 +190,9 @@ describe("built-in personas", function()
     assert.are.same(with, statuses(met))
     -- the judge keeps each document's units per table: a table whose text changed is read again
     local ctx = { persona = by.security.persona, story = { text = met.text } }
-    assert.are.equal("met", api.judge(ctx)[1].status)
+    assert.are.equal("met", judge.judge(ctx)[1].status)
     ctx.story.text = EMPTY_STORY.text
-    assert.are.equal("missing", api.judge(ctx)[1].status)
+    assert.are.equal("missing", judge.judge(ctx)[1].status)
   end)
 
   it("mark an item n/a when nothing it applies to occurs", function()
@@ -212,7 +213,7 @@ describe("built-in personas", function()
       assert.is_truthy(pr.system:find(p.name, 1, true))
       assert.is_truthy(pr.system:find(api.schema(p), 1, true), id .. ": schema not in the prompt")
       for _, raw in ipairs(p.checklist) do
-        assert.is_truthy(pr.system:find(api.item(raw).text, 1, true), id .. ": " .. api.item(raw).text)
+        assert.is_truthy(pr.system:find(judge.item(raw).text, 1, true), id .. ": " .. judge.item(raw).text)
       end
       for _, field in ipairs(p.owns) do assert.is_truthy(pr.system:find('"' .. field .. '"', 1, true), field) end
       assert.matches('"verdict": "APPROVE" | "CHANGES" | "BLOCK"', pr.system, 1, true)

@@ -1,7 +1,7 @@
 -- agent personas list | show <ID>: the panel's personas, and one persona as the panel will
 -- use it: after shadowing on the search path, base() extension and the roster, with the file
 -- it came from and the files it shadows.
-local api = require("agent.script_api")
+local judge = require("agent.judge")
 local cli = require("agent.cli")
 local json = require("agent.json")
 local list = require("agent.commands.list")
@@ -38,7 +38,7 @@ Examples:
 local function checklist_of(p)
   local out = json.array({})
   for i, v in ipairs(p.checklist or {}) do
-    local item = api.item(v)
+    local item = judge.item(v)
     out[i] = { text = item.text, field = item.field, guidance = item.guidance }
   end
   return out
