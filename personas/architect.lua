@@ -81,6 +81,4 @@ return {
       guidance = "Link the ADR that covers the design, or add one under .agent/adrs/ before implementation." },
   },
   prompt = function(ctx) return P.prompt(ctx, { lens = LENS }) end,
-  review = function(ctx, reply) return P.review(ctx, reply) end,
-  offline = function(ctx) return P.offline(ctx) end,
 }

@@ -41,6 +41,4 @@ return {
         .. "dependencies." },
   },
   prompt = function(ctx) return P.prompt(ctx, { lens = LENS }) end,
-  review = function(ctx, reply) return P.review(ctx, reply) end,
-  offline = function(ctx) return P.offline(ctx) end,
 }

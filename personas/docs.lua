@@ -31,6 +31,4 @@ return {
       guidance = "Document every new setting or environment variable with its default and its effect." },
   },
   prompt = function(ctx) return P.prompt(ctx, { lens = LENS }) end,
-  review = function(ctx, reply) return P.review(ctx, reply) end,
-  offline = function(ctx) return P.offline(ctx) end,
 }

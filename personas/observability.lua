@@ -39,6 +39,4 @@ return {
         .. "repository's Terraform or Pulumi code; nothing created by hand." },
   },
   prompt = function(ctx) return P.prompt(ctx, { lens = LENS }) end,
-  review = function(ctx, reply) return P.review(ctx, reply) end,
-  offline = function(ctx) return P.offline(ctx) end,
 }

@@ -43,6 +43,4 @@ return {
       guidance = "Describe how to revert the change (and any data it wrote) and how to check the revert worked." },
   },
   prompt = function(ctx) return P.prompt(ctx, { lens = LENS }) end,
-  review = function(ctx, reply) return P.review(ctx, reply) end,
-  offline = function(ctx) return P.offline(ctx) end,
 }

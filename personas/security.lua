@@ -48,6 +48,4 @@ return {
       guidance = "List the sensitive fields the change handles and keep them out of logs, traces and errors." },
   },
   prompt = function(ctx) return P.prompt(ctx, { lens = LENS }) end,
-  review = function(ctx, reply) return P.review(ctx, reply) end,
-  offline = function(ctx) return P.offline(ctx) end,
 }
