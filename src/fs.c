@@ -2,9 +2,11 @@
  * writes, stat, sorted listings, the tree walk (walk.c, with .gitignore from ignore.c), mkdir -p,
  * realpath, remove, rename, advisory locks and the working directory. Failures return
  * nil, "<op> '<path>': <reason>", errno (or a tag); wrong argument types raise. */
+#define _GNU_SOURCE /* O_PATH: a handle on a directory that needs no read permission */
 #include "agent_limits.h"
 #include "host.h"
 #include "luax.h"
+#include "util.h"
 #include "walk.h"
 
 #include <errno.h>
@@ -23,10 +25,14 @@
 
 #include <lauxlib.h>
 
-#define FD_BOX "agent.fs.Fd"           /* an fd owned by Lua while a read is under way */
-#define WALK_BOX "agent.fs.WalkResult" /* walk.c's result, owned by Lua while it is pushed */
-#define NAMES_BOX "agent.fs.Names"     /* walk_list_dir's names, likewise */
+#define FD_BOX "agent.Fd"           /* an fd owned by Lua while a read is under way */
+#define WALK_BOX "agent.WalkResult" /* walk.c's result, owned by Lua while it is pushed */
+#define NAMES_BOX "agent.DirNames"  /* walk_list_dir's names, likewise */
 #define LOCK_T "agent.Lock"
+
+/* Bytes of the target's name kept in a temp file's name, so the whole name stays within
+ * NAME_MAX with the dot, the 16 hex digits and ".tmp" around it. */
+#define TEMP_BASE_MAX 200
 
 /* ==== Arguments =========================================================================== */
 
@@ -76,24 +82,15 @@ static int opts_arg(lua_State *L, int arg, const char *const known[])
     while (key && known[i] && strcmp(key, known[i]) != 0)
       i++;
     if (!key || !known[i])
-      return luaL_error(L, "unknown option '%s'", key ? key : luaL_typename(L, -1));
+      return luaL_argerror(L, arg,
+                           lua_pushfstring(L, "unknown option '%s'", key ? key : luaL_typename(L, -1)));
   }
   return 1;
 }
 
 /* ==== Lua-owned C resources ===============================================================
  * A C resource that must survive Lua calls (which may raise: out of memory, a script's memory
- * cap) lives in a userdata marked to-be-closed, so it is released on return and on error. */
-
-/* Pushes a zeroed, to-be-closed box of `size` bytes with metatable tname. */
-static void *push_box(lua_State *L, size_t size, const char *tname)
-{
-  void *p = lua_newuserdatauv(L, size, 0);
-  memset(p, 0, size);
-  luaL_setmetatable(L, tname);
-  lua_toclose(L, -1);
-  return p;
-}
+ * cap) lives in a to-be-closed box (agent_pushbox), so it is released on return and on error. */
 
 /* fdbox:__close() and fdbox:__gc(): closes the fd; idempotent. */
 static int fdbox_close(lua_State *L)
@@ -108,7 +105,7 @@ static int fdbox_close(lua_State *L)
 /* A to-be-closed box for a file descriptor, holding -1 until the caller stores one. */
 static int *push_fdbox(lua_State *L)
 {
-  int *fd = push_box(L, sizeof(*fd), FD_BOX);
+  int *fd = agent_pushbox(L, sizeof(*fd), 0, FD_BOX);
   *fd = -1;
   return fd;
 }
@@ -139,6 +136,22 @@ static void push_strings(lua_State *L, const struct walk_strings *s)
 
 /* ==== read ================================================================================ */
 
+/* What a file that is not a regular one is, for messages: "a FIFO", "a directory"... */
+static const char *file_kind(mode_t mode)
+{
+  if (S_ISDIR(mode))
+    return "a directory";
+  if (S_ISFIFO(mode))
+    return "a FIFO";
+  if (S_ISSOCK(mode))
+    return "a socket";
+  if (S_ISCHR(mode))
+    return "a character device";
+  if (S_ISBLK(mode))
+    return "a block device";
+  return "not a regular file";
+}
+
 static int toobig(lua_State *L, const char *path, lua_Integer max)
 {
   luaL_pushfail(L);
@@ -147,31 +160,16 @@ static int toobig(lua_State *L, const char *path, lua_Integer max)
   return 3;
 }
 
-/* fs.read(path [, max_bytes]) -> string | nil, msg, errno|"toobig" */
-static int fs_read(lua_State *L)
+/* Reads fd to its end into a Lua string; `chunk` is the first read's size (a regular file's
+ * size + 1, so one read and one EOF usually do). Leaves the string, or the failure, pushed. */
+static int read_all(lua_State *L, int fd, const char *path, size_t chunk, lua_Integer max)
 {
-  const char *path = path_arg(L, 1);
-  lua_Integer max = luaL_optinteger(L, 2, AGENT_FS_READ_MAX);
-  luaL_argcheck(L, max >= 0, 2, "max_bytes must not be negative");
-  if (!path)
-    return nul_fail(L, "read", 1);
-  int *fd = push_fdbox(L);
-  *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  struct stat st;
-  if (*fd < 0 || fstat(*fd, &st) != 0)
-    return agent_pusherrno(L, "read", path, errno);
-  if (S_ISDIR(st.st_mode))
-    return agent_pusherrno(L, "read", path, EISDIR);
-  if (S_ISREG(st.st_mode) && st.st_size > max)
-    return toobig(L, path, max); /* refused before reading a byte */
-  /* The size is a hint only: a regular file may grow meanwhile, a pipe has none. */
-  size_t chunk = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : LUAL_BUFFERSIZE;
   size_t total = 0;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (;;) {
     char *p = luaL_prepbuffsize(&b, chunk);
-    ssize_t r = read(*fd, p, chunk);
+    ssize_t r = read(fd, p, chunk);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
@@ -186,6 +184,48 @@ static int fs_read(lua_State *L)
   }
   luaL_pushresult(&b);
   return 1;
+}
+
+/* fs.read(path [, max_bytes | {max_bytes=, special=false}]) -> string | nil, msg, errno|"toobig"
+ * A FIFO, socket or device is refused (EINVAL) unless special = true: opening or reading one
+ * can block forever (a FIFO planted as a config file would hang the command). */
+static int fs_read(lua_State *L)
+{
+  const char *path = path_arg(L, 1);
+  lua_Integer max = AGENT_FS_READ_MAX;
+  int special = 0;
+  static const char *const known[] = {"max_bytes", "special", NULL};
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    opts_arg(L, 2, known);
+    max = agent_optfield_int(L, 2, "max_bytes", AGENT_FS_READ_MAX);
+    special = agent_optfield_bool(L, 2, "special", 0);
+  } else {
+    max = luaL_optinteger(L, 2, AGENT_FS_READ_MAX);
+  }
+  luaL_argcheck(L, max >= 0, 2, "max_bytes must not be negative");
+  if (!path)
+    return nul_fail(L, "read", 1);
+  int *fd = push_fdbox(L);
+  /* O_NONBLOCK: opening a FIFO without a writer would wait for one before fstat could say
+   * what it is; it changes nothing for regular files. */
+  *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (special ? 0 : O_NONBLOCK));
+  struct stat st;
+  if (*fd < 0 || fstat(*fd, &st) != 0)
+    return agent_pusherrno(L, "read", path, errno);
+  if (S_ISDIR(st.st_mode))
+    return agent_pusherrno(L, "read", path, EISDIR);
+  if (!S_ISREG(st.st_mode) && !special) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "read '%s': %s, not a regular file (read it with {special = true})", path,
+                    file_kind(st.st_mode));
+    lua_pushinteger(L, EINVAL);
+    return 3;
+  }
+  if (S_ISREG(st.st_mode) && st.st_size > max)
+    return toobig(L, path, max); /* refused before reading a byte */
+  /* The size is a hint only: a regular file may grow meanwhile, a pipe has none. */
+  return read_all(L, *fd, path, S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : LUAL_BUFFERSIZE,
+                  max);
 }
 
 /* ==== write =============================================================================== */
@@ -204,22 +244,9 @@ static int write_all(int fd, const char *data, size_t len)
   return 0;
 }
 
-/* Flushes a directory's entries (the rename) to disk. File systems that cannot sync a
- * directory say EINVAL; there is nothing more to do there. */
-static int sync_dir(const char *dir)
-{
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return errno;
-  int err = fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
-  close(fd);
-  return err;
-}
-
-/* Writes "<dir>.<base>.<random>.tmp" into tmp (PATH_MAX bytes; dir has its '/'): the dot
- * hides it from walks, and the base is cut to keep the name within NAME_MAX. 0 or
- * ENAMETOOLONG. */
-static int temp_name(char *tmp, const char *dir, size_t dir_len, const char *base)
+/* Writes ".<base>.<random>.tmp" into tmp (size bytes): the dot hides it from walks, and the
+ * base is cut to keep the name within NAME_MAX. 0 or ENAMETOOLONG. */
+static int temp_name(char *tmp, size_t size, const char *base)
 {
   uint64_t r = 0;
   if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
@@ -227,20 +254,21 @@ static int temp_name(char *tmp, const char *dir, size_t dir_len, const char *bas
     clock_gettime(CLOCK_MONOTONIC, &ts);
     r = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 12);
   }
-  int n = snprintf(tmp, PATH_MAX, "%.*s.%.200s.%016llx.tmp", (int)dir_len, dir, base,
-                   (unsigned long long)r);
-  return n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
+  int n = snprintf(tmp, size, ".%.*s.%016llx.tmp", TEMP_BASE_MAX, base, (unsigned long long)r);
+  return n < 0 || (size_t)n >= size ? ENAMETOOLONG : 0;
 }
 
-/* Creates a new, empty temp file beside path (whose directory is its first dir_len bytes,
- * with the '/'). A name clash, unlikely with 64 random bits, gets a new name. Returns the fd
- * with the name in tmp (PATH_MAX bytes), or -1 with *err set. */
-static int open_temp(char *tmp, const char *path, size_t dir_len, int mode, int *err)
+/* Creates a new, empty temp file for base in directory dfd. A name clash, unlikely with 64
+ * random bits, gets a new name. O_NOFOLLOW: nothing planted under the name is followed.
+ * Returns the fd with the name in tmp (size bytes), or -1 with *err set. */
+static int open_temp(int dfd, char *tmp, size_t size, const char *base, int mode, int *err)
 {
   for (int tries = 0; tries < 8; tries++) {
-    if ((*err = temp_name(tmp, path, dir_len, path + dir_len)) != 0)
+    *err = temp_name(tmp, size, base);
+    if (*err)
       return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode);
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+                    (mode_t)mode);
     *err = fd < 0 ? errno : 0;
     if (*err != EEXIST)
       return fd;
@@ -248,33 +276,10 @@ static int open_temp(char *tmp, const char *path, size_t dir_len, int mode, int 
   return -1;
 }
 
-/* Replaces path with data atomically: a temp file in the same directory (so rename cannot
- * cross file systems), written, synced, renamed over path, then the directory synced so the
- * rename survives a crash. sync == 0 skips both fsyncs: still atomic (a reader sees the old
- * file or the new one, never half of one), but a crash may lose the new content; each fsync
- * costs milliseconds on a busy disk. On failure before the rename the temp file is removed and
- * path is untouched. mode < 0: keep an existing file's mode, else 0666 less the umask. A
- * symlink at path is written through (its target is replaced). Returns 0 or an errno. */
-static int write_atomic(const char *path, const char *data, size_t len, int mode, int sync)
+/* Fills the new temp file fd and closes it. 0 or an errno. */
+static int fill_temp(int fd, const char *data, size_t len, int mode, int sync)
 {
-  char target[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
-  struct stat st;
-  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-    if (!realpath(path, target))
-      return errno;
-    path = target;
-  }
-  int exists = stat(path, &st) == 0;
-  if (exists && S_ISDIR(st.st_mode))
-    return EISDIR;
-  if (mode < 0 && exists)
-    mode = (int)(st.st_mode & 07777);
-  const char *slash = strrchr(path, '/');
-  size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
-  int err;
-  int fd = open_temp(tmp, path, dir_len, mode < 0 ? 0666 : mode, &err);
-  if (fd < 0)
-    return err;
+  int err = 0;
   if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) /* exact: the umask must not narrow it */
     err = errno;
   if (!err)
@@ -283,17 +288,83 @@ static int write_atomic(const char *path, const char *data, size_t len, int mode
     err = errno;
   if (close(fd) != 0 && !err)
     err = errno; /* NFS reports some write errors only here */
-  if (!err && rename(tmp, path) != 0)
+  return err;
+}
+
+/* Flushes the directory's entries (the rename) to disk. Best effort: the rename has happened
+ * whatever this says, and a directory one may write but not read (mode 0333) cannot be opened
+ * for fsync at all. */
+static void sync_dir(int dfd)
+{
+  int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+}
+
+/* Replaces base in directory dfd with data (see write_atomic). 0 or an errno. */
+static int replace_in(int dfd, const char *base, const char *data, size_t len, int mode, int sync)
+{
+  struct stat st;
+  /* not following: should base have become a symlink since the caller resolved it, the
+   * rename replaces the link and writes nowhere else */
+  int exists = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (exists && S_ISDIR(st.st_mode))
+    return EISDIR;
+  if (mode < 0 && exists && S_ISREG(st.st_mode)) /* kept, except setuid and setgid */
+    mode = (int)(st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+  char tmp[NAME_MAX + 1];
+  int err;
+  int fd = open_temp(dfd, tmp, sizeof(tmp), base, mode < 0 ? 0666 : mode, &err);
+  if (fd < 0)
+    return err;
+  err = fill_temp(fd, data, len, mode, sync);
+  if (!err && renameat(dfd, tmp, dfd, base) != 0)
     err = errno;
   if (err) {
-    unlink(tmp);
+    unlinkat(dfd, tmp, 0);
     return err;
   }
-  if (!sync)
-    return 0;
+  if (sync)
+    sync_dir(dfd);
+  return 0; /* once the rename is done, the write is */
+}
+
+/* Replaces path with data atomically: a temp file in the same directory (so rename cannot
+ * cross file systems), written, synced, renamed over path, then the directory synced so the
+ * rename survives a crash. sync == 0 skips both fsyncs: still atomic (a reader sees the old
+ * file or the new one, never half of one), but a crash may lose the new content; each fsync
+ * costs milliseconds on a busy disk. On failure the temp file is removed and path is
+ * untouched. mode < 0: keep an existing file's mode (without setuid/setgid), else 0666 less
+ * the umask. A symlink at path is written through (its target is replaced). The directory is
+ * opened once (O_PATH: no read permission needed) and the temp file, the rename and the
+ * directory sync all go through that fd, so they happen in one directory even if a path
+ * component is swapped meanwhile (docs/security.md). Returns 0 or an errno. */
+static int write_atomic(const char *path, const char *data, size_t len, int mode, int sync)
+{
+  char target[PATH_MAX], dir[PATH_MAX];
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (!realpath(path, target))
+      return errno;
+    path = target;
+  }
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  if (!*base)
+    return EISDIR; /* "dir/" */
   /* the directory: "." for a bare name, "/" for a file at the root, else up to the slash */
-  snprintf(dir, sizeof(dir), "%.*s", (int)(dir_len > 1 ? dir_len - 1 : dir_len), path);
-  return sync_dir(dir_len ? dir : ".");
+  size_t dir_len = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+  if (dir_len >= sizeof(dir))
+    return ENAMETOOLONG;
+  memcpy(dir, dir_len ? path : ".", dir_len ? dir_len : 1);
+  dir[dir_len ? dir_len : 1] = '\0';
+  int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return errno;
+  int err = replace_in(dfd, base, data, len, mode, sync);
+  close(dfd);
+  return err;
 }
 
 /* fs.write(path, data [, {mode=, sync=true}]) -> true | nil, msg, errno */
@@ -370,7 +441,7 @@ static int fs_list(lua_State *L)
   const char *dir = path_arg(L, 1);
   if (!dir)
     return nul_fail(L, "list", 1);
-  struct walk_strings *names = push_box(L, sizeof(*names), NAMES_BOX);
+  struct walk_strings *names = agent_pushbox(L, sizeof(*names), 0, NAMES_BOX);
   int err = walk_list_dir(dir, names);
   if (err)
     return agent_pusherrno(L, "list", dir, err);
@@ -380,27 +451,34 @@ static int fs_list(lua_State *L)
 
 /* ==== walk ================================================================================ */
 
-/* Reads opts.ignore (an array of strings) into a Lua-owned array of walk_patterns pointing
- * into the strings, which the options table keeps alive during the walk. */
+/* Reads opts.ignore (an array of strings, read raw) into an array of walk_patterns pointing
+ * into the strings. The array is a userdata left on the stack, whose user value is a table of
+ * its own holding every string: however the caller's tables change (a __gc metamethod may run
+ * Lua during any allocation), the strings stay alive while the walk reads them. */
 static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
 {
   *n = 0;
-  if (lua_getfield(L, opts, "ignore") == LUA_TNIL) {
+  int type = agent_rawfield(L, opts, "ignore"); /* stack: list */
+  if (type == LUA_TNIL) {
     lua_pop(L, 1);
     return NULL;
   }
-  if (!lua_istable(L, -1))
-    luaL_error(L, "option 'ignore' must be an array of strings");
+  if (type != LUA_TTABLE)
+    agent_opterror(L, opts, "ignore", "must be an array of strings");
   int list = lua_gettop(L);
   size_t count = (size_t)lua_rawlen(L, list);
-  struct walk_pattern *pats = lua_newuserdatauv(L, count * sizeof(*pats), 0);
+  struct walk_pattern *pats = lua_newuserdatauv(L, count * sizeof(*pats), 1);
+  lua_createtable(L, count > INT_MAX ? INT_MAX : (int)count, 0); /* stack: list pats anchor */
   for (size_t i = 0; i < count; i++) {
     if (lua_rawgeti(L, list, (lua_Integer)i + 1) != LUA_TSTRING)
-      luaL_error(L, "option 'ignore' must be an array of strings (item %d)", (int)i + 1);
+      luaL_argerror(L, opts,
+                    lua_pushfstring(L, "option 'ignore' must be an array of strings (item %I is a %s)",
+                                    (lua_Integer)i + 1, luaL_typename(L, -1)));
     pats[i].text = lua_tolstring(L, -1, &pats[i].len);
-    lua_pop(L, 1);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
-  lua_replace(L, list); /* stack: ... pats; the strings stay alive in opts.ignore */
+  lua_setiuservalue(L, -2, 1); /* stack: list pats */
+  lua_remove(L, list);
   *n = count;
   return pats;
 }
@@ -425,7 +503,7 @@ static int fs_walk(lua_State *L)
   }
   if (!root)
     return nul_fail(L, "walk", 1);
-  struct walk_result *r = push_box(L, sizeof(*r), WALK_BOX);
+  struct walk_result *r = agent_pushbox(L, sizeof(*r), 0, WALK_BOX);
   int err = walk_tree(root, &o, r);
   if (err)
     return agent_pusherrno(L, "walk", root, err);
@@ -554,12 +632,12 @@ static int lock_release(lua_State *L)
   return 0;
 }
 
-/* lock:unlock() -> true; raises on a lock already released */
+/* lock:unlock() -> true; raises "attempt to use a closed lock" when already released */
 static int lock_unlock(lua_State *L)
 {
   struct lock *lk = check_lock(L);
   if (lk->fd < 0)
-    return luaL_error(L, "attempt to use a released lock");
+    return agent_closed_error(L, "lock");
   lock_release(L);
   lua_pushboolean(L, 1);
   return 1;
@@ -578,13 +656,6 @@ static int lock_tostring(lua_State *L)
   return 1;
 }
 
-static double now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Takes the flock on fd. wait == 0: try once; an infinite timeout_ms: wait as long as it
  * takes (a blocking flock, which SIGINT/SIGTERM interrupt); else poll with a growing pause, as
  * flock has no timeout. Returns 0, EWOULDBLOCK when still held by another, EINTR when a signal
@@ -598,7 +669,7 @@ static int acquire(int fd, int wait, lua_Number timeout_ms)
     }
     return 0;
   }
-  double deadline = now_ms() + (wait ? timeout_ms : 0);
+  double deadline = agent_monotonic_ms() + (wait ? timeout_ms : 0);
   long pause_us = 1000;
   for (;;) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0)
@@ -607,7 +678,7 @@ static int acquire(int fd, int wait, lua_Number timeout_ms)
       return errno;
     if (agent_signal_pending())
       return EINTR;
-    double left = deadline - now_ms();
+    double left = deadline - agent_monotonic_ms();
     if (left <= 0)
       return EWOULDBLOCK;
     long us = left * 1000 < (double)pause_us ? (long)(left * 1000) + 1 : pause_us;
@@ -615,6 +686,37 @@ static int acquire(int fd, int wait, lua_Number timeout_ms)
     nanosleep(&ts, NULL);
     pause_us = pause_us < 32000 ? pause_us * 2 : 50000;
   }
+}
+
+/* Opens (creating) the lock file without following a symlink planted at its name, which
+ * would make agent create or lock a file elsewhere, and refuses anything but a regular file
+ * (O_NONBLOCK: opening a FIFO or a device must not wait). Returns the fd, or -1 with the
+ * failure pushed. */
+static int open_lock_file(lua_State *L, const char *path)
+{
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0666);
+  struct stat st;
+  if (fd < 0 && errno == ELOOP) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "lock '%s': a symlink, not followed", path);
+    lua_pushinteger(L, ELOOP);
+    return -1;
+  }
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    int err = errno;
+    if (fd >= 0)
+      close(fd);
+    agent_pusherrno(L, "lock", path, err);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "lock '%s': %s, not a regular file", path, file_kind(st.st_mode));
+    lua_pushinteger(L, EINVAL);
+    return -1;
+  }
+  return fd;
 }
 
 /* fs.lock(path [, {wait=, timeout_ms=}]) -> agent.Lock | nil, msg, errno|"busy"|"interrupted" */
@@ -637,9 +739,9 @@ static int fs_lock(lua_State *L)
   luaL_setmetatable(L, LOCK_T);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1); /* the path, for __tostring */
-  lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+  lk->fd = open_lock_file(L, path);
   if (lk->fd < 0)
-    return agent_pusherrno(L, "lock", path, errno);
+    return 3;
   int err = acquire(lk->fd, wait, timeout);
   if (err == 0)
     return 1;
@@ -648,8 +750,10 @@ static int fs_lock(lua_State *L)
   if (err == EWOULDBLOCK && !wait)
     return agent_pushfail(L, "lock", path, "held by another process", "busy");
   if (err == EWOULDBLOCK) {
+    char waited[32]; /* a finite timeout that passed: whole milliseconds */
+    snprintf(waited, sizeof(waited), "%.0f", timeout);
     luaL_pushfail(L);
-    lua_pushfstring(L, "lock '%s': still held after %d ms", path, (int)timeout);
+    lua_pushfstring(L, "lock '%s': still held after %s ms", path, waited);
     lua_pushliteral(L, "busy");
     return 3;
   }
@@ -688,22 +792,18 @@ static const luaL_Reg lock_meta[] = {
   {NULL, NULL},
 };
 
-/* Registers a metatable whose __gc and __close are both `close`. */
-static void new_box_type(lua_State *L, const char *tname, lua_CFunction close)
-{
-  luaL_newmetatable(L, tname);
-  lua_pushcfunction(L, close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, close);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
-}
+/* The boxes: __close releases at the end of the call, __gc if a box ever outlives it. */
+static const luaL_Reg fd_box[] = {{"__gc", fdbox_close}, {"__close", fdbox_close}, {NULL, NULL}};
+static const luaL_Reg walk_box[] = {
+  {"__gc", walkbox_close}, {"__close", walkbox_close}, {NULL, NULL}};
+static const luaL_Reg names_box[] = {
+  {"__gc", namesbox_close}, {"__close", namesbox_close}, {NULL, NULL}};
 
 int luaopen_agent_fs(lua_State *L)
 {
-  new_box_type(L, FD_BOX, fdbox_close);
-  new_box_type(L, WALK_BOX, walkbox_close);
-  new_box_type(L, NAMES_BOX, namesbox_close);
+  agent_newclass(L, FD_BOX, NULL, fd_box);
+  agent_newclass(L, WALK_BOX, NULL, walk_box);
+  agent_newclass(L, NAMES_BOX, NULL, names_box);
   agent_newclass(L, LOCK_T, lock_methods, lock_meta);
   luaL_newlib(L, fs_funcs);
   return 1;

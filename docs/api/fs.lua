@@ -10,12 +10,19 @@
 ---@class agent.fs
 local fs = {}
 
+---@class agent.fs.ReadOpts
+---@field max_bytes? integer as the number form
+---@field special? boolean default false; true reads a FIFO, socket or device to its end (and
+---waits for it, as io.open would)
+
 ---Reads a whole file. Refuses files larger than max_bytes before reading a byte (and stops a
----growing file or a pipe as soon as it passes the cap). Like io.open, a FIFO or a terminal is
----read until its end, so the call waits on it; fs.walk never lists such files.
----Raises when max_bytes is negative.
+---growing file or a special file as soon as it passes the cap). A FIFO, socket or device is
+---refused at once, without opening it for long: nil, "read '<path>': a FIFO, not a regular
+---file (read it with {special = true})", EINVAL; a FIFO planted where a file is expected would
+---otherwise hang the command. fs.walk never lists such files.
+---Raises when max_bytes is negative or an option is unknown.
 ---@param path string
----@param max_bytes? integer default 256 MiB (AGENT_FS_READ_MAX)
+---@param max_bytes? integer|agent.fs.ReadOpts default 256 MiB (AGENT_FS_READ_MAX)
 ---@return string|nil data
 ---@return string? message e.g. "read 'a.txt': No such file or directory"
 ---@return integer|"toobig"|nil code errno, or "toobig"
@@ -30,8 +37,10 @@ function fs.read(path, max_bytes) end
 
 ---Replaces a file atomically: writes a hidden temp file in the same directory, fsyncs it,
 ---renames it over path, then fsyncs the directory (no fsync with sync = false). On failure the
----old file is intact and no temp file is left. A symlink at path is written through (its
----target is replaced).
+---old file is intact and no temp file is left; once the rename is done the write has succeeded
+---(the directory's fsync is best effort: a directory one may write but not read cannot be
+---synced). A symlink at path is written through (its target is replaced). An existing file
+---keeps its mode, without the setuid and setgid bits.
 ---Raises when opts.mode is outside 0..0o7777.
 ---@param path string
 ---@param data string
@@ -137,7 +146,7 @@ function fs.rename(from, to) end
 ---@class agent.Lock
 local Lock = {}
 
----Releases the lock. Raises "attempt to use a released lock" when already released. The
+---Releases the lock. Raises "attempt to use a closed lock" when already released. The
 ---lock is also released by `local l <close> = ...` going out of scope and by garbage
 ---collection; those never raise.
 ---@return true
@@ -149,13 +158,16 @@ function Lock:unlock() end
 
 ---Takes an exclusive advisory lock (flock) on a lock file, creating it (it is never removed:
 ---that would let two processes hold "the" lock at once). The lock is held by this handle, so
----two fs.lock calls on one path exclude each other even within one process.
+---two fs.lock calls on one path exclude each other even within one process. A symlink at path
+---is not followed (nil, "lock '<path>': a symlink, not followed", ELOOP: a planted link would
+---make agent create or lock a file elsewhere), and anything but a regular file is refused
+---("... a FIFO, not a regular file", EINVAL) without waiting.
 ---Raises when timeout_ms is negative.
 ---@param path string
 ---@param opts? agent.fs.LockOpts
 ---@return agent.Lock|nil lock
 ---@return string? message "lock '<path>': held by another process" | "... still held after N ms" | "... interrupted"
----@return integer|"busy"|"interrupted"|nil code "busy" when held elsewhere; "interrupted" on SIGINT/SIGTERM
+---@return integer|"busy"|"interrupted"|nil code "busy" when held elsewhere; "interrupted" on SIGINT/SIGTERM; else an errno
 function fs.lock(path, opts) end
 
 ---The working directory.

@@ -264,6 +264,43 @@ static void test_unreadable(void)
   unlink(path);
 }
 
+/* A directory one may write but not read (0333): its fsync cannot happen, yet once the
+ * rename is done the write is, and says so (it used to fail with EACCES after replacing the
+ * file). The child drops to nobody, for whom the directory's mode counts. */
+static void test_write_in_unreadable_dir(void)
+{
+  char wx[PATH_MAX + 16], path[PATH_MAX + 32];
+  snprintf(wx, sizeof(wx), "%s/wx", dir);
+  CHECK_INT(mkdir(wx, 0755), 0);
+  write_file("wx/f", "old\n");
+  snprintf(path, sizeof(path), "%s/f", wx);
+  chmod(path, 0666);
+  chmod(wx, 0333);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+      _exit(2);
+    struct budget b;
+    lua_State *L = new_state(&b);
+    EXPECT_EVAL(L, "return tostring(fs.write(dir .. '/wx/f', 'new\\n'))", "true");
+    EXPECT_EVAL(L, "return tostring(fs.write(dir .. '/wx/g', 'fresh', {sync = false}))", "true");
+    lua_close(L);
+    _exit(test_failures ? 1 : 0);
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  chmod(wx, 0755);
+  struct budget b;
+  lua_State *L = new_state(&b);
+  EXPECT_EVAL(L, "return fs.read(dir .. '/wx/f') .. fs.read(dir .. '/wx/g')", "new\nfresh");
+  EXPECT_EVAL(L, "return table.concat(fs.list(dir .. '/wx'), ',')", "f,g");
+  lua_close(L);
+  unlink(path);
+  snprintf(path, sizeof(path), "%s/g", wx);
+  unlink(path);
+  rmdir(wx);
+}
+
 /* Runs `code` under pcall with the allocator failing after `extra` more bytes, for every extra
  * from 0 until the call succeeds. Each failure raises out of the C function mid-way (a read
  * buffer with the fd open, a walk result being pushed, a lock half made): afterwards no fd may
@@ -338,6 +375,7 @@ int main(void)
   test_write_fails_half_way();
   test_write_sync_option();
   test_lock_across_processes();
+  test_write_in_unreadable_dir();
   test_unreadable();
   test_out_of_memory();
   char cmd[sizeof(dir) + 32];
