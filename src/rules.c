@@ -7,6 +7,7 @@
 #include "host.h"
 #include "luax.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -360,11 +361,13 @@ static int rules_glob(lua_State *L)
   return 1;
 }
 
+/* The program of the glob at arg 1; NULL only after __gc (a finalizer may still reach a
+ * collected matcher), which raises "attempt to use a closed glob". */
 static struct agent_glob *check_glob(lua_State *L)
 {
   struct glob_ud *ud = luaL_checkudata(L, 1, GLOB_MT);
   if (!ud->g)
-    luaL_error(L, "attempt to use a collected agent.Glob");
+    agent_closed_error(L, "glob");
   return ud->g;
 }
 
@@ -387,6 +390,7 @@ static int glob_tostring(lua_State *L)
   return 1;
 }
 
+/* m:__gc(): frees the program. */
 static int glob_gc(lua_State *L)
 {
   struct glob_ud *ud = luaL_checkudata(L, 1, GLOB_MT);
@@ -398,10 +402,11 @@ static int glob_gc(lua_State *L)
 /* ==== rules.select ======================================================================== */
 
 struct index_ud {
-  struct agent_glob_index *ix; /* owned; borrows the path strings of the paths table */
+  struct agent_glob_index *ix; /* owned; borrows the path strings of the anchor table */
 };
 
-static int index_gc(lua_State *L)
+/* index:__close() and index:__gc(): frees the index; idempotent. */
+static int index_close(lua_State *L)
 {
   struct index_ud *ud = luaL_checkudata(L, 1, INDEX_MT);
   agent_glob_index_free(ud->ix);
@@ -409,14 +414,14 @@ static int index_gc(lua_State *L)
   return 0;
 }
 
-/* Pushes an index of the strings of the array at `paths`. The index points into those
- * strings: they stay alive, and in place, while the array (an argument) is on the stack. */
-static struct agent_glob_index *push_index(lua_State *L, int paths)
+/* Pushes a to-be-closed index of the strings of the array at `paths`. The index points into
+ * those strings, so each is also stored in the table at `anchor`, which no Lua code can
+ * reach: the caller's array may change while select runs (a __gc metamethod runs Lua during
+ * any allocation), the anchored strings cannot. */
+static struct agent_glob_index *push_index(lua_State *L, int paths, int anchor)
 {
   lua_Unsigned n = lua_rawlen(L, paths);
-  struct index_ud *ud = lua_newuserdatauv(L, sizeof(*ud), 0);
-  ud->ix = NULL;
-  luaL_setmetatable(L, INDEX_MT);
+  struct index_ud *ud = agent_pushbox(L, sizeof(*ud), 0, INDEX_MT);
   ud->ix = agent_glob_index_new((size_t)n);
   if (!ud->ix)
     luaL_error(L, "select: out of memory");
@@ -427,7 +432,7 @@ static struct agent_glob_index *push_index(lua_State *L, int paths)
                                     luaL_typename(L, -1)));
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    lua_pop(L, 1);
+    lua_rawseti(L, anchor, (lua_Integer)i); /* stack: ... index */
     if (agent_glob_index_add(ud->ix, s, len))
       luaL_error(L, "select: out of memory");
   }
@@ -437,7 +442,7 @@ static struct agent_glob_index *push_index(lua_State *L, int paths)
 }
 
 struct selection {
-  int rules, paths, selected, why, problems; /* stack slots */
+  int rules, paths, anchor, selected, why, problems; /* stack slots */
   struct agent_glob_index *ix;
   int use_index;
 };
@@ -469,7 +474,7 @@ static void add_problem(lua_State *L, const struct selection *s, lua_Integer i)
 static long match_rule(lua_State *L, const struct selection *s, lua_Integer i, int rule, int want)
 {
   long found = -1;
-  if (lua_getfield(L, rule, "globs") == LUA_TNIL) { /* stack: globs */
+  if (agent_rawfield(L, rule, "globs") == LUA_TNIL) { /* stack: globs */
     lua_pop(L, 1);
     return -1;
   }
@@ -508,7 +513,7 @@ static long match_rule(lua_State *L, const struct selection *s, lua_Integer i, i
 static void select_rule(lua_State *L, const struct selection *s, lua_Integer i)
 {
   int rule = lua_gettop(L);
-  int t = lua_getfield(L, rule, "alwaysApply");
+  int t = agent_rawfield(L, rule, "alwaysApply");
   if (t != LUA_TNIL && t != LUA_TBOOLEAN)
     luaL_argerror(L, s->rules,
                   lua_pushfstring(L, "rules[%I].alwaysApply is a %s, not a boolean", i,
@@ -525,7 +530,7 @@ static void select_rule(lua_State *L, const struct selection *s, lua_Integer i)
   } else {
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "glob");
-    lua_rawgeti(L, s->paths, (lua_Integer)pos + 1);
+    lua_rawgeti(L, s->anchor, (lua_Integer)pos + 1); /* the string the index matched */
     lua_setfield(L, -2, "path");
   }
   append(L, s->why);
@@ -546,9 +551,11 @@ static int rules_select(lua_State *L)
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
-  struct selection s = {1, 2, 0, 0, 0, NULL, agent_optfield_bool(L, 3, "index", 1)};
+  struct selection s = {1, 2, 4, 0, 0, 0, NULL, agent_optfield_bool(L, 3, "index", 1)};
   lua_settop(L, 3);
-  s.ix = push_index(L, 2); /* slot 4 */
+  lua_Unsigned npaths = lua_rawlen(L, 2);
+  lua_createtable(L, npaths > INT_MAX ? INT_MAX : (int)npaths, 0); /* slot 4: the anchor */
+  s.ix = push_index(L, 2, 4); /* slot 5 */
   lua_newtable(L);
   s.selected = lua_gettop(L);
   lua_newtable(L);
@@ -588,13 +595,13 @@ static const luaL_Reg glob_metamethods[] = {
   {NULL, NULL},
 };
 
-static const luaL_Reg no_methods[] = {{NULL, NULL}};
-static const luaL_Reg index_metamethods[] = {{"__gc", index_gc}, {NULL, NULL}};
+static const luaL_Reg index_metamethods[] = {
+  {"__close", index_close}, {"__gc", index_close}, {NULL, NULL}};
 
 int luaopen_agent_rules(lua_State *L)
 {
   agent_newclass(L, GLOB_MT, glob_methods, glob_metamethods);
-  agent_newclass(L, INDEX_MT, no_methods, index_metamethods);
+  agent_newclass(L, INDEX_MT, NULL, index_metamethods);
   luaL_newlib(L, rules_funcs);
   return 1;
 }

@@ -363,3 +363,52 @@ describe("rules.select", function()
     assert.is_true((t2 - t1) > 3 * (t1 - t0), msg) -- measured 12-19x; 3x leaves room for noise
   end)
 end)
+
+describe("rules.select with hostile tables", function()
+  it("reads rule tables raw: an __index is never run", function()
+    local ran = 0
+    local rule = setmetatable({}, { __index = function(_, k)
+      ran = ran + 1
+      if k == "globs" then return { "*.x" } end
+    end })
+    local sel, why = rules.select({ rule, { alwaysApply = true } }, { "a.x" },
+      setmetatable({}, { __index = function() ran = ran + 1 end }))
+    assert.are.equal(0, ran)
+    assert.are.equal(1, #sel)
+    assert.are.same({ always = true }, why[1])
+  end)
+
+  it("keeps the path strings it indexed while the caller's array loses them", function()
+    -- A finalizer replaces the paths during select's allocations; the index must not
+    -- read the collected strings (a heap-use-after-free under ASan before the strings were
+    -- anchored), and why[].path is the string that matched.
+    local want = ("a"):rep(100) .. ".x"
+    for round = 1, 300 do
+      local paths = { want, ("b"):rep(100) .. ".x" }
+      setmetatable({}, { __gc = function() paths[1], paths[2] = "c.x", "d.x" end })
+      local list = {}
+      for k = 1, round % 20 + 1 do list[k] = { globs = { "*.x", ("[%d"):format(k) } } end
+      collectgarbage("step")
+      local sel, why, problems = rules.select(list, paths)
+      local first = why[1] and why[1].path
+      assert(#sel == #list and (first == want or first == "c.x") and #problems == #list, "round " .. round)
+    end
+  end)
+
+  it("raises 'attempt to use a closed glob' for a matcher a finalizer reaches after its own", function()
+    local result
+    do
+      -- finalizers run in the reverse order of marking: the glob's runs first, then this one
+      setmetatable({}, { __gc = function(_) result = { pcall(function() return _G.__late_glob:match("a") end) } end })
+      _G.__late_glob = rules.glob("*")
+      local g = _G.__late_glob
+      _G.__late_glob = nil
+      setmetatable({}, { __gc = function() _G.__late_glob = g end }) -- keep it reachable for the first
+    end
+    collectgarbage()
+    collectgarbage()
+    _G.__late_glob = nil
+    assert.is_false(result[1])
+    assert.matches("attempt to use a closed glob", result[2], 1, true)
+  end)
+end)
