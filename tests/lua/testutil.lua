@@ -63,7 +63,8 @@ end
 
 -- The shell command that runs the agent binary, without redirections. args: array of
 -- words. opts: {cwd=, env={NAME=value|false}, timeout=seconds, prefix={word...} (a command
--- the binary runs under, such as unshare or strace; placed before valgrind), bin=}.
+-- the binary runs under, such as unshare or strace; placed before valgrind), bin=,
+-- plain=true (never under valgrind: a test's own set-up)}.
 -- With AGENT_VALGRIND=1 the binary runs under valgrind memcheck and any error fails. Under
 -- scripts/test.sh --asan the spec runner preloads libasan with leak checks off (lua5.4 is
 -- not instrumented); the binary is, and gets AGENT_ASAN_OPTIONS (leak checks on) back.
@@ -85,7 +86,7 @@ function M.command(args, opts)
   end
   if opts.timeout then parts[#parts + 1] = "timeout -s TERM " .. tostring(opts.timeout) end
   for _, w in ipairs(opts.prefix or {}) do parts[#parts + 1] = M.q(w) end
-  if os.getenv("AGENT_VALGRIND") == "1" then
+  if os.getenv("AGENT_VALGRIND") == "1" and not opts.plain then
     parts[#parts + 1] = "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
   end
   parts[#parts + 1] = M.q(opts.bin or M.bin)
@@ -108,6 +109,34 @@ function M.run(args, opts)
   parts[#parts + 1] = ">" .. M.q(dir .. "/stdout") .. " 2>" .. M.q(dir .. "/stderr")
   local _, code = sh(table.concat(parts, " "))
   return { code = code, stdout = M.read(dir .. "/stdout") or "", stderr = M.read(dir .. "/stderr") or "" }
+end
+
+-- Model server scenario rules (tests/servers/llm_server.py) under which every persona of the
+-- panel at root answers with `findings` (verdict, summary, items, sections...) and every item
+-- of its own checklist assessed by name, as a model that did its job does (a review that
+-- leaves one out is no review). One rule per persona, matched by "You are <name> (" at the
+-- start of its prompt; `status` overrides the "met" of every item. Reads the panel through
+-- `agent personas`, so roster extensions count.
+function M.review_rules(root, findings, status)
+  local cjson = require("cjson")
+  local function personas(args)
+    local r = M.run(args, { cwd = root, env = { NO_COLOR = "1" }, plain = true })
+    assert(r.code == 0, r.stderr)
+    return cjson.decode(r.stdout)
+  end
+  local rules = {}
+  for _, p in ipairs(personas({ "personas", "list", "--json" })) do
+    if p.on_panel then
+      local reply = {}
+      for k, v in pairs(findings or {}) do reply[k] = v end
+      reply.checklist = {}
+      for i, c in ipairs(personas({ "personas", "show", p.id, "--json" }).checklist) do
+        reply.checklist[i] = { item = c.text, status = status or "met", note = "Covered by the story." }
+      end
+      rules[#rules + 1] = { match = "You are " .. p.name .. " (", reply = reply }
+    end
+  end
+  return rules
 end
 
 -- Starts a python server script from tests/servers/ on an ephemeral loopback port.
