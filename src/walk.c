@@ -26,6 +26,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/openat2.h> /* struct open_how, RESOLVE_* */
+
 /* Directories the calling thread reads alone before it starts helpers: a tree that small
  * takes well under a millisecond, about what starting and joining the threads would cost. */
 #define WALK_SOLO_DIRS 32
@@ -141,45 +143,68 @@ void walk_result_free(struct walk_result *r)
   walk_strings_free(&r->errors);
 }
 
-/* ==== Opening directories ================================================================= */
+/* ==== Opening directories =================================================================
+ * Without follow, a directory met as a real entry is reopened later by its path from the
+ * root, and a component swapped for a symlink meanwhile must not lead the walk elsewhere.
+ * openat2 with RESOLVE_NO_SYMLINKS refuses a symlink in every component (ELOOP) at no extra
+ * cost; where the kernel lacks it (ENOSYS: before Linux 5.6, some seccomp filters) only the
+ * last component is protected, with O_NOFOLLOW. */
 
-/* Opens the directory at path, which may be longer than PATH_MAX: such a path is opened a run
- * of whole components at a time with openat, so depth never limits the walk. nofollow
- * (O_NOFOLLOW or 0) applies to the last component. Returns an fd, or -1 with errno set. */
-static int open_dir(const char *path, size_t len, int nofollow)
+enum resolve {
+  RESOLVE_FOLLOW,       /* symlinks followed anywhere (the root, or walks that follow) */
+  RESOLVE_LAST,         /* no symlink as the last component */
+  RESOLVE_NONE_BENEATH, /* no symlink anywhere, and nothing outside the starting directory */
+};
+
+/* Opens directory name (a run of components) relative to at. last: name ends the path. */
+static int open_step(int at, const char *name, int last, enum resolve how)
 {
   const int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-  int at = AT_FDCWD;
+  if (how == RESOLVE_NONE_BENEATH) {
+    struct open_how oh = {.flags = (uint64_t)flags,
+                          .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH};
+    return (int)syscall(SYS_openat2, at, name, &oh, sizeof(oh));
+  }
+  return openat(at, name, flags | (how == RESOLVE_LAST && last ? O_NOFOLLOW : 0));
+}
+
+/* Opens the directory at path (relative to at, or AT_FDCWD), which may be longer than
+ * PATH_MAX: such a path is opened a run of whole components at a time, so depth never limits
+ * the walk. Returns an fd, or -1 with errno set. */
+static int open_dir(int at, const char *path, size_t len, enum resolve how)
+{
   char chunk[PATH_MAX];
+  int dir = at; /* owned once it differs from at */
   while (len >= PATH_MAX) {
     size_t cut = PATH_MAX - 1;
     while (cut > 0 && path[cut] != '/')
       cut--;
+    int next = -1;
     if (cut == 0) { /* one component alone is too long */
-      if (at != AT_FDCWD)
-        close(at);
       errno = ENAMETOOLONG;
-      return -1;
+    } else {
+      memcpy(chunk, path, cut);
+      chunk[cut] = '\0';
+      next = open_step(dir, chunk, 0, how);
     }
-    memcpy(chunk, path, cut);
-    chunk[cut] = '\0';
-    int next = openat(at, chunk, flags);
     int saved = errno;
-    if (at != AT_FDCWD)
-      close(at);
+    if (dir != at)
+      close(dir);
     errno = saved;
     if (next < 0)
       return -1;
-    at = next;
+    dir = next;
     path += cut + 1;
     len -= cut + 1;
   }
-  if (at == AT_FDCWD)
-    return open(path, flags | nofollow);
-  int fd = openat(at, len ? path : ".", flags | nofollow); /* "." after a trailing '/' */
+  if (len == 0 && dir == at) { /* "" names nothing, as open() says */
+    errno = ENOENT;
+    return -1;
+  }
+  int fd = open_step(dir, len ? path : ".", 1, how); /* "." after a trailing '/' */
   int saved = errno;
-  if (at != AT_FDCWD)
-    close(at);
+  if (dir != at)
+    close(dir);
   errno = saved;
   return fd;
 }
@@ -253,6 +278,7 @@ struct walk {
   char *prefix; /* the root with one '/' after it: where every path is opened */
   size_t prefix_len;
   size_t root_shown; /* the root's length as given, for messages about the root itself */
+  int root_fd;       /* the root, open for the walk: directories are opened beneath it */
   size_t max_files;
   pthread_mutex_t lock;
   pthread_cond_t wake; /* directories were pushed, or the walk is over */
@@ -270,8 +296,6 @@ struct worker {
   struct walk *wk;
   struct walk_result out; /* its listed paths and errors */
   struct entries entries; /* the buffer it reads every directory into */
-  char *path;             /* prefix + relative path: the buffer every open uses */
-  size_t path_cap;
   struct dir **kids; /* subdirectories of the directory being read, pushed when it is done */
   size_t nkids, cap_kids;
   struct dir **dirs; /* the dirs and frames it made: others read them, so they are freed */
@@ -283,6 +307,7 @@ struct worker {
   int holding;    /* it has taken a directory and not yet handed in what it found */
   int err;        /* ENOMEM */
   int full;       /* the budget is spent: the walk has passed max_files */
+  int no_openat2; /* the kernel said ENOSYS: open by path, protecting the last component */
   pthread_t thread;
 };
 
@@ -561,6 +586,16 @@ static void visit(struct worker *w, const struct dir *d, int dfd, const char *na
     report(w, dst, len, "", "symlink to an ancestor directory, not followed (loop)");
     return;
   }
+  /* Following symlinks, the paths through a tree can be exponentially many (each directory of
+   * a chain linking twice to the next): every directory entered counts toward max_files,
+   * listed or not, so the cap bounds the work and not only the output. */
+  if (o->follow && !o->dirs) {
+    if (w->listed >= w->budget) {
+      w->full = 1;
+      return;
+    }
+    w->listed++;
+  }
   struct dir *kid = new_dir(w, d, d->frame, dst, len);
   if (!kid || grow((void **)&w->kids, &w->cap_kids, w->nkids + 1, sizeof(*w->kids))) {
     w->err = ENOMEM;
@@ -574,18 +609,21 @@ static void visit(struct worker *w, const struct dir *d, int dfd, const char *na
   }
 }
 
-/* Opens directory d by its path under the root; -1 (reported) when it cannot be read. */
+/* Opens directory d by its path under the root; -1 (reported) when it cannot be read. A
+ * directory reached through a real entry must still be one, through no symlink. */
 static int open_node(struct worker *w, const struct dir *d)
 {
   const struct walk *wk = w->wk;
-  if (grow((void **)&w->path, &w->path_cap, wk->prefix_len + d->len + 1, 1)) {
-    w->err = ENOMEM;
-    return -1;
+  int fd;
+  if (wk->opts->follow) {
+    fd = open_dir(wk->root_fd, d->path, d->len, RESOLVE_FOLLOW);
+  } else {
+    fd = w->no_openat2 ? -1 : open_dir(wk->root_fd, d->path, d->len, RESOLVE_NONE_BENEATH);
+    if (w->no_openat2 || (fd < 0 && errno == ENOSYS)) {
+      w->no_openat2 = 1;
+      fd = open_dir(wk->root_fd, d->path, d->len, RESOLVE_LAST);
+    }
   }
-  memcpy(w->path, wk->prefix, wk->prefix_len);
-  memcpy(w->path + wk->prefix_len, d->path, d->len + 1);
-  /* a directory reached through a real entry must still be one: no symlink swapped in */
-  int fd = open_dir(w->path, wk->prefix_len + d->len, wk->opts->follow ? 0 : O_NOFOLLOW);
   if (fd < 0)
     report_errno(w, d->path, d->len, "", errno);
   return fd;
@@ -747,7 +785,6 @@ static void worker_free(struct worker *w)
 {
   walk_result_free(&w->out);
   free(w->entries.buf);
-  free(w->path);
   free(w->kids);
   for (size_t i = 0; i < w->ndirs; i++)
     free(w->dirs[i]);
@@ -801,7 +838,10 @@ int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result
   size_t running = 1;
   struct dir *top = start(&wk, &w[0], root);
   int err = top ? 0 : ENOMEM;
-  int fd = err ? -1 : open_dir(root, strlen(root), 0); /* the root may be a symlink */
+  /* the root may be a symlink; its fd stays open as the base every directory is opened at,
+   * and a duplicate (getdents64 moves the offset they share, openat ignores it) is read */
+  wk.root_fd = err ? -1 : open_dir(AT_FDCWD, root, strlen(root), RESOLVE_FOLLOW);
+  int fd = wk.root_fd < 0 ? -1 : fcntl(wk.root_fd, F_DUPFD_CLOEXEC, 0);
   if (!err && fd < 0)
     err = errno;
   if (!err) {
@@ -830,6 +870,8 @@ int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result
   }
   for (size_t j = 0; j < running; j++)
     worker_free(&w[j]);
+  if (wk.root_fd >= 0)
+    close(wk.root_fd);
   free(wk.prefix);
   free(wk.todo);
   if (err)

@@ -1,7 +1,8 @@
 /* Tests for walk.c: listing, sorting, hidden files, .git, .gitignore semantics across nested
  * files, symlink loops, depth beyond PATH_MAX, unreadable entries (with privileges dropped in a
  * forked child when running as root), special files, max_files, one worker against several
- * on a tree big enough for threads, and walk_list_dir. */
+ * on a tree big enough for threads, a symlink DAG bounded by max_files, a path component
+ * swapped for a symlink mid-walk, and walk_list_dir. */
 #include "agent_limits.h"
 #include "walk.h"
 #include "test.h"
@@ -11,9 +12,15 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 static char root[256];
 
@@ -337,6 +344,124 @@ static void test_special_and_limits(void)
   walk_result_free(&r);
 }
 
+/* Twenty directories, each with two symlinks to the next: 2^20 paths to the last one, and
+ * not a loop. Following them, max_files bounds the directories entered as well as the files
+ * listed, so the walk stops in moments (it took 46 s to return nothing). */
+static void test_symlink_dag(void)
+{
+  fresh_root();
+  for (int i = 0; i <= 20; i++) {
+    char rel[64], target[32];
+    snprintf(rel, sizeof(rel), "d%d/", i);
+    mk(rel);
+    if (i == 20)
+      break;
+    snprintf(target, sizeof(target), "../d%d", i + 1);
+    snprintf(rel, sizeof(rel), "d%d/a", i);
+    ln(target, rel);
+    snprintf(rel, sizeof(rel), "d%d/b", i);
+    ln(target, rel);
+  }
+  mk("d20/leaf");
+  struct walk_opts o = {.follow = 1, .max_files = 1000};
+  struct walk_result r;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK_INT(walk_tree(at("d0"), &o, &r), 0);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  if (ms >= 2000)
+    fprintf(stderr, "the walk took %.0f ms\n", ms);
+  CHECK(ms < 2000);
+  /* some of the 2^20 paths to the leaf, and the directories on the way, make the 1000 */
+  CHECK(r.files.n > 0 && r.files.n < 1000);
+  for (size_t i = 0; i < r.files.n; i++)
+    CHECK(strlen(walk_string(&r.files, i)) == 20 * 2 + strlen("leaf"));
+  CHECK_INT(r.errors.n, 1);
+  if (r.errors.n == 1)
+    CHECK(strstr(walk_string(&r.errors, 0), "stopped after 1000 entries (max_files)") != NULL);
+  walk_result_free(&r);
+  /* a cap that covers the whole chain: the leaf, by the bytewise-first of its 2^k paths */
+  fresh_root();
+  for (int i = 0; i <= 3; i++) {
+    char rel[64], target[32];
+    snprintf(rel, sizeof(rel), "d%d/", i);
+    mk(rel);
+    if (i == 3)
+      break;
+    snprintf(target, sizeof(target), "../d%d", i + 1);
+    snprintf(rel, sizeof(rel), "d%d/a", i);
+    ln(target, rel);
+    snprintf(rel, sizeof(rel), "d%d/b", i);
+    ln(target, rel);
+  }
+  mk("d3/leaf");
+  o.max_files = 100;
+  CHECK_INT(walk_tree(at("d0"), &o, &r), 0);
+  CHECK_INT(r.files.n, 8);
+  CHECK_INT(r.errors.n, 0);
+  if (r.files.n == 8)
+    CHECK_STR(walk_string(&r.files, 0), "a/a/a/leaf");
+  walk_result_free(&r);
+}
+
+/* Without follow, a directory whose parent is swapped for a symlink between being listed and
+ * being read must not lead the walk out of the tree: a swapper child flips root/a between a
+ * real directory and a link to a tree outside, while the walk runs again and again. */
+static void test_swapped_component(void)
+{
+  /* Only openat2 guards every component; without it (valgrind, kernels before 5.6) the walk
+   * falls back to guarding the last one, which this race defeats by design. */
+  struct open_how probe = {.flags = O_RDONLY | O_DIRECTORY, .resolve = RESOLVE_NO_SYMLINKS};
+  int pfd = (int)syscall(SYS_openat2, AT_FDCWD, ".", &probe, sizeof(probe));
+  if (pfd < 0 && errno == ENOSYS) {
+    printf("test_swapped_component: skipped, openat2 is not available here\n");
+    return;
+  }
+  if (pfd >= 0)
+    close(pfd);
+  fresh_root();
+  mk("a/b/inside");
+  mk("out/b/secret");
+  char outside[PATH_MAX], real[PATH_MAX], link[PATH_MAX], tmp[PATH_MAX];
+  snprintf(outside, sizeof(outside), "%s", at("out"));
+  snprintf(real, sizeof(real), "%s", at("a.real"));
+  snprintf(link, sizeof(link), "%s", at("a"));
+  snprintf(tmp, sizeof(tmp), "%s", at("a.tmp"));
+  CHECK_INT(rename(link, real), 0);
+  CHECK_INT(mkdir(at("top"), 0755), 0);
+  char top_a[PATH_MAX];
+  snprintf(top_a, sizeof(top_a), "%s", at("top/a"));
+  CHECK_INT(rename(real, top_a), 0);
+  snprintf(real, sizeof(real), "%s", at("top/a.real"));
+  snprintf(tmp, sizeof(tmp), "%s", at("top/a.tmp"));
+  pid_t pid = fork();
+  if (pid == 0) { /* flip top/a: real directory <-> symlink to out, by atomic renames */
+    for (;;) {
+      if (rename(top_a, real) == 0) {
+        if (symlink(outside, tmp) == 0)
+          rename(tmp, top_a);
+        unlink(top_a);
+        rename(real, top_a);
+      }
+    }
+  }
+  struct walk_opts o = {.threads = 1};
+  int leaked = 0;
+  for (int i = 0; i < 3000 && !leaked; i++) {
+    struct walk_result r;
+    if (walk_tree(at("top"), &o, &r) == 0)
+      for (size_t k = 0; k < r.files.n; k++)
+        leaked |= strstr(walk_string(&r.files, k), "secret") != NULL;
+    walk_result_free(&r);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  CHECK(!leaked);
+  rename(real, top_a);
+  unlink(tmp);
+}
+
 static void test_bad_roots(void)
 {
   fresh_root();
@@ -450,6 +575,8 @@ int main(void)
   test_unreadable();
   test_special_and_limits();
   test_threads();
+  test_symlink_dag();
+  test_swapped_component();
   test_bad_roots();
   test_list_dir();
   fresh_root(); /* removes the last tree */
