@@ -420,7 +420,8 @@ function M.offline(ctx)
     local f = by[key]
     findings.sections[key] = section_markdown(mine, f and f.title or key)
   end
-  findings.verdict = counts.missing > 0 and "CHANGES" or "APPROVE"
+  -- the rule every review's verdict follows: a missing item means CHANGES
+  findings.verdict = require("agent.findings").settle_verdict("APPROVE", findings.items, findings.checklist)
   findings.summary = ("Offline checklist review: %d met in the story, %d covered only by the governance documents, %d missing, %d not applicable.")
     :format(counts.met, counts.partial, counts.missing, counts["n/a"])
   return findings

@@ -527,6 +527,8 @@ local function build_prompt(m, ctx, root)
   return { system = pr.system, user = pr.user }
 end
 
+-- A model's review is usable only when it assesses every item of the persona's checklist by
+-- name: the one rule whether the persona's own review() shaped the reply or not.
 local function review_validator(m, ctx, root)
   return function(parsed)
     local findings, err = parsed, nil
@@ -536,7 +538,7 @@ local function review_validator(m, ctx, root)
       findings, err = f, ferr
       if findings == nil then return nil, err and tostring(err) or "the persona's review rejected the reply" end
     end
-    return findings_mod.normalize(findings, m.persona)
+    return findings_mod.normalize(findings, m.persona, { complete = true })
   end
 end
 

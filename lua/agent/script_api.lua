@@ -81,9 +81,10 @@ function M.prompt(ctx, opts)
   return { system = table.concat(parts, "\n\n"), user = ctx.context or "" }
 end
 
--- The default review: the parsed reply normalised against the persona's checklist.
+-- The default review: the parsed reply normalised against the persona's checklist, every
+-- item of which it must assess by name (else nil, the reason, for the retry).
 function M.review(ctx, reply)
-  return findings.normalize(reply, ctx.persona)
+  return findings.normalize(reply, ctx.persona, { complete = true })
 end
 
 -- ---- The API table -----------------------------------------------------------------------

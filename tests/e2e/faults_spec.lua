@@ -14,7 +14,12 @@ local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
 local KEY = "sk-test-faults-5e1f"
 local VALGRIND = os.getenv("AGENT_VALGRIND") == "1"
 
-local REVIEW = { verdict = "APPROVE", summary = "Reviewed.", items = {}, checklist = {}, sections = {} }
+-- Two team personas with one checklist item each, the same one, so a single scripted reply
+-- is a complete review from either.
+local ITEM = "Retries are bounded and idempotent"
+local PERSONA = "return { api = 1, id = %q, checklist = { %q } }\n"
+local REVIEW = { verdict = "APPROVE", summary = "Reviewed.", items = {},
+                 checklist = { { item = ITEM, status = "met", note = "The story bounds them." } }, sections = {} }
 local SYNTHESIS = { goal = "Make POST /orders idempotent.", verification = "pytest", rollback = "Switch it off." }
 
 -- Every persona approves and the synthesis answers; `before` rules come first.
@@ -46,7 +51,8 @@ end
 -- A copy of rules-examples with a panel of two, and the runbook an offline run writes.
 local function repo()
   local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-  t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\npanel:\n  personas: [security, qa]\n")
+  t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\npanel:\n  personas: [alpha, beta]\n")
+  for _, id in ipairs({ "alpha", "beta" }) do t.write(root .. "/.agent/personas/" .. id .. ".lua", PERSONA:format(id, ITEM)) end
   local r = t.run({ "new-runbook", ID }, { cwd = root })
   assert(r.code == 0, r.stderr)
   return root, t.read(root .. "/" .. RUNBOOK)
@@ -111,7 +117,7 @@ describe("a model server that misbehaves", function()
     t.cleanup()
   end)
 
-  -- Failures: @Security gets no usable review, says why in one line, @QA still reviews, the
+  -- Failures: @Alpha gets no usable review, says why in one line, @Beta still reviews, the
   -- runbook is written whole (exit 5) and the previous one is kept byte for byte as .bak.
   local FAILURES = {
     { "hangs past --timeout", { behavior = "hang" }, "timed? ?out", { "--timeout", "1" } },
@@ -124,7 +130,7 @@ describe("a model server that misbehaves", function()
   for _, case in ipairs(FAILURES) do
     local name, rule, message, args = case[1], case[2], case[3], case[4]
     it(name .. ": one line names it, the others review, the previous runbook is kept", function()
-      rule.match = "You are @Security"
+      rule.match = "You are @Alpha"
       srv = start(scenario({ rule }))
       local root, previous = repo()
       local argv = { "--force" }
@@ -133,12 +139,12 @@ describe("a model server that misbehaves", function()
       local r = agent(root, srv.url, argv)
       assert.are.equal(5, r.code, r.stderr)
       clean_stderr(r)
-      local _, lines = r.stderr:gsub("@Security: NO USABLE REVIEW: openai: [^\n]*" .. message, "")
+      local _, lines = r.stderr:gsub("@Alpha: NO USABLE REVIEW: openai: [^\n]*" .. message, "")
       assert.are.equal(1, lines, r.stderr)
-      assert.matches("@QA: APPROVE", r.stderr)
+      assert.matches("@Beta: APPROVE", r.stderr)
       assert.are.equal(previous, t.read(root .. "/" .. RUNBOOK .. ".bak"))
       local text = t.read(root .. "/" .. RUNBOOK)
-      assert.matches("%[ %] %*%*@Security%*%* %([^\n]*%): no usable review: ", text)
+      assert.matches("%[ %] %*%*@Alpha%*%* %([^\n]*%): no usable review: ", text)
       one_runbook(root, text)
       no_leftovers(root, true)
       assert.is_true(os.time() - started < (VALGRIND and 120 or 40), "the run took too long")
@@ -154,8 +160,8 @@ describe("a model server that misbehaves", function()
     local r = agent(root, url, { "--force" })
     assert.are.equal(5, r.code, r.stderr)
     clean_stderr(r)
-    assert.matches("@Security: NO USABLE REVIEW: openai: [^\n]*refused", r.stderr)
-    assert.matches("@QA: NO USABLE REVIEW: openai: [^\n]*refused", r.stderr)
+    assert.matches("@Alpha: NO USABLE REVIEW: openai: [^\n]*refused", r.stderr)
+    assert.matches("@Beta: NO USABLE REVIEW: openai: [^\n]*refused", r.stderr)
     assert.matches("synthesis: no usable reply %(openai: [^\n]*refused", r.stderr)
     assert.are.equal(previous, t.read(root .. "/" .. RUNBOOK .. ".bak"))
     local text = t.read(root .. "/" .. RUNBOOK)
@@ -165,32 +171,32 @@ describe("a model server that misbehaves", function()
   end)
 
   it("waits out 429 with Retry-After three times, then succeeds", function()
-    srv = start(scenario({ { match = "You are @Security", status = 429, retry_after = 1, times = 3 } }))
+    srv = start(scenario({ { match = "You are @Alpha", status = 429, retry_after = 1, times = 3 } }))
     local root = repo()
     local r = agent(root, srv.url, { "--force" })
     assert.are.equal(0, r.code, r.stderr)
-    local asked = requests(srv, "You are @Security")
+    local asked = requests(srv, "You are @Alpha")
     assert.are.equal(4, #asked)
     for i = 2, 4 do
       assert.is_true(asked[i].time - asked[i - 1].time >= 0.95, "a retry came before Retry-After allowed")
     end
-    assert.matches("%[x%] %*%*@Security%*%*", t.read(root .. "/" .. RUNBOOK))
+    assert.matches("%[x%] %*%*@Alpha%*%*", t.read(root .. "/" .. RUNBOOK))
     no_leftovers(root, true)
   end)
 
   it("retries a 500 and a dropped connection, then succeeds", function()
     srv = start(scenario({
-      { match = "You are @Security", status = 500, times = 1 },
-      { match = "You are @QA", behavior = "drop", times = 1 },
+      { match = "You are @Alpha", status = 500, times = 1 },
+      { match = "You are @Beta", behavior = "drop", times = 1 },
     }))
     local root = repo()
     local r = agent(root, srv.url, { "--force" })
     assert.are.equal(0, r.code, r.stderr)
-    assert.are.equal(2, #requests(srv, "You are @Security"))
-    assert.are.equal(2, #requests(srv, "You are @QA"))
+    assert.are.equal(2, #requests(srv, "You are @Alpha"))
+    assert.are.equal(2, #requests(srv, "You are @Beta"))
     local text = t.read(root .. "/" .. RUNBOOK)
-    assert.matches("%[x%] %*%*@Security%*%*", text)
-    assert.matches("%[x%] %*%*@QA%*%*", text)
+    assert.matches("%[x%] %*%*@Alpha%*%*", text)
+    assert.matches("%[x%] %*%*@Beta%*%*", text)
   end)
 end)
 
@@ -391,10 +397,10 @@ describe("a signal in the middle of a run", function()
   end
 
   it("SIGINT during the panel: 130 at once, replies kept, the old runbook untouched; the rerun pays only for the rest", function()
-    srv = start(scenario({ { match = "You are @QA", behavior = "hang" } }))
+    srv = start(scenario({ { match = "You are @Beta", behavior = "hang" } }))
     local root, previous = repo()
     local job = spawn(root, { "new-runbook", ID, "--provider", "openai", "--force" }, env_for(srv.url))
-    wait_for(function() return #requests(srv, "You are @QA") > 0 and cache_entries(root) == 1 end, "@QA's request and @Security's cached reply")
+    wait_for(function() return #requests(srv, "You are @Beta") > 0 and cache_entries(root) == 1 end, "@Beta's request and @Alpha's cached reply")
     local sent = os.time()
     os.execute("kill -INT " .. job.pid)
     local r = job.finish()
@@ -408,10 +414,10 @@ describe("a signal in the middle of a run", function()
     srv = start(scenario())
     local again = agent(root, srv.url, { "--force" })
     assert.are.equal(0, again.code, again.stderr)
-    assert.matches("@Security: APPROVE %(cached%)", again.stderr)
+    assert.matches("@Alpha: APPROVE %(cached%)", again.stderr)
     local asked = requests(srv)
-    assert.are.equal(2, #asked, "only @QA and the synthesis are asked again")
-    assert.is_truthy(asked[1].prompt:find("You are @QA", 1, true))
+    assert.are.equal(2, #asked, "only @Beta and the synthesis are asked again")
+    assert.is_truthy(asked[1].prompt:find("You are @Beta", 1, true))
     assert.are.equal(previous, t.read(root .. "/" .. RUNBOOK .. ".bak"))
   end)
 

@@ -312,10 +312,12 @@ describe("symlinks leading out of the repository", function()
     local out = outside_dir()
     local root = repo()
     link(out, root .. "/.agent/cache/panel")
-    t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\npanel:\n  personas: [security]\n")
+    t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\npanel:\n  personas: [cached]\n")
+    t.write(root .. "/.agent/personas/cached.lua", "return { api = 1, id = 'cached', checklist = { 'Replies are cached' } }\n")
     local dir = t.tmpdir()
     local srv = t.start_server("llm_server.py", { "--scenario", t.write(dir .. "/s.json", cjson.encode({
-      { match = "on a governance panel", reply = { verdict = "APPROVE", summary = "ok", items = {}, checklist = {} } },
+      { match = "on a governance panel", reply = { verdict = "APPROVE", summary = "ok", items = {},
+        checklist = { { item = "Replies are cached", status = "met", note = "yes" } } } },
       { match = "You write the implementation runbook", reply = { goal = "Idempotent orders." } },
     })) })
     local before = snapshot(out)

@@ -10,18 +10,15 @@ local ID = "INFRA-012"
 local KEY = "sk-log-test-5d8e1f0a9b7c"
 local WRONG_KEY = "sk-not-the-right-one-42af"
 
-local function findings()
-  return { verdict = "APPROVE", summary = "Reviewed.", items = {}, checklist = {}, sections = {} }
-end
-
 local SYNTHESIS = { goal = "Make POST /orders idempotent.", verification = "pytest", rollback = "revert" }
 
-local function start_server()
+-- Every persona of root's panel approves, its whole checklist assessed; the synthesis
+-- returns SYNTHESIS.
+local function start_server(root)
   local dir = t.tmpdir()
-  local scenario = t.write(dir .. "/scenario.json", json.encode({
-    { match = "on a governance panel", reply = findings() },
-    { match = "You write the implementation runbook", reply = SYNTHESIS },
-  }))
+  local rules = t.review_rules(root, { verdict = "APPROVE", summary = "Reviewed.", items = json.array(), sections = {} })
+  rules[#rules + 1] = { match = "You write the implementation runbook", reply = SYNTHESIS }
+  local scenario = t.write(dir .. "/scenario.json", json.encode(rules))
   return t.start_server("llm_server.py", { "--key", KEY, "--scenario", scenario })
 end
 
@@ -86,8 +83,8 @@ describe("--log-format json", function()
   end)
 
   it("new-runbook with a model: one JSON object per line, persona events with their usage, no key", function()
-    srv = start_server()
     local root = repo()
+    srv = start_server(root)
     local r = run(root, srv, { "new-runbook", ID, "--provider", "openai", "--model", "gpt-test", "--log-format", "json" })
     assert.are.equal(0, r.code, r.stderr)
     assert_no_key(r.stderr, r.stdout)
@@ -129,8 +126,8 @@ describe("--log-format json", function()
   end)
 
   it("a refused key: persona events say no_review, and neither key appears although the server echoes it", function()
-    srv = start_server()
     local root = repo()
+    srv = start_server(root)
     local r = run(root, srv, { "panel", ID, "--provider", "openai", "--json" },
       { OPENAI_API_KEY = WRONG_KEY, AGENT_LOG_FORMAT = "json" })
     assert.are.equal(5, r.code, r.stderr)
@@ -148,8 +145,8 @@ describe("--log-format json", function()
   end)
 
   it("gives each invocation its own run_id, and leaves text mode as it was", function()
-    srv = start_server()
     local root = repo()
+    srv = start_server(root)
     local a = records(run(root, srv, { "panel", ID, "--log-format", "json" }).stderr)
     local b = records(run(root, srv, { "panel", ID, "--log-format", "json" }).stderr)
     assert.are_not.equal(assert_common(a), assert_common(b))
@@ -184,8 +181,9 @@ log.warn("text too: %s")
   end)
 
   it("refuses an unknown format in one line", function()
-    srv = start_server()
-    local r = run(repo(), srv, { "panel", ID, "--log-format", "xml" })
+    local root = repo()
+    srv = start_server(root)
+    local r = run(root, srv, { "panel", ID, "--log-format", "xml" })
     assert.are.equal(2, r.code)
     assert.matches("%-%-log%-format must be 'text' or 'json', got 'xml'", r.stderr)
   end)

@@ -38,11 +38,6 @@ local PROVIDERS = {
   },
 }
 
-local function findings(extra)
-  local f = { verdict = "APPROVE", summary = "Reviewed against the rules in context.", items = {}, checklist = {}, sections = {} }
-  for k, v in pairs(extra or {}) do f[k] = v end
-  return f
-end
 
 local SYNTHESIS = {
   goal = "Make POST /orders idempotent with an Idempotency-Key header.",
@@ -55,19 +50,6 @@ local SYNTHESIS = {
   verification = "pytest tests/test_orders.py covers AC-1 to AC-6.",
   rollback = "Set ORDERS_IDEMPOTENCY=off and restart.",
 }
-
--- The default scenario: every persona approves after LATENCY_MS, the architect with a section
--- and a citation; the synthesis returns SYNTHESIS. `before` rules take precedence.
-local function scenario(before)
-  local rules = {}
-  for _, r in ipairs(before or {}) do rules[#rules + 1] = r end
-  rules[#rules + 1] = { match = "You are @Architect", latency_ms = LATENCY_MS, reply = findings({
-    items = { { severity = "minor", text = "Follow ADR-002 for the key table.", rule = ".agent/adrs/ADR-002-sqlite-order-storage.md" } },
-    sections = { ["spec.state"] = "Replay records live in the `idempotency_keys` SQLite table for 24 hours." } }) }
-  rules[#rules + 1] = { match = "on a governance panel", latency_ms = LATENCY_MS, reply = findings() }
-  rules[#rules + 1] = { match = "You write the implementation runbook", reply = SYNTHESIS }
-  return rules
-end
 
 local function start(rules)
   local dir = t.tmpdir()
@@ -102,6 +84,46 @@ local function repo(extra_config)
   t.write(core, t.read(core) .. "\nThe CI bot token is " .. PLANTED[2] .. " (rotate it).\n")
   t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\npanel:\n  personas: " .. PANEL .. "\n" .. (extra_config or ""))
   return root
+end
+
+-- Each persona's checklist on the panel of repo(), by name ("@Security"), every item "met":
+-- a reply that leaves one out is no review.
+local checklists
+local function checklist_of(name)
+  if not checklists then
+    checklists = {}
+    for _, rule in ipairs(t.review_rules(repo(), {})) do
+      checklists[rule.match:match("^You are (@%S+) %($")] = rule.reply.checklist
+    end
+  end
+  return assert(checklists[name], name)
+end
+
+-- A review by persona `name` (its checklist assessed), with `extra` fields.
+local function findings(name, extra)
+  local f = { verdict = "APPROVE", summary = "Reviewed against the rules in context.", items = {},
+              checklist = checklist_of(name), sections = {} }
+  for k, v in pairs(extra or {}) do f[k] = v end
+  return f
+end
+
+-- The default scenario: every persona approves after LATENCY_MS, the architect with a section
+-- and a citation; the synthesis returns SYNTHESIS. `before` rules take precedence.
+local function scenario(before)
+  local rules = {}
+  for _, r in ipairs(before or {}) do rules[#rules + 1] = r end
+  rules[#rules + 1] = { match = "You are @Architect", latency_ms = LATENCY_MS, reply = findings("@Architect", {
+    items = { { severity = "minor", text = "Follow ADR-002 for the key table.", rule = ".agent/adrs/ADR-002-sqlite-order-storage.md" } },
+    sections = { ["spec.state"] = "Replay records live in the `idempotency_keys` SQLite table for 24 hours." } }) }
+  checklist_of("@Architect")
+  local names = {}
+  for name in pairs(checklists) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    rules[#rules + 1] = { match = "You are " .. name .. " (", latency_ms = LATENCY_MS, reply = findings(name) }
+  end
+  rules[#rules + 1] = { match = "You write the implementation runbook", reply = SYNTHESIS }
+  return rules
 end
 
 local function agent(root, provider, srv, args, extra_env)
@@ -189,7 +211,7 @@ describe("new-runbook with a model, failing closed", function()
   end)
 
   it("marks citations of rules and ADRs the persona was never sent", function()
-    srv = start(scenario({ { match = "You are @Security", reply = findings({ verdict = "CHANGES", items = {
+    srv = start(scenario({ { match = "You are @Security", reply = findings("@Security", { verdict = "CHANGES", items = {
       { severity = "major", text = "Violates ADR-099 on key storage.", rule = ".agent/rules/999-invented.mdc" },
       { severity = "minor", text = "Keep keys out of logs.", rule = ".agent/rules/300-security.mdc" } } }) } }))
     local root = repo()
@@ -357,7 +379,9 @@ describe("new-runbook with a model, failing closed", function()
   end)
 
   it("sends a persona to its own provider and model from the script", function()
-    srv = start(scenario())
+    local perf = { verdict = "APPROVE", summary = "Latency budget stated.", items = {}, sections = {},
+                   checklist = { { item = "p95 latency stated", status = "met", note = "In the story." } } }
+    srv = start(scenario({ { match = "You are @Perf (", reply = perf } }))
     local root = repo()
     t.write(root .. "/.agent/personas/perf.lua", [[
 return { api = 1, id = "perf", provider = "ollama", model = "llama-perf", checklist = { "p95 latency stated" } }

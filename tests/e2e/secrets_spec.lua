@@ -12,6 +12,8 @@ local ID = "INFRA-012"
 local STORY = ".agent/cache/stories/INFRA/INFRA-012-idempotent-order-creation.md"
 local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
 local KEY = "sk-test-secrets-3b8d" -- the provider key the run itself uses (it must reach the server)
+-- The panel: two team personas with this one checklist item, which the scripted reply assesses.
+local ITEM = "Secrets come from the vault, never from code"
 
 -- Built from pieces, so that no scanner takes this file for a leak. Each value is the
 -- secret; the pieces listed in MARKS must never appear in what the server received.
@@ -70,14 +72,18 @@ local function repo()
   t.write(core, t.read(core) .. "\nThe staging key is " .. S.openai .. " (rotate it).\n")
   local adr = root .. "/.agent/adrs/ADR-002-sqlite-order-storage.md"
   t.write(adr, t.read(adr) .. "\nBackups are signed with:\n\n" .. PEM)
-  t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: openai\npanel:\n  personas: [security, qa, architect]\n")
+  t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: openai\npanel:\n  personas: [keys, logs]\n")
+  for _, id in ipairs({ "keys", "logs" }) do
+    t.write(root .. "/.agent/personas/" .. id .. ".lua", ("return { api = 1, id = %q, checklist = { %q } }\n"):format(id, ITEM))
+  end
   return root
 end
 
 local function start()
   local dir = t.tmpdir()
   local rules = {
-    { match = "on a governance panel", reply = { verdict = "APPROVE", summary = "Secrets come from the vault.", items = {}, checklist = {} } },
+    { match = "on a governance panel", reply = { verdict = "APPROVE", summary = "Secrets come from the vault.", items = {},
+      checklist = { { item = ITEM, status = "met", note = "The story moves the token to the vault." } } } },
     { match = "You write the implementation runbook", reply = { goal = "Idempotent orders.", verification = "pytest", rollback = "Revert." } },
   }
   local srv = t.start_server("llm_server.py", { "--key", KEY, "--log", dir .. "/requests.jsonl",
@@ -133,7 +139,7 @@ describe("secrets in the repository", function()
       n = n + 1
       prompts[#prompts + 1] = cjson.decode(line).prompt
     end
-    assert.are.equal(4, n) -- three personas and the synthesis
+    assert.are.equal(3, n) -- two personas and the synthesis
     for _, prompt in ipairs(prompts) do
       assert.is_truthy(prompt:find("src/orders/llm.py", 1, true), "the named files were not sent at all")
       assert.is_truthy(prompt:find("[REDACTED:OPENAI_KEY]", 1, true))

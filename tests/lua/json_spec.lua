@@ -18,6 +18,27 @@ describe("agent.json", function()
     assert.are.equal(tricky, json.decode(json.encode(tricky)))
   end)
 
+  it("round-trips any mix of slashes, backslashes and quotes, writing each slash bare", function()
+    local chars = { "/", "\\", "a", '"' }
+    local seed = 7
+    for _ = 1, 3000 do
+      local parts = {}
+      for i = 1, seed % 13 do
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        parts[i] = chars[seed % 4 + 1]
+      end
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      local s = table.concat(parts)
+      local out = json.encode(s)
+      assert.are.equal(s, cjson.decode(out))
+      local _, slashes = s:gsub("/", "")
+      local _, written = out:gsub("/", "")
+      local _, escaped = out:gsub("\\(\\*)/", function(run) return #run % 2 == 0 and "" or nil end)
+      assert.are.equal(slashes, written)
+      assert.are.equal(0, escaped, out) -- no slash keeps an escaping backslash
+    end
+  end)
+
   it("round-trips strings holding the sentinel's characters", function()
     local s = "\0agent:empty-array\0"
     assert.are.equal(s, json.decode(json.encode({ s }))[1])

@@ -9,6 +9,7 @@ local panel = require("agent.panel")
 local cache = require("agent.cache")
 local synthesis = require("agent.synthesis")
 local api = require("agent.script_api")
+local judge = require("agent.judge")
 
 local real_context = require("agent.context")
 
@@ -315,6 +316,17 @@ describe("panel.review offline", function()
     assert.matches("POST /orders", arch.sections["spec.api"])
   end)
 
+  it("counts an offline approval that leaves checklist items out as CHANGES, the items missing", function()
+    local root = team_repo({ [".agent/personas/lazy.lua"] = "return { api = 1, id = 'lazy', checklist = { 'Auth is specified' },\n"
+      .. "  offline = function() return { verdict = 'APPROVE', checklist = { 'Auth is specified' } } end }\n" })
+    configure(root)
+    local members = assert(panel.load(root, { panel = { personas = { "lazy" } } }))
+    local r = panel.review(members, env({ root = root }))[1]
+    assert.are.equal("ok", r.status, r.error)
+    assert.are.equal("CHANGES", r.verdict)
+    assert.are.same({ item = "Auth is specified", status = "missing", note = "no status given" }, r.checklist[1])
+  end)
+
   it("cannot review offline a persona with only a prompt, and says why", function()
     local root = team_repo({ [".agent/personas/chat.lua"] = "return { api = 1, id = 'chat', prompt = function(ctx) return { system = 's', user = 'u' } end }\n" })
     configure(root)
@@ -347,7 +359,15 @@ describe("panel.ask and panel.review with a model", function()
     t.cleanup()
   end)
 
-  local GOOD = '{"verdict": "APPROVE", "summary": "fine", "items": [], "checklist": [], "sections": {"quality.testing": "Cover 90%."}}'
+  -- What a model that did its job replies: every item its prompt's checklist lists, assessed
+  -- by name ("met"), plus `extra` fields.
+  local function approval(call, extra)
+    local f = { verdict = "APPROVE", summary = "fine", items = {}, checklist = {}, sections = { ["quality.testing"] = "Cover 90%." } }
+    local list = (call.system or ""):match("Judge every item of your checklist[^\n]*\n(.-)\n\n")
+    for item in (list or ""):gmatch("%- ([^\n]+)") do f.checklist[#f.checklist + 1] = { item = item, status = "met", note = "ok" } end
+    for k, v in pairs(extra or {}) do f[k] = v end
+    return require("agent.json").encode(f)
+  end
 
   local function model_env(root, extra)
     local e = { story = STORY, gathered = GATHERED, config = { panel = {} }, provider = "openai", model = "m",
@@ -359,7 +379,7 @@ describe("panel.ask and panel.review with a model", function()
   it("asks every persona in one batch and retries garbage once with the reason, then fails closed", function()
     configure(nil)
     local fake = fake_providers(function(call)
-      if call.system:match("@QA") then return reply(GOOD) end
+      if call.system:match("@QA") then return reply(approval(call)) end
       return reply("I think it is fine.")
     end)
     package.loaded["agent.providers"] = fake
@@ -370,13 +390,58 @@ describe("panel.ask and panel.review with a model", function()
     assert.are.equal("ok", r.qa.status)
     assert.are.equal("APPROVE", r.qa.verdict)
     assert.are.equal("Cover 90%.", r.qa.sections["quality.testing"])
-    assert.are.equal("missing", r.qa.checklist[1].status) -- not assessed is not met
+    assert.are.equal("met", r.qa.checklist[1].status)
     assert.are.equal("no_review", r.docs.status)
     assert.is_nil(r.docs.verdict)
     assert.matches("no JSON object.*; retried once: .*no JSON object", r.docs.error)
     local retry = fake.calls[3]
     assert.matches("Your previous reply could not be used: ", retry.user)
     assert.are.equal("CONTEXT FOR docs", retry.user:sub(1, 16))
+  end)
+
+  -- Fail closed: a reply that assessed nothing is no approval, nor one that pairs checklist
+  -- entries with items by position without naming them.
+  it("takes no review that leaves a checklist item unassessed: retried once with the items named, then no review", function()
+    configure(nil)
+    local fake = fake_providers(function(call, n)
+      if n == 1 then return reply('{"verdict": "APPROVE", "summary": "fine"}') end
+      local full = require("agent.json").decode(approval(call))
+      full.checklist = { { item = "anything", status = "met" }, table.unpack(full.checklist, 2) } -- item 1 unnamed
+      return reply(require("agent.json").encode(full))
+    end)
+    package.loaded["agent.providers"] = fake
+    local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
+    local first_item = judge.item(members[1].persona.checklist[1]).text
+    local r = panel.review(members, model_env(nil))[1]
+    assert.are.equal(2, #fake.calls)
+    assert.are.equal("no_review", r.status)
+    assert.is_nil(r.verdict)
+    assert.matches("could not be used: the checklist does not assess \"" .. first_item:gsub("%p", "%%%0"), fake.calls[2].user)
+    assert.matches("; retried once: the checklist does not assess \"" .. first_item:gsub("%p", "%%%0") .. "\":", r.error)
+  end)
+
+  it("takes no bare-string checklist entry as an assessment", function()
+    configure(nil)
+    local fake = fake_providers(function() return reply('{"verdict": "APPROVE", "checklist": ["anything"]}') end)
+    package.loaded["agent.providers"] = fake
+    local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
+    local r = panel.review(members, model_env(nil))[1]
+    assert.are.equal("no_review", r.status)
+    assert.matches('checklist entry "anything" needs a status', r.error)
+  end)
+
+  it("turns an approval with a missing item into CHANGES, as the offline judge does", function()
+    configure(nil)
+    local fake = fake_providers(function(call)
+      local f = require("agent.json").decode(approval(call))
+      f.checklist[2].status = "missing"
+      return reply(require("agent.json").encode(f))
+    end)
+    package.loaded["agent.providers"] = fake
+    local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
+    local r = panel.review(members, model_env(nil))[1]
+    assert.are.equal("ok", r.status, r.error)
+    assert.are.equal("CHANGES", r.verdict)
   end)
 
   -- Whatever a persona's prompt() builds is redacted before it leaves: here it reads a file
@@ -391,7 +456,7 @@ describe("panel.ask and panel.review with a model", function()
   end }
 ]] })
     configure(root)
-    local fake = fake_providers(function() return reply(GOOD) end)
+    local fake = fake_providers(function(call) return reply(approval(call)) end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(root, { panel = { personas = { "leaky" } } }))
     local r = panel.review(members, model_env(root))[1]
@@ -405,9 +470,9 @@ describe("panel.ask and panel.review with a model", function()
 
   it("retries a reply cut off at the token limit with twice the budget", function()
     configure(nil)
-    local fake = fake_providers(function(_, n)
+    local fake = fake_providers(function(call, n)
       if n == 1 then return reply('{"verdict": "APPR', "length") end
-      return reply(GOOD)
+      return reply(approval(call))
     end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
@@ -432,12 +497,12 @@ describe("panel.ask and panel.review with a model", function()
 
   it("marks citations the prompt did not carry", function()
     configure(nil)
-    local fake = fake_providers(function()
-      return reply([[{"verdict": "CHANGES", "summary": "s", "items": [
-        {"severity": "major", "text": "Follow ADR-001 and ADR-099.", "rule": ".agent/rules/100-api.mdc"},
-        {"severity": "minor", "text": "See .agent/rules/999-made-up.mdc", "rule": "ADR-001"},
-        {"severity": "minor", "text": "x", "rule": "100-api.mdc, SEC-7"},
-        {"severity": "info", "text": "Per .agent/rules/ and .agent/adrs/ nothing else.", "rule": ".agent/rules/"}]}]])
+    local fake = fake_providers(function(call)
+      return reply(approval(call, { verdict = "CHANGES", summary = "s", items = {
+        { severity = "major", text = "Follow ADR-001 and ADR-099.", rule = ".agent/rules/100-api.mdc" },
+        { severity = "minor", text = "See .agent/rules/999-made-up.mdc", rule = "ADR-001" },
+        { severity = "minor", text = "x", rule = "100-api.mdc, SEC-7" },
+        { severity = "info", text = "Per .agent/rules/ and .agent/adrs/ nothing else.", rule = ".agent/rules/" } } }))
     end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
@@ -456,7 +521,7 @@ describe("panel.ask and panel.review with a model", function()
   it("reports a review function that raises as a script error, without a retry", function()
     local root = team_repo({ [".agent/personas/strict.lua"] = "return {\n  api = 1, id = 'strict', checklist = { 'x' },\n  review = function(ctx, reply)\n    error('cannot read ' .. reply.verdict)\n  end,\n}\n" })
     configure(root)
-    local fake = fake_providers(function() return reply(GOOD) end)
+    local fake = fake_providers(function(call) return reply(approval(call)) end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(root, { panel = { personas = { "strict" } } }))
     local r = panel.review(members, model_env(root))[1]
@@ -474,9 +539,9 @@ return { api = 1, id = "picky", checklist = { "x" },
   end }
 ]] })
     configure(root)
-    local fake = fake_providers(function(_, n)
-      if n == 1 then return reply(GOOD) end
-      return reply('{"verdict": "APPROVE", "summary": "p95 40 ms"}')
+    local fake = fake_providers(function(call, n)
+      if n == 1 then return reply(approval(call)) end
+      return reply(approval(call, { summary = "p95 40 ms" }))
     end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(root, { panel = { personas = { "picky" } } }))
@@ -491,10 +556,10 @@ return { api = 1, id = "picky", checklist = { "x" },
     package.loaded["agent.context"] = { render = function()
       return "C", { tokens = 1, cut = {}, included = { ".agent/rules/100-api.mdc" }, redactions = {} }
     end, redact = real_context.redact }
-    package.loaded["agent.providers"] = fake_providers(function()
-      return reply([[{"verdict": "CHANGES", "items": [
-        {"severity": "major", "text": "a", "rule": ".agent/adrs/ADR-001-postgres.md"},
-        {"severity": "major", "text": "b", "rule": ".agent/rules/100-api.mdc"}]}]])
+    package.loaded["agent.providers"] = fake_providers(function(call)
+      return reply(approval(call, { verdict = "CHANGES", items = {
+        { severity = "major", text = "a", rule = ".agent/adrs/ADR-001-postgres.md" },
+        { severity = "major", text = "b", rule = ".agent/rules/100-api.mdc" } } }))
     end)
     local members = assert(panel.load(nil, { panel = { personas = { "qa" } } }))
     local items = panel.review(members, model_env(nil))[1].items
@@ -505,7 +570,7 @@ return { api = 1, id = "picky", checklist = { "x" },
   it("caches each reply as it arrives and resumes without asking again", function()
     local root = team_repo()
     configure(root)
-    local fake = fake_providers(function() return reply(GOOD) end)
+    local fake = fake_providers(function(call) return reply(approval(call)) end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(root, { panel = { personas = { "qa", "security" } } }))
     local first = panel.review(members, model_env(root))
@@ -521,7 +586,7 @@ return { api = 1, id = "picky", checklist = { "x" },
 
   it("uses a persona's own provider and model from config overrides", function()
     configure(nil)
-    local fake = fake_providers(function() return reply(GOOD) end)
+    local fake = fake_providers(function(call) return reply(approval(call)) end)
     package.loaded["agent.providers"] = fake
     local members = assert(panel.load(nil, { panel = { personas = { "qa", "docs" } } }))
     local cfg = { panel = { overrides = { qa = { provider = "anthropic", model = "claude-x" } } } }
