@@ -147,7 +147,8 @@ void walk_result_free(struct walk_result *r)
  * Without follow, a directory met as a real entry is reopened later by its path from the
  * root, and a component swapped for a symlink meanwhile must not lead the walk elsewhere.
  * openat2 with RESOLVE_NO_SYMLINKS refuses a symlink in every component (ELOOP) at no extra
- * cost; where the kernel lacks it (ENOSYS: before Linux 5.6, some seccomp filters) only the
+ * cost; where the kernel lacks it (ENOSYS before Linux 5.6; EPERM from container seccomp
+ * filters that predate it, as open itself never fails with EPERM here) only the
  * last component is protected, with O_NOFOLLOW. */
 
 enum resolve {
@@ -307,7 +308,7 @@ struct worker {
   int holding;    /* it has taken a directory and not yet handed in what it found */
   int err;        /* ENOMEM */
   int full;       /* the budget is spent: the walk has passed max_files */
-  int no_openat2; /* the kernel said ENOSYS: open by path, protecting the last component */
+  int no_openat2; /* openat2 is unavailable: open by path, protecting the last component */
   pthread_t thread;
 };
 
@@ -619,7 +620,7 @@ static int open_node(struct worker *w, const struct dir *d)
     fd = open_dir(wk->root_fd, d->path, d->len, RESOLVE_FOLLOW);
   } else {
     fd = w->no_openat2 ? -1 : open_dir(wk->root_fd, d->path, d->len, RESOLVE_NONE_BENEATH);
-    if (w->no_openat2 || (fd < 0 && errno == ENOSYS)) {
+    if (w->no_openat2 || (fd < 0 && (errno == ENOSYS || errno == EPERM))) {
       w->no_openat2 = 1;
       fd = open_dir(wk->root_fd, d->path, d->len, RESOLVE_LAST);
     }
