@@ -246,10 +246,11 @@ M.write_json_error = write_json_error
 -- Runs one invocation. argv[0] is the program name. Returns the exit status.
 function M.main(argv)
   local name = argv[1]
-  if name == "--version" or name == "-V" then
-    io.stdout:write(version_line(), "\n")
+  if (name == "--version" or name == "-V") and argv[2] == nil then
+    io.stdout:write(version_line(), "\n") -- the fast path: no command module loaded
     return M.EXIT.ok
   end
+  if name == "--version" or name == "-V" then name = "version" end -- `--version --json`
   if name == nil or name == "--help" or name == "-h" then name = "help" end
   local json_mode = wants_json(argv)
   local ok, status = xpcall(function()

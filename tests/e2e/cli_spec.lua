@@ -10,6 +10,17 @@ describe("agent CLI", function()
     assert.matches("^agent %d+%.%d+%.%d+ %(Lua 5%.4", r.stdout)
   end)
 
+  it("prints its version as JSON with --version --json, and refuses other flags after it", function()
+    local r = t.run({ "--version", "--json" })
+    assert.are.equal(0, r.code, r.stderr)
+    local doc = require("cjson").decode(r.stdout)
+    assert.matches("^%d+%.%d+%.%d+$", doc.version)
+    assert.matches("^Lua 5%.4", doc.lua)
+    local bad = t.run({ "-V", "--bogus" })
+    assert.are.equal(2, bad.code)
+    assert.matches("unknown flag '%-%-bogus'", bad.stderr)
+  end)
+
   it("lists commands with help and with no arguments", function()
     for _, args in ipairs({ { "help" }, {} }) do
       local r = t.run(args)
