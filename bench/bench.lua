@@ -256,17 +256,36 @@ local SYNTHESIS_REPLY = {
   rollback = "Set ORDERS_IDEMPOTENCY=off and restart.",
 }
 
-local FINDINGS_REPLY = { verdict = "APPROVE", summary = "Reviewed against the rules in context.",
-  items = {}, checklist = {}, sections = {} }
+-- The `agent personas ...` JSON of a repository.
+local function personas_json(root, args)
+  return cjson.decode(capture(("NO_COLOR=1 %s personas %s --json --root %s"):format(AGENT, args, q(root))))
+end
 
--- Starts tests/servers/llm_server.py answering every call after latency_ms. Returns
--- {url=, log=, stop=function}; the caller must stop it.
-local function start_server(dir, latency_ms)
+-- One approving review per persona of root's panel, matched by the "You are @Name (" its
+-- prompt opens with: a review must assess every checklist item by name, or the panel retries
+-- it (and the run would make more calls than personas + 1).
+local function review_rules(root)
+  local rules = {}
+  for _, p in ipairs(personas_json(root, "list")) do
+    if p.on_panel then
+      local checklist = {}
+      for i, c in ipairs(personas_json(root, "show " .. q(p.id)).checklist) do
+        checklist[i] = { item = c.text, status = "met", note = "Covered by the story." }
+      end
+      rules[#rules + 1] = { match = "You are " .. p.name .. " (", reply = { verdict = "APPROVE",
+        summary = "Reviewed against the rules in context.", items = {}, checklist = checklist, sections = {} } }
+    end
+  end
+  return rules
+end
+
+-- Starts tests/servers/llm_server.py answering every call after latency_ms, the synthesis and
+-- each persona of `rules` (review_rules). Returns {url=, log=, stop=function}; the caller must
+-- stop it.
+local function start_server(dir, latency_ms, rules)
   local scenario = dir .. "/scenario.json"
-  assert(fs.write(scenario, cjson.encode({
-    { match = "You write the implementation runbook", reply = SYNTHESIS_REPLY },
-    { match = "on a governance panel", reply = FINDINGS_REPLY },
-  })))
+  table.insert(rules, 1, { match = "You write the implementation runbook", reply = SYNTHESIS_REPLY })
+  assert(fs.write(scenario, cjson.encode(rules)))
   local port_file, log = dir .. "/port", dir .. "/requests.jsonl"
   os.remove(port_file)
   os.remove(log) -- the server appends every request, prompt and all, to it
@@ -336,13 +355,16 @@ function BENCH.panel()
   local L = SIZE.latency_ms
   local dir = opts.out .. "/llm-server"
   assert(fs.mkdir_p(dir))
-  local server = start_server(dir, L)
+  local roots = {}
+  for _, n in ipairs(SIZE.panels) do roots[n] = panel_repo(n) end
+  -- the largest panel holds every persona of the smaller ones
+  local server = start_server(dir, L, review_rules(roots[SIZE.panels[#SIZE.panels]]))
   local ok, err = pcall(function()
     local ref = ("2L = %d ms"):format(2 * L)
     local limit = (2 * L + 100) / (2 * L)
     local base
     for _, n in ipairs(SIZE.panels) do
-      local root = panel_repo(n)
+      local root = roots[n]
       local t = panel_run(server, root, n, n)
       local ratio = t / (2 * L)
       base = base or ratio
@@ -354,7 +376,7 @@ function BENCH.panel()
     end
     -- The default panel.jobs (8) runs a larger panel in waves: one more L per wave.
     local n = SIZE.panels[#SIZE.panels]
-    local waves = panel_run(server, panel_repo(n), n, DEFAULT_JOBS)
+    local waves = panel_run(server, roots[n], n, DEFAULT_JOBS)
     report(("new-runbook %d personas --jobs %d"):format(n, DEFAULT_JOBS), waves, "ms", ref, waves / (2 * L), nil)
   end)
   server.stop()
