@@ -17,7 +17,7 @@ local host = require("agent.host")
 local M = {}
 
 M.EXIT = {
-  ok = 0, fail = 1, usage = 2, script = 3, gate = 4, incomplete = 5,
+  ok = 0, fail = 1, usage = 2, script = 3, gate = 4, incomplete = 5, blocked = 6,
   internal = 70, sigint = 130, sigterm = 143,
 }
 

@@ -139,7 +139,7 @@ end
 --   -> {text=, path=, relpath=, story=, provider=, model=, findings=, gate_problems=,
 --       status=, run_id=} | nil, message, status
 -- `agent new-runbook`: the runbook is written unless dry_run (path is then nil). status is
--- the exit status the CLI would give (0, or 3/5/4 for a written runbook with an incomplete
+-- the exit status the CLI would give (0, or 3/5/6/4 for a written runbook with an incomplete
 -- review or gate problems).
 function M.new_runbook(t)
   check_options("new_runbook", t)
@@ -163,7 +163,7 @@ end
 -- agent.panel{story=, root=, provider=, model=, fresh=, timeout=, deadline=, jobs=, budget=,
 -- scripts=, quiet=, verbose=, log_format=} -> findings, status | nil, message, status
 -- `agent panel`: the review alone, any story state, nothing written but the reply cache.
--- findings has one entry per persona in panel order; status is 0, 3 or 5 as the CLI's.
+-- findings has one entry per persona in panel order; status is 0, 3, 5 or 6 as the CLI's.
 function M.panel(t)
   check_options("panel", t)
   if t.story == nil then error("agent.panel: option 'story' (a story ID) is required", 2) end

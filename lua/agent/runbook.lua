@@ -349,6 +349,45 @@ function M.parse(text)
   return parsed
 end
 
+-- ---- Panel verdicts -----------------------------------------------------------------------
+
+-- The verdict a Compliance Checklist line states: the template's "label: APPROVE", "label:
+-- CHANGES requested", "label: BLOCK", or "label: <reason>; not approved" for a persona
+-- without a usable review (templates/runbook.lua writes each).
+local function line_verdict(rest)
+  if rest:match(";%s*not approved%.?%s*$") then return "NONE" end
+  local word = rest:match(":%s*%**(%u+)[%w ]*%**%s*%.?%s*$")
+  if word == "APPROVE" or word == "CHANGES" or word == "BLOCK" then return word end
+  return "UNKNOWN"
+end
+
+-- The persona a checklist line names: its bold label (**@Security**), else the text before
+-- the first colon, markdown escapes undone.
+local function line_persona(rest)
+  local name = rest:match("^%*%*(.-)%*%*") or rest:match("^([^:]+):") or rest
+  return trim(unescape(name))
+end
+
+-- verdicts(parsed) -> {{name, verdict, line}}: one row per task-list line of the Compliance
+-- Checklist, verdict "APPROVE", "CHANGES", "BLOCK", "NONE" (no usable review) or "UNKNOWN"
+-- (a line in no form the template writes). Empty when the section is missing or lists no
+-- persona.
+function M.verdicts(parsed)
+  local section -- a heading's end_line is its section's last line
+  for _, s in ipairs(parsed.sections) do
+    if s.level == 2 and s.title == "Compliance Checklist" then section = s break end
+  end
+  if not section then return {} end
+  local in_code, rows = code_mask(parsed.code_blocks), {}
+  for n = section.line + 1, section.end_line do
+    local rest = not in_code[n] and parsed.lines[n]:match("^%s*[-*+]%s+%[[ xX]%]%s+(.-)%s*$")
+    if rest then
+      rows[#rows + 1] = { name = line_persona(rest), verdict = line_verdict(rest), line = n }
+    end
+  end
+  return rows
+end
+
 -- set_status(text, new_status) -> text | nil, message. Rewrites the status value where it
 -- stands, keeping its form (`Status: X` or `## State` then X), the rest of the line and the
 -- line endings.

@@ -217,6 +217,19 @@ return { api = 1, id = "dba", name = "@DBA", title = "Database Administrator",
     assert.matches("%[x%] %*%*@Security%*%*", text)
   end)
 
+  it("exits 6 when a persona BLOCKs, still writing the runbook", function()
+    local root = repo()
+    t.write(root .. "/.agent/personas/gate.lua", "return { api = 1, id = 'gate', checklist = { 'x' },\n"
+      .. "  offline = function() return { verdict = 'BLOCK', summary = 'Unsafe.', items = { { severity = 'blocker', text = 'No.' } },\n"
+      .. "    checklist = { { item = 'x', status = 'missing' } } } end,\n}\n")
+    local r = agent(root, { "new-runbook", ID, "--json" })
+    assert.are.equal(6, r.code, r.stderr)
+    assert.are.equal(6, require("cjson").decode(r.stdout).exit)
+    assert.matches("blocked: @Gate BLOCKs this change", r.stderr)
+    assert.matches("%[ %] %*%*@Gate%*%* %(Gate%): BLOCK", t.read(root .. "/" .. RUNBOOK))
+    assert.are.equal(6, agent(root, { "panel", ID }).code)
+  end)
+
   it("refuses a persona written for another API version, saying which", function()
     local root = repo()
     t.write(root .. "/.agent/personas/future.lua", "return { api = 2, id = 'future', checklist = { 'x' } }\n")

@@ -824,3 +824,21 @@ describe("synthesis", function()
     assert.are.equal("MODIFY src/orders/api.py: SEARCH block 1 is not in the file as sent; copy it character for character", why)
   end)
 end)
+
+describe("the review's exit status (commands/panel.panel_status)", function()
+  local review = require("agent.commands.panel")
+  local function status(...) return review.panel_status({ ... }) end
+  local ok = { status = "ok", verdict = "APPROVE" }
+  local block = { status = "ok", verdict = "BLOCK" }
+
+  it("ranks a script error (3) over no usable review (5) over a BLOCK (6) over approval (0)", function()
+    assert.are.equal(0, status(ok, { status = "ok", verdict = "CHANGES" }))
+    assert.are.equal(6, status(ok, block))
+    assert.are.equal(5, status(block, { status = "no_review" }, ok))
+    assert.are.equal(3, status(block, { status = "no_review" }, { status = "script_error" }))
+  end)
+
+  it("counts a BLOCK only from a usable review", function()
+    assert.are.equal(5, status({ status = "no_review", verdict = "BLOCK" }))
+  end)
+end)

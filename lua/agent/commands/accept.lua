@@ -1,5 +1,6 @@
 -- agent accept <ID|PATH>: the team's sign-off. Flips a PROPOSED runbook to ACCEPTED, in the
--- status form it already has, but only when every gate passes; the write is atomic.
+-- status form it already has, but only when every gate passes and no persona blocked it or
+-- went unreviewed (unless --force says the team overrides the panel); the write is atomic.
 local check = require("agent.commands.check_runbook")
 local cli = require("agent.cli")
 local fs = require("agent.fs")
@@ -31,18 +32,51 @@ local function refuse_state(where, parsed)
   end
 end
 
+-- The personas whose Compliance Checklist line keeps the runbook from acceptance: those
+-- without a usable review (or a line in no known form) and those that BLOCK.
+local function held_back(parsed)
+  local unreviewed, blocked = {}, {}
+  for _, v in ipairs(runbook.verdicts(parsed)) do
+    if v.verdict == "BLOCK" then blocked[#blocked + 1] = v.name
+    elseif v.verdict == "NONE" or v.verdict == "UNKNOWN" then unreviewed[#unreviewed + 1] = v.name end
+  end
+  return unreviewed, blocked
+end
+
+-- Refuses, naming the personas, unless --force: no usable review (5) before BLOCK (6), the
+-- precedence new-runbook's exit statuses follow.
+local function refuse_verdicts(where, parsed, force)
+  local unreviewed, blocked = held_back(parsed)
+  if #unreviewed + #blocked == 0 then return end
+  local parts = {}
+  if #unreviewed > 0 then parts[#parts + 1] = "no usable review from " .. table.concat(unreviewed, ", ") end
+  if #blocked > 0 then parts[#parts + 1] = "BLOCK from " .. table.concat(blocked, ", ") end
+  local why = table.concat(parts, "; ")
+  if force then
+    log.warn(("%s: accepted over the panel (--force): %s"):format(where.display, why))
+    return
+  end
+  cli.fail(#unreviewed > 0 and cli.EXIT.incomplete or cli.EXIT.blocked,
+    ("%s: not accepted: %s (pass --force to accept it anyway)"):format(where.display, why))
+end
+
 return {
   name = "accept",
   order = 21,
   summary = "Mark a PROPOSED runbook ACCEPTED, if every gate passes",
-  usage = "agent accept <ID|PATH> [--json]",
+  usage = "agent accept <ID|PATH> [--force] [--json]",
   args = { { name = "ID|PATH", required = true, complete = "runbook" } },
+  flags = {
+    { name = "force", type = "boolean", help = "accept even though a persona BLOCKs or gave no usable review" },
+  },
   help = [[Runs the gates of 'agent check-runbook' and, when the runbook passes, changes its status
 from PROPOSED to ACCEPTED where it stands ('Status: PROPOSED' or '## State' then PROPOSED),
-leaving every other byte alone. A runbook in any other state is refused.
+leaving every other byte alone. A runbook in any other state is refused, and so is one whose
+Compliance Checklist shows a persona without a usable review or with a BLOCK verdict, unless
+--force (the personas are named either way).
 
-Exit status: 0 accepted, 4 gate problems (the runbook is left as it was), 1 missing,
-unreadable or not PROPOSED.
+Exit status: 0 accepted, 5 a persona gave no usable review, 6 a persona BLOCKs, 4 gate
+problems (the runbook is left as it was in each case), 1 missing, unreadable or not PROPOSED.
 
 Examples:
   agent accept INFRA-012]],
@@ -52,6 +86,7 @@ Examples:
     local text = check.read(where)
     local parsed, problems = check.check(ctx, where, text)
     refuse_state(where, parsed)
+    refuse_verdicts(where, parsed, opts.force)
     if #problems > 0 then
       check.print_problems(where, problems)
       cli.fail(cli.EXIT.gate, ("%s: not accepted: %d gate problem%s (see 'agent check-runbook')")

@@ -2,7 +2,7 @@
 local cli = require("agent.cli")
 local json = require("agent.json")
 
-local EXIT_LINE = "Exit statuses: 0 ok, 1 failure, 2 usage, 3 script error, 4 gates failed, 5 review incomplete, 130/143 interrupted."
+local EXIT_LINE = "Exit statuses: 0 ok, 1 failure, 2 usage, 3 script error, 4 gates failed, 5 review incomplete, 6 a persona blocked, 130/143 interrupted."
 
 local function list_json()
   local commands = json.array({})

@@ -42,7 +42,8 @@ per persona, redaction counts and a usage summary. Replies are cached in
 
 Exit statuses: 0 written and every persona reviewed; 3 written, but a persona script failed
 (named as file:line); 5 written, but a persona (or the synthesis) gave no usable review;
-4 written, but gate problems remain (listed in its Gate Report section); 1 failure (missing
+6 written, but a persona's verdict is BLOCK; 4 written, but gate problems remain (listed in
+its Gate Report section); 1 failure (missing
 or non-COMMITTED story, runbook exists without --force, bad config); 2 usage; 130/143
 interrupted (cached replies kept, nothing written).
 
@@ -235,21 +236,31 @@ local function log_call(S, info)
 end
 
 -- 3 (a persona script failed) before 5 (no usable review, the synthesis's included) before
--- 4 (gate problems remain).
+-- 6 (a persona BLOCKs) before 4 (gate problems remain).
 local function exit_status(results, synth, problems)
   local status = review.panel_status(results)
-  if status ~= cli.EXIT.ok then return status end
+  if status == cli.EXIT.script or status == cli.EXIT.incomplete then return status end
   if synth.status ~= "ok" then return cli.EXIT.incomplete end
+  if status ~= cli.EXIT.ok then return status end
   if #problems > 0 then return cli.EXIT.gate end
   return cli.EXIT.ok
 end
 
+local function names_where(results, keep)
+  local names = {}
+  for _, r in ipairs(results) do if keep(r) then names[#names + 1] = r.name end end
+  return names
+end
+
 local function explain(status, results, problems)
   if status == cli.EXIT.script or status == cli.EXIT.incomplete then
-    local names = {}
-    for _, r in ipairs(results) do if r.status ~= "ok" then names[#names + 1] = r.name end end
+    local names = names_where(results, function(r) return r.status ~= "ok" end)
     local who = #names > 0 and table.concat(names, ", ") or "the synthesis"
     log.warn(("review incomplete: %s gave no usable review; the runbook says so and nothing counts as their approval"):format(who))
+  elseif status == cli.EXIT.blocked then
+    local names = names_where(results, function(r) return r.status == "ok" and r.verdict == "BLOCK" end)
+    log.warn(("blocked: %s BLOCK%s this change; 'agent accept' refuses the runbook until that is resolved")
+      :format(table.concat(names, ", "), #names == 1 and "s" or ""))
   elseif status == cli.EXIT.gate then
     log.warn(("%d gate problem%s remain; see the runbook's Gate Report"):format(#problems, #problems == 1 and "" or "s"))
   end

@@ -239,15 +239,17 @@ function M.check_interrupted(S)
   end
 end
 
--- The exit status the panel alone implies: 3 when a persona script failed, 5 when a persona
--- gave no usable review, else 0.
+-- The exit status the panel alone implies: 3 when a persona script failed, else 5 when a
+-- persona gave no usable review, else 6 when a persona BLOCKs, else 0.
 function M.panel_status(results)
-  local status = cli.EXIT.ok
+  local incomplete, blocked = false, false
   for _, r in ipairs(results) do
     if r.status == "script_error" then return cli.EXIT.script end
-    if r.status ~= "ok" then status = cli.EXIT.incomplete end
+    if r.status ~= "ok" then incomplete = true end
+    if r.status == "ok" and r.verdict == "BLOCK" then blocked = true end
   end
-  return status
+  if incomplete then return cli.EXIT.incomplete end
+  return blocked and cli.EXIT.blocked or cli.EXIT.ok
 end
 
 -- Per-persona time and tokens, plus extra rows ({name=, elapsed_ms=, tokens=, cached=}),
@@ -330,9 +332,9 @@ The panel is every persona on the search path (.agent/personas/, then the built-
 panel.personas in .agent/etc/agent.yaml, plus the roster in .agent/etc/agents.yaml.
 A persona without a usable review never counts as approval.
 
-Exit statuses: 0 every persona reviewed; 3 a persona script failed (named as file:line);
-5 a persona gave no usable review; 1 failure (missing story, bad config); 2 usage;
-130/143 interrupted.
+Exit statuses: 0 every persona reviewed and none blocks; 3 a persona script failed (named
+as file:line); 5 a persona gave no usable review; 6 a persona's verdict is BLOCK; 1 failure
+(missing story, bad config); 2 usage; 130/143 interrupted.
 
 Examples:
   agent panel INFRA-012

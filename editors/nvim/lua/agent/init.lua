@@ -148,13 +148,15 @@ end
 
 -- ---- :AgentRunbook -----------------------------------------------------------------------
 
--- What needs attention in a written runbook: personas without a usable review, gate
--- problems at their line, warnings.
+-- What needs attention in a written runbook: personas without a usable review, personas
+-- that BLOCK (exit 6; accept refuses the runbook), gate problems at their line, warnings.
 local function runbook_items(doc, r)
   local items = {}
   for _, p in ipairs(doc.personas or {}) do
     if p.status ~= "ok" then
       items[#items + 1] = { text = ("%s: %s: %s"):format(p.name or p.id, p.status, value(p.error) or ""), type = "W" }
+    elseif p.verdict == "BLOCK" then
+      items[#items + 1] = { text = ("%s: BLOCK: %s"):format(p.name or p.id, value(p.summary) or ""), type = "E" }
     end
   end
   for _, g in ipairs(doc.gate_problems or {}) do
