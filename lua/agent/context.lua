@@ -276,10 +276,12 @@ function M.gather(root, story, config)
   assert(type(story) == "table", "context.gather: story must be a story table")
   config = config or require("agent.config").defaults()
   local red = config.redact or {}
+  -- a per-model map is the caller's to resolve (panel.budget_for); only a number is a budget
+  local budget = config.context and config.context.budget_tokens
   local g = {
     story = story, rules = {}, skipped_rules = {}, adrs = {}, excluded_adrs = {}, compliance = {},
     instructions = {}, files = {}, tree = {}, warnings = {},
-    budget_tokens = config.context and config.context.budget_tokens or nil,
+    budget_tokens = math.type(budget) and budget or nil,
     redact = { emails = red.emails == true, ips = red.ips == true },
   }
   local ctx = { root = root, real_root = fs.realpath(root) or root, limits = limits(config), g = g }

@@ -404,6 +404,15 @@ describe("context.render", function()
     assert.is_true(report.tokens <= 900)
   end)
 
+  it("falls back to the default budget when the config's per-model map names no match", function()
+    local cfg = require("agent.config").defaults()
+    cfg.context.budget_tokens = { ["gpt-4o"] = 50000 }
+    local g = context.gather(root, story, cfg)
+    local budget = require("agent.panel").budget_for(cfg, nil, "offline", "offline")
+    local _, report = context.render(g, { budget_tokens = budget })
+    assert.are.equal(context.DEFAULT_BUDGET_TOKENS, report.budget_tokens)
+  end)
+
   it("sends valid UTF-8 even when the repo holds invalid bytes", function()
     local r2 = fixture()
     t.write(r2 .. "/src/orders/app.py", "name = 'caf\233'\n\255\254\n")
