@@ -26,6 +26,7 @@ local state = {
   trusted = false,      -- scripts.trusted: team scripts get the full environment
   limits = {},          -- {memory=, instructions=, time_ms=} per call into a script
   api = {},             -- what scripts see as `agent` (filled by the pipeline)
+  modules = {},         -- team modules required so far, by name: valid for these layers only
   warn = function(msg) io.stderr:write("agent: ", msg, "\n") end,
 }
 
@@ -48,6 +49,7 @@ function M.configure(opts)
   state.repo_root = opts.repo and opts.repo:match("^(.+)/[^/]+$") or nil
   if opts.user then layers[#layers + 1] = { root = opts.user, origin = "user" } end
   state.layers = layers
+  state.modules = {} -- another repository's helpers must not answer this one's require
   state.trusted = opts.trusted and true or false
   state.limits = opts.limits or {}
   if opts.warn then state.warn = opts.warn end
@@ -265,23 +267,26 @@ function M.sandbox_env(path, extra)
   })
 end
 
+-- A trusted call fails like a limited one: false, message, "error", traceback.
+local function trusted_call(fn, ...)
+  local res = table.pack(xpcall(fn, debug.traceback, ...))
+  if res[1] then return table.unpack(res, 1, res.n) end
+  local full = res[2]
+  if type(full) ~= "string" then return false, "error object is not a string", "error", tostring(full) end
+  local at = full:find("\nstack traceback:", 1, true)
+  return false, at and full:sub(1, at - 1) or full, "error", full
+end
+
 -- Runs fn(...) under the script limits (unless trusted). Returns true, ... (as plain data)
 -- or false, "path:line: message", kind, traceback.
 function M.call(fn, ...)
-  if state.trusted then
-    return xpcall(fn, debug.traceback, ...)
-  end
+  if state.trusted then return trusted_call(fn, ...) end
   local res = table.pack(host.call_limited(state.limits, function(...) return plain_all(fn(...)) end, ...))
   if not res[1] and type(res[2]) == "string" then
     -- coroutine.wrap puts its own position before an error that already has the same one
     res[2] = res[2]:gsub("^([^\n]-:%d+: )%1", "%1")
   end
   return table.unpack(res, 1, res.n)
-end
-
-local function chunkname(c)
-  if c.embedded then return "@" .. c.path end
-  return "@" .. c.path
 end
 
 -- Loads a resolved candidate and runs its main chunk. Team scripts get the sandbox unless
@@ -292,7 +297,7 @@ local function run_candidate(c, kind, extra)
   local full = c.builtin and kind == "lua" or (state.trusted and not c.builtin)
   local env = full and _G or M.sandbox_env(c.path, extra)
   if full and extra then env = setmetatable(copy(extra), { __index = _G }) end
-  local fn, err = load(c.source, chunkname(c), "t", env)
+  local fn, err = load(c.source, "@" .. c.path, "t", env)
   if not fn then return nil, err, "syntax" end
   if full and c.builtin then return true, fn() end
   local ok, val, kind_or_nil = M.call(fn)
@@ -323,19 +328,18 @@ function M.load_script(kind, name, skip)
 end
 
 -- `require` inside the sandbox: team modules from the team layers, and "agent" (the API).
-local script_modules = {}
 function M.require_script(name)
   if name == "agent" then return readonly(state.api, "agent") end
-  if script_modules[name] ~= nil then return script_modules[name] end
+  if state.modules[name] ~= nil then return state.modules[name] end
   local rel = name:gsub("%.", "/")
   for _, layer in ipairs(state.layers) do
     local c = { path = layer.root .. "/lua/" .. rel .. ".lua", origin = layer.origin }
     c.source = source_of(c)
     if c.source then
-      local ok, val, kind = run_candidate(c, "lua")
+      local ok, val = run_candidate(c, "lua")
       if not ok then error(val, 0) end
       if val == nil then val = true end
-      script_modules[name] = val
+      state.modules[name] = val
       return val
     end
   end
@@ -351,7 +355,7 @@ local function searcher(name)
     local c = M.resolve("lua", relpath)
     if c then
       return function()
-        local ok, val, kind = run_candidate(c, "lua")
+        local ok, val = run_candidate(c, "lua")
         if not ok then error(val, 0) end
         return val
       end, c.path
