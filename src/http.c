@@ -4,12 +4,14 @@
  * to Lua as they arrive, and stops everything on SIGINT/SIGTERM. Lua runs only from that
  * loop, never inside a libcurl callback; all transfer state lives in a userdata with __gc. */
 #include "agent_limits.h"
+#include "curl_api.h"
 #include "host.h"
+#include "http_util.h"
 #include "luax.h"
 #include "sse.h"
+#include "util.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
@@ -32,322 +34,16 @@
 
 static const int DEFAULT_RETRY_STATUSES[] = {408, 429, 500, 502, 503, 504};
 
-/* ==== libcurl, loaded on first use ======================================================== */
-
-/* libcurl is opened with dlopen the first time a state sends a request, not linked: Debian's
- * libcurl pulls in some 37 shared objects (LDAP, RTMP, SSH, GSSAPI, two TLS stacks), and
- * loading them cost every run of agent milliseconds, including the commands that never make
- * an HTTP call. <curl/curl.h> still gives the types and constants. */
-
-/* Where to look when AGENT_LIBCURL names no library: the OpenSSL flavour, then GnuTLS's. */
-static const char *const LIBCURL_NAMES[] = {"libcurl.so.4", "libcurl-gnutls.so.4"};
-
-/* 7.85.0 brought CURLOPT_PROTOCOLS_STR, which keeps transfers to http and https; an older
- * libcurl would ignore it and follow file:// or other schemes. */
-#define LIBCURL_MIN_VERSION 0x075500
-#define LIBCURL_MIN_TEXT "7.85.0"
-
-/* Every libcurl function this module calls, once: return type, name after "curl_",
- * parameters. The list makes the table of pointers, the symbols to resolve, and a
- * compile-time check of each entry against its declaration in <curl/curl.h>. */
-#define CURL_FUNCTIONS(X)                                                                          \
-  X(CURLcode, global_init, (long flags))                                                           \
-  X(void, global_cleanup, (void))                                                                  \
-  X(curl_version_info_data *, version_info, (CURLversion stamp))                                   \
-  X(CURL *, easy_init, (void))                                                                     \
-  X(void, easy_cleanup, (CURL * curl))                                                             \
-  X(CURLcode, easy_setopt, (CURL * curl, CURLoption option, ...))                                  \
-  X(CURLcode, easy_getinfo, (CURL * curl, CURLINFO info, ...))                                     \
-  X(const char *, easy_strerror, (CURLcode code))                                                  \
-  X(CURLM *, multi_init, (void))                                                                   \
-  X(CURLMcode, multi_cleanup, (CURLM * multi))                                                     \
-  X(CURLMcode, multi_add_handle, (CURLM * multi, CURL * curl))                                     \
-  X(CURLMcode, multi_remove_handle, (CURLM * multi, CURL * curl))                                  \
-  X(CURLMcode, multi_perform, (CURLM * multi, int *running))                                       \
-  X(CURLMcode, multi_poll,                                                                         \
-    (CURLM * multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds, int timeout_ms,       \
-     int *numfds))                                                                                 \
-  X(CURLMsg *, multi_info_read, (CURLM * multi, int *msgs_in_queue))                               \
-  X(const char *, multi_strerror, (CURLMcode code))                                                \
-  X(struct curl_slist *, slist_append, (struct curl_slist * list, const char *string))             \
-  X(void, slist_free_all, (struct curl_slist * list))                                              \
-  X(time_t, getdate, (const char *p, const time_t *unused))
-
-/* Members drop the "curl_" prefix: with it, curl's type-checking macros (curl_easy_setopt
- * is one under gcc) would expand at every `api->curl_easy_setopt(` call. */
-struct curl_api {
-#define CURL_POINTER(ret, name, params) ret(*name) params;
-  CURL_FUNCTIONS(CURL_POINTER)
-#undef CURL_POINTER
-};
-
-/* The pointer types above are written out (C11 has no typeof); each must be the very type
- * curl.h declares, or calls through it would be undefined. _Generic compares them without
- * evaluating (so without linking) the function. */
-#define CURL_CHECK(ret, name, params)                                                              \
-  _Static_assert(_Generic(&curl_##name, ret(*) params : 1, default : 0),                           \
-                 "curl_" #name " does not match its declaration in curl.h");
-CURL_FUNCTIONS(CURL_CHECK)
-#undef CURL_CHECK
-
-/* dlsym hands back a void *; POSIX guarantees it converts to the function's pointer. */
-_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "function pointers fit a void *");
-
-/* One state's libcurl: the dlopen handle (NULL until loaded) and its functions. A userdata
- * (CURL_MT) that the module's functions hold as their upvalue; a loaded one owes a
- * curl_global_cleanup and a dlclose, which its __gc pays. dlopen counts references, so
- * every state opens and closes its own without disturbing the others. */
-struct curl_lib {
-  void *dl;
-  struct curl_api api;
-};
-
-/* Resolves every function of CURL_FUNCTIONS; the dlerror() text of the first one missing,
- * or NULL when all are there. */
-static const char *resolve_curl(void *dl, struct curl_api *api)
-{
-  static const struct {
-    const char *symbol;
-    size_t offset;
-  } symbols[] = {
-#define CURL_SYMBOL(ret, name, params) {"curl_" #name, offsetof(struct curl_api, name)},
-      CURL_FUNCTIONS(CURL_SYMBOL)
-#undef CURL_SYMBOL
-  };
-  for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
-    dlerror(); /* clear: a NULL from dlsym is an error only if dlerror says so */
-    void *sym = dlsym(dl, symbols[i].symbol);
-    const char *err = dlerror();
-    if (err || !sym)
-      return err ? err : symbols[i].symbol;
-    memcpy((char *)api + symbols[i].offset, &sym, sizeof(sym));
-  }
-  return NULL;
-}
-
-/* Initialises the loaded library (libcurl wants that before any other call) and checks its
- * version; 0, or -1 with the reason in msg and the initialisation undone. */
-static int init_curl(struct curl_lib *lib, const char *name, char *msg, size_t size)
-{
-  CURLcode rc = lib->api.global_init(CURL_GLOBAL_DEFAULT);
-  if (rc != CURLE_OK) {
-    snprintf(msg, size, "http: libcurl failed to initialise (%s)", lib->api.easy_strerror(rc));
-    return -1;
-  }
-  const curl_version_info_data *v = lib->api.version_info(CURLVERSION_NOW);
-  if (v && v->version_num >= LIBCURL_MIN_VERSION)
-    return 0;
-  snprintf(msg, size,
-           "http: cannot load libcurl (%s is version %s; " LIBCURL_MIN_TEXT
-           " or newer is needed): install the libcurl4 package",
-           name, v && v->version ? v->version : "unknown");
-  lib->api.global_cleanup();
-  return -1;
-}
-
-/* Opens libcurl into lib: AGENT_LIBCURL when set, else the first of LIBCURL_NAMES that
- * loads. 0 when ready; else -1 with one line in msg, and lib left unloaded. Plain C: the
- * caller raises or pushes nothing until the handle is settled. */
-static int load_curl(struct curl_lib *lib, char *msg, size_t size)
-{
-  const char *env = getenv("AGENT_LIBCURL");
-  const char *const *names = LIBCURL_NAMES;
-  size_t count = sizeof(LIBCURL_NAMES) / sizeof(LIBCURL_NAMES[0]);
-  if (env && *env) {
-    names = &env;
-    count = 1;
-  }
-  char why[256] = ""; /* the first dlerror(): the preferred library's is the useful one */
-  const char *name = NULL;
-  void *dl = NULL;
-  for (size_t i = 0; !dl && i < count; i++) {
-    name = names[i];
-    dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    const char *err = dl ? NULL : dlerror();
-    if (!dl && !why[0])
-      snprintf(why, sizeof(why), "%s", err ? err : name);
-  }
-  const char *missing = dl ? resolve_curl(dl, &lib->api) : why;
-  if (missing) {
-    snprintf(msg, size, "http: cannot load libcurl (%s): install the libcurl4 package", missing);
-    if (dl)
-      dlclose(dl);
-    return -1;
-  }
-  if (init_curl(lib, name, msg, size) != 0) {
-    dlclose(dl);
-    return -1;
-  }
-  lib->dl = dl;
-  return 0;
-}
-
+/* __gc(lib): unloads the state's libcurl, once every batch (younger) is gone. */
 static int curl_lib_gc(lua_State *L)
 {
-  struct curl_lib *lib = luaL_checkudata(L, 1, CURL_MT);
-  if (lib->dl) {
-    lib->api.global_cleanup();
-    dlclose(lib->dl);
-    lib->dl = NULL;
-  }
+  agent_curl_unload(luaL_checkudata(L, 1, CURL_MT));
   return 0;
-}
-
-/* ==== Byte buffers and small parsers ====================================================== */
-
-struct buf {
-  char *p;
-  size_t len, cap;
-};
-
-/* Appends n bytes; 0 on success, -1 when memory runs out (b is unchanged then). */
-static int buf_add(struct buf *b, const char *s, size_t n)
-{
-  if (n > b->cap - b->len) {
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap - b->len < n) {
-      if (cap > SIZE_MAX / 2)
-        return -1;
-      cap *= 2;
-    }
-    char *q = realloc(b->p, cap);
-    if (!q)
-      return -1;
-    b->p = q;
-    b->cap = cap;
-  }
-  if (n > 0)
-    memcpy(b->p + b->len, s, n);
-  b->len += n;
-  return 0;
-}
-
-static void buf_free(struct buf *b)
-{
-  free(b->p);
-  memset(b, 0, sizeof(*b));
 }
 
 static char ascii_lower(char c)
 {
   return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Strips spaces and tabs (and a line's CR) from both ends of s[0..*n). */
-static const char *trim(const char *s, size_t *n)
-{
-  while (*n > 0 && (s[0] == ' ' || s[0] == '\t')) {
-    s++;
-    (*n)--;
-  }
-  while (*n > 0 && (s[*n - 1] == ' ' || s[*n - 1] == '\t' || s[*n - 1] == '\r'))
-    (*n)--;
-  return s;
-}
-
-/* Parses a run of ASCII digits; -1 when s is not one or overflows. */
-static long long parse_digits(const char *s, size_t n)
-{
-  if (n == 0)
-    return -1;
-  long long v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9' || v > (LLONG_MAX - 9) / 10)
-      return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
-/* Calls fn for each header line of a response's head (status line skipped, line ends
- * removed) until fn returns non-zero; returns that value. */
-static int each_header_line(const struct buf *head, int (*fn)(void *, const char *, size_t),
-                            void *ud)
-{
-  const char *p = head->p, *end = head->p + head->len;
-  const char *nl = p ? memchr(p, '\n', head->len) : NULL;
-  for (p = nl ? nl + 1 : end; p < end;) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    size_t n = (size_t)((eol ? eol : end) - p);
-    if (n > 0 && p[n - 1] == '\r')
-      n--;
-    if (n > 0) {
-      int rc = fn(ud, p, n);
-      if (rc)
-        return rc;
-    }
-    p = eol ? eol + 1 : end;
-  }
-  return 0;
-}
-
-struct header_query {
-  const char *name; /* lower-case */
-  const char *value;
-  size_t len;
-};
-
-static int match_header(void *ud, const char *line, size_t n)
-{
-  struct header_query *q = ud;
-  size_t name_len = strlen(q->name);
-  if (n <= name_len || line[name_len] != ':')
-    return 0;
-  for (size_t i = 0; i < name_len; i++)
-    if (ascii_lower(line[i]) != q->name[i])
-      return 0;
-  q->len = n - name_len - 1;
-  q->value = trim(line + name_len + 1, &q->len);
-  return 1;
-}
-
-/* The trimmed value of the first header called `name` (give it lower-case), or NULL. */
-static const char *header_value(const struct buf *head, const char *name, size_t *len)
-{
-  struct header_query q = {name, NULL, 0};
-  if (!each_header_line(head, match_header, &q))
-    return NULL;
-  *len = q.len;
-  return q.value;
-}
-
-/* Parses the status code of an "HTTP/1.1 200 OK" or "HTTP/2 200" line; 0 if malformed. */
-static long parse_status(const char *line, size_t n)
-{
-  const char *sp = memchr(line, ' ', n);
-  if (!sp || (size_t)(line + n - sp) < 4)
-    return 0;
-  long long code = parse_digits(sp + 1, 3);
-  return code < 0 ? 0 : (long)code;
-}
-
-/* The URL as messages show it: scheme, host, port and path only. User info, query and
- * fragment are dropped because they are where secrets (keys, tokens) travel. Caller frees. */
-static char *display_url(const char *url)
-{
-  size_t n = strcspn(url, "?#");
-  const char *sep = strstr(url, "://");
-  const char *authority = sep && (size_t)(sep - url) < n ? sep + 3 : url;
-  size_t auth_len = strcspn(authority, "/?#");
-  const char *host = authority;
-  for (size_t i = 0; i < auth_len; i++)
-    if (authority[i] == '@')
-      host = authority + i + 1;
-  size_t head = (size_t)(authority - url), tail = n - (size_t)(host - url);
-  char *out = malloc(head + tail + 1);
-  if (!out)
-    return NULL;
-  memcpy(out, url, head);
-  memcpy(out + head, host, tail);
-  out[head + tail] = '\0';
-  return out;
-}
-
-static double now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* ==== Transfers =========================================================================== */
@@ -372,7 +68,7 @@ enum xfer_state {
 struct xfer {
   /* the request, read once from its Lua table */
   char *url;   /* owned */
-  char *where; /* the URL for messages (display_url); owned */
+  char *where; /* the URL for messages (agent_http_display_url); owned */
   char method[16];
   const char *payload; /* the request body: a Lua string the batch anchors; NULL when none */
   size_t payload_len;
@@ -394,7 +90,7 @@ struct xfer {
   struct agent_sse sse;
   struct queued_event *events, **events_tail;
   size_t events_queued;   /* in this attempt: a transfer that streamed is not retried */
-  struct buf body, head;  /* response body; header lines of the latest response */
+  struct agent_buf body, head;  /* response body; header lines of the latest response */
   const char *abort_code; /* why a callback stopped the transfer: "toobig", "aborted" */
   const char *abort_what;
   size_t abort_limit; /* the cap that was hit, for the message; 0 when none */
@@ -451,8 +147,8 @@ static void xfer_release(struct batch *b, struct xfer *x)
   free(x->url);
   free(x->where);
   x->url = x->where = NULL;
-  buf_free(&x->body);
-  buf_free(&x->head);
+  agent_buf_free(&x->body);
+  agent_buf_free(&x->head);
   agent_sse_free(&x->sse);
   free_events(x);
 }
@@ -526,7 +222,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
   n *= size;
   if (n > x->max_bytes - x->body.len)
     return stop_transfer(x, "toobig", "response body larger than max_bytes", x->max_bytes);
-  if (buf_add(&x->body, p, n) != 0)
+  if (agent_buf_add(&x->body, p, n) != 0)
     return stop_transfer(x, "aborted", "out of memory", 0);
   if (x->sse_on) {
     int rc = agent_sse_feed(&x->sse, p, n);
@@ -548,15 +244,10 @@ static size_t on_headers_end(struct xfer *x)
     agent_sse_free(&x->sse); /* a proxy's CONNECT reply came first: start afresh */
     agent_sse_init(&x->sse, cap, queue_event, x);
   }
-  size_t n, enc;
-  const char *cl = header_value(&x->head, "content-length", &n);
-  /* Content-Length counts encoded bytes; with a Content-Encoding only the decoded count,
-   * checked in on_body, means anything. HEAD replies announce a body they never send. */
-  if (cl && !header_value(&x->head, "content-encoding", &enc) && strcmp(x->method, "HEAD") != 0) {
-    long long len = parse_digits(cl, n);
-    if (len > (long long)x->max_bytes)
-      return stop_transfer(x, "toobig", "response body larger than max_bytes", x->max_bytes);
-  }
+  /* HEAD replies announce a body they never send. */
+  if (strcmp(x->method, "HEAD") != 0 &&
+      agent_http_announces_too_big(x->head.p, x->head.len, x->max_bytes))
+    return stop_transfer(x, "toobig", "response body larger than max_bytes", x->max_bytes);
   return 0;
 }
 
@@ -568,13 +259,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
   n *= size;
   if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     x->head.len = 0;
-    x->status = parse_status(p, n);
+    x->status = agent_http_parse_status(p, n);
     x->sse_on = 0;
   }
   if (n > x->max_header_bytes - x->head.len)
     return stop_transfer(x, "toobig", "response headers larger than max_header_bytes",
                          x->max_header_bytes);
-  if (buf_add(&x->head, p, n) != 0)
+  if (agent_buf_add(&x->head, p, n) != 0)
     return stop_transfer(x, "aborted", "out of memory", 0);
   if ((n == 2 && p[0] == '\r') || (n == 1 && p[0] == '\n'))
     if (x->status >= 200 && on_headers_end(x))
@@ -659,44 +350,6 @@ static void finish(struct batch *b, struct xfer *x, double now)
   b->done[b->done_tail++] = (size_t)(x - b->x);
 }
 
-/* How each libcurl failure is reported; anything else is a protocol failure ("http"). */
-static const struct {
-  CURLcode rc;
-  const char *code, *what;
-} FAILURES[] = {
-    {CURLE_COULDNT_CONNECT, "connect", "cannot connect"},
-    {CURLE_PROXY, "connect", "proxy failure"},
-    {CURLE_COULDNT_RESOLVE_HOST, "dns", "cannot resolve host"},
-    {CURLE_COULDNT_RESOLVE_PROXY, "dns", "cannot resolve proxy"},
-    {CURLE_OPERATION_TIMEDOUT, "timeout", "timed out"},
-    {CURLE_SSL_CONNECT_ERROR, "tls", "TLS handshake failed"},
-    {CURLE_PEER_FAILED_VERIFICATION, "tls", "TLS certificate not trusted"},
-    {CURLE_SSL_CERTPROBLEM, "tls", "TLS client certificate problem"},
-    {CURLE_SSL_CIPHER, "tls", "TLS cipher problem"},
-    {CURLE_SSL_CACERT_BADFILE, "tls", "TLS CA file unusable"},
-    {CURLE_SSL_ISSUER_ERROR, "tls", "TLS issuer check failed"},
-    {CURLE_SSL_PINNEDPUBKEYNOTMATCH, "tls", "TLS pinned key mismatch"},
-    {CURLE_SSL_INVALIDCERTSTATUS, "tls", "TLS certificate status invalid"},
-    {CURLE_SSL_CRL_BADFILE, "tls", "TLS CRL file unusable"},
-    {CURLE_SSL_ENGINE_INITFAILED, "tls", "TLS engine failed"},
-    {CURLE_SSL_CLIENTCERT, "tls", "TLS client certificate refused"},
-    {CURLE_USE_SSL_FAILED, "tls", "TLS required but unavailable"},
-    {CURLE_PARTIAL_FILE, "http", "connection closed before the end of the body"},
-    {CURLE_GOT_NOTHING, "http", "connection closed without a response"},
-    {CURLE_SEND_ERROR, "http", "connection lost while sending"},
-    {CURLE_RECV_ERROR, "http", "connection lost while receiving"},
-    {CURLE_URL_MALFORMAT, "http", "malformed URL"},
-    {CURLE_UNSUPPORTED_PROTOCOL, "http", "unsupported URL scheme (http and https only)"},
-    {CURLE_ABORTED_BY_CALLBACK, "aborted", "aborted"},
-};
-
-/* Ends a reason that did not fit its buffer with "...", so a cut is never mistaken for the
- * whole story. */
-static void mark_cut(char *reason, size_t size)
-{
-  memcpy(reason + size - 4, "...", 4);
-}
-
 /* Why the attempt failed, as a failure code and a one-line reason. */
 static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
 {
@@ -709,15 +362,9 @@ static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
       snprintf(x->fail_reason, sizeof(x->fail_reason), "%s", x->abort_what);
     return;
   }
-  const char *what = b->curl->easy_strerror(rc);
-  x->fail_code = "http";
-  for (size_t i = 0; i < sizeof(FAILURES) / sizeof(FAILURES[0]); i++) {
-    if (FAILURES[i].rc == rc) {
-      x->fail_code = FAILURES[i].code;
-      what = FAILURES[i].what;
-      break;
-    }
-  }
+  struct agent_http_failure f = agent_http_classify(rc, b->curl->easy_strerror(rc));
+  const char *what = f.what;
+  x->fail_code = f.code;
   /* The attempt's timeout was cut to the deadline (start_attempt), and curl's clock is this
    * same monotonic one: a timeout at or past the deadline is the deadline's doing. */
   if (rc == CURLE_OPERATION_TIMEDOUT && now >= x->deadline_ms)
@@ -731,17 +378,7 @@ static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
     if (os_errno)
       snprintf(why, sizeof(why), ": %s", strerror((int)os_errno));
   }
-  size_t n = strlen(x->errbuf);
-  while (n > 0 && (x->errbuf[n - 1] == '\n' || x->errbuf[n - 1] == ' '))
-    x->errbuf[--n] = '\0';
-  int len =
-      n > 0 ? snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s (%s)", what, why, x->errbuf)
-            : snprintf(x->fail_reason, sizeof(x->fail_reason), "%s%s", what, why);
-  if (len < 0 || (size_t)len >= sizeof(x->fail_reason))
-    mark_cut(x->fail_reason, sizeof(x->fail_reason));
-  for (char *c = x->fail_reason; *c; c++) /* one line, whatever curl wrote */
-    if (*c == '\n' || *c == '\r')
-      *c = ' ';
+  agent_http_reason(x->fail_reason, sizeof(x->fail_reason), what, why, x->errbuf);
 }
 
 /* A failure worth another attempt: the connection failed or broke before anything reached
@@ -772,34 +409,19 @@ static double backoff_delay(struct batch *b, const struct xfer *x)
   return d / 2 + d / 2 * random01(b);
 }
 
-/* The wait a Retry-After header asks for, in ms: -1 without a usable header. Delta-seconds
- * or an HTTP-date (curl_getdate parses the three HTTP date formats). */
+/* The wait the response's Retry-After header asks for, in ms: -1 without a usable one. */
 static double retry_after_ms(const struct batch *b, const struct xfer *x)
 {
   size_t n;
-  const char *v = header_value(&x->head, "retry-after", &n);
-  if (!v)
-    return -1;
-  long long secs = parse_digits(v, n);
-  if (secs >= 0)
-    return (double)secs * 1e3;
-  char date[64];
-  if (n >= sizeof(date))
-    return -1;
-  memcpy(date, v, n);
-  date[n] = '\0';
-  time_t when = b->curl->getdate(date, NULL);
-  if (when < 0)
-    return -1;
-  double wait = difftime(when, time(NULL)) * 1e3;
-  return wait > 0 ? wait : 0;
+  const char *v = agent_http_header_value(x->head.p, x->head.len, "retry-after", &n);
+  return v ? agent_http_retry_after_ms(v, n, time(NULL), b->curl->getdate) : -1;
 }
 
 /* One attempt ended with curl's verdict rc: schedule another, or settle the outcome. No
  * wait may end at or past the deadline, since no attempt could start after it. */
 static void attempt_done(struct batch *b, struct xfer *x, CURLcode rc)
 {
-  double now = now_ms(), delay = -1;
+  double now = agent_monotonic_ms(), delay = -1;
   b->curl->multi_remove_handle(b->multi, x->easy);
   b->running--;
   if (rc == CURLE_OK) {
@@ -853,7 +475,7 @@ static void miss_deadline(struct batch *b, struct xfer *x, double now)
 static void start_due(struct run *r)
 {
   struct batch *b = r->b;
-  double now = now_ms();
+  double now = agent_monotonic_ms();
   for (size_t i = 0; i < b->n; i++) {
     struct xfer *x = &b->x[i];
     if (x->state != XFER_QUEUED && !(x->state == XFER_WAITING && x->wake_ms <= now))
@@ -885,7 +507,7 @@ static void perform(struct run *r)
 /* SIGINT or SIGTERM: stop every transfer now; each reports "interrupted". */
 static void interrupt_all(struct batch *b)
 {
-  double now = now_ms();
+  double now = agent_monotonic_ms();
   for (size_t i = 0; i < b->n; i++) {
     struct xfer *x = &b->x[i];
     if (x->state >= XFER_DONE)
@@ -969,28 +591,11 @@ static void add_header(lua_State *L, const char *name, size_t name_len, const ch
   lua_rawset(L, -3);
 }
 
-struct header_push {
-  lua_State *L;
-  const char *last;
-  size_t last_len;
-};
-
-static int push_header_line(void *ud, const char *line, size_t n)
+/* Adds each header of a response to the headers table on top of the stack. */
+static int push_header(void *ud, const char *name, size_t name_len, const char *value,
+                       size_t value_len, int folded)
 {
-  struct header_push *h = ud;
-  if ((line[0] == ' ' || line[0] == '\t') && h->last) { /* obsolete folding: continues the last */
-    const char *v = trim(line, &n);
-    add_header(h->L, h->last, h->last_len, v, n, " ");
-    return 0;
-  }
-  const char *colon = memchr(line, ':', n);
-  if (!colon || colon == line)
-    return 0;
-  size_t name_len = (size_t)(colon - line), value_len = n - name_len - 1;
-  const char *value = trim(colon + 1, &value_len);
-  add_header(h->L, line, name_len, value, value_len, ", ");
-  h->last = line;
-  h->last_len = name_len;
+  add_header(ud, name, name_len, value, value_len, folded ? " " : ", ");
   return 0;
 }
 
@@ -1002,8 +607,7 @@ static void push_response(lua_State *L, const struct xfer *x)
   lua_pushinteger(L, x->status);
   lua_setfield(L, -2, "status");
   lua_newtable(L);
-  struct header_push h = {L, NULL, 0};
-  each_header_line(&x->head, push_header_line, &h);
+  agent_http_each_header(x->head.p, x->head.len, push_header, L);
   lua_setfield(L, -2, "headers");
   lua_pushlstring(L, x->body.p ? x->body.p : "", x->body.len);
   lua_setfield(L, -2, "body");
@@ -1056,7 +660,7 @@ static void report(struct run *r, size_t i)
 static void wait_for_activity(struct run *r)
 {
   struct batch *b = r->b;
-  double now = now_ms(), timeout = HTTP_POLL_SLICE_MS;
+  double now = agent_monotonic_ms(), timeout = HTTP_POLL_SLICE_MS;
   for (size_t i = 0; i < b->n; i++) {
     const struct xfer *x = &b->x[i];
     double wake = HUGE_VAL;
@@ -1126,7 +730,7 @@ static long field_ms(lua_State *L, int t, lua_Integer label, const char *field, 
 }
 
 /* The optional `deadline`: an absolute time in ms on sys.clock()'s monotonic scale (the
- * clock now_ms reads), HUGE_VAL without one. One in the past is allowed: the request then
+ * clock agent_monotonic_ms reads), HUGE_VAL without one. One in the past is allowed: the request then
  * fails at once without connecting, as a caller that computed it late would want. */
 static double field_deadline(lua_State *L, int t, lua_Integer label)
 {
@@ -1288,7 +892,7 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
     field_error(L, label, "url", "must be a string");
   const char *url = lua_tostring(L, -1);
   x->url = strdup(url);
-  x->where = display_url(url);
+  x->where = agent_http_display_url(url);
   if (!x->url || !x->where)
     luaL_error(L, "http: out of memory");
   lua_pop(L, 1);
@@ -1371,7 +975,7 @@ static const struct curl_api *state_curl(lua_State *L)
 {
   struct curl_lib *lib = lua_touserdata(L, lua_upvalueindex(1));
   char msg[512];
-  if (!lib->dl && load_curl(lib, msg, sizeof(msg)) != 0) {
+  if (!lib->dl && agent_curl_load(lib, msg, sizeof(msg)) != 0) {
     lua_pushstring(L, msg);
     return NULL;
   }
