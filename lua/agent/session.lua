@@ -32,26 +32,9 @@ function M.find_root(explicit)
 end
 
 -- session.check_inside(root, path) -> true | nil, reason: whether a write to path stays in
--- the repository at root. The nearest existing ancestor of path (path itself included) is
--- resolved, symlinks and all, so a symlink a cloned repository plants at a file or a folder
--- cannot carry a write (or a read into a backup) elsewhere. A symlink to nothing is refused:
--- creating the file would create its target, wherever that is.
+-- the repository at root (agent.paths.check_inside, the one implementation).
 function M.check_inside(root, path)
-  local fs = require("agent.fs")
-  root = fs.realpath(root) or root
-  local probe, below = path, ""
-  while probe and probe ~= "" do
-    local real = fs.realpath(probe)
-    if real then
-      if root == "/" or real == root or real:sub(1, #root + 1) == root .. "/" then return true end
-      return nil, ("it resolves to %s%s, outside the repository"):format(real, below)
-    end
-    local st = fs.stat(probe, { follow = false })
-    if st and st.type == "link" then return nil, "it is a symlink to nothing" end
-    local parent, name = probe:match("^(.*)/([^/]+)$")
-    probe, below = parent, "/" .. name .. below
-  end
-  return true
+  return require("agent.paths").check_inside(root, path)
 end
 
 -- Sets up logging from the global flags. Returns true, or nil and a usage message.

@@ -10,11 +10,19 @@ local runbook = require("agent.runbook")
 
 local LOCK_WAIT_MS = 30000 -- how long to wait for a new-runbook run on the same story
 
+-- Refuses a runbook (or its lock) a planted symlink would place outside the repository:
+-- accept rewrites the one and may create the other.
+local function stay_inside(ctx, where, path)
+  local ok, why = require("agent.paths").check_inside(ctx.root, path)
+  if not ok then cli.fail(cli.EXIT.fail, ("%s: %s; refusing to write there"):format(where.display, why)) end
+end
+
 -- The lock new-runbook holds while it writes this runbook, so accept never reads half a run.
-local function lock(where)
+local function lock(ctx, where)
   if not fs.lock then return nil end
   local dir, name = where.path:match("^(.*)/([^/]+)%-runbook%.md$")
   if not dir then return nil end
+  stay_inside(ctx, where, dir .. "/." .. name .. ".lock")
   local handle, err = fs.lock(dir .. "/." .. name .. ".lock", { wait = true, timeout_ms = LOCK_WAIT_MS })
   if not handle then cli.fail(cli.EXIT.fail, ("accept: %s"):format(err)) end
   return handle
@@ -82,7 +90,8 @@ Examples:
   agent accept INFRA-012]],
   run = function(opts, ctx)
     local where = check.locate(ctx, opts.args[1])
-    local held <close> = lock(where)
+    stay_inside(ctx, where, where.path)
+    local held <close> = lock(ctx, where)
     local text = check.read(where)
     local parsed, problems = check.check(ctx, where, text)
     refuse_state(where, parsed)

@@ -168,8 +168,16 @@ end
 
 -- ---- Writing -----------------------------------------------------------------------------
 
+-- Refuses a write a planted symlink (the scope folder, the lock, the story) would carry out
+-- of the repository.
+local function stay_inside(root, path)
+  local ok, why = require("agent.paths").check_inside(root, path)
+  if not ok then cli.fail(cli.EXIT.fail, ("new-story: %s: %s; refusing to write there"):format(relative(root, path), why)) end
+end
+
 -- Takes the scope's lock, so two new-story runs never pick the same number.
-local function lock(dir)
+local function lock(root, dir)
+  stay_inside(root, dir .. "/.new-story.lock")
   local ok, err = fs.mkdir_p(dir)
   if not ok then cli.fail(cli.EXIT.fail, "new-story: " .. err) end
   local handle, lerr = fs.lock(dir .. "/.new-story.lock", { wait = true, timeout_ms = LOCK_WAIT_MS })
@@ -188,13 +196,14 @@ function M.run(opts, ctx)
   local tpl, file, origin = M.template(ctx.root)
   local reldir = story.STORIES_DIR .. "/" .. scope
   local dir = ctx.root .. "/" .. reldir
-  local held <close> = lock(dir)
+  local held <close> = lock(ctx.root, dir)
   local id = ("%s-%0" .. ID_DIGITS .. "d"):format(scope, M.highest(ctx.root, scope) + 1)
   local fields = { id = id, title = title, scope = scope, state = "DRAFT" }
   local text = M.render(ctx.root, tpl, file, fields)
   local name = file_name(id, title)
   local path = dir .. "/" .. name
   if fs.exists(path) then cli.fail(cli.EXIT.fail, ("new-story: %s/%s already exists"):format(reldir, name)) end
+  stay_inside(ctx.root, path)
   local ok, err = fs.write(path, text)
   if not ok then cli.fail(cli.EXIT.fail, "new-story: " .. err) end
   local from = (origin == "builtin" or origin == "installed") and "built-in" or origin
