@@ -18,6 +18,8 @@
 #define AGENT_HTTP_BACKOFF_MS 500L      /* first retry delay, doubled each time */
 #define AGENT_HTTP_BACKOFF_MAX_MS 30000L /* ceiling of one retry delay */
 #define AGENT_SSE_LINE_MAX (4u * 1024u * 1024u) /* one server-sent-event line */
+#define AGENT_HTTP_RETRIES_MAX 1000     /* highest `retries` a request may ask for */
+#define AGENT_HTTP_TIMEOUT_MAX_S 1e6    /* longest timeout or backoff, s: 11 days fit a 32-bit long of ms */
 
 /* agent.yaml */
 #define AGENT_YAML_DEPTH_MAX 256        /* nesting of mappings and sequences */
@@ -26,6 +28,12 @@
 
 /* agent.markdown */
 #define AGENT_MARKDOWN_INPUT_MAX (64u * 1024u * 1024u)
+
+/* agent.sys */
+#define AGENT_RANDOM_ID_MAX_BYTES 64 /* random bytes one sys.random_id may ask for */
+
+/* Messages */
+#define AGENT_EXCERPT_MAX 40 /* bytes of a key, value or line quoted in an error message */
 
 /* agent.rules */
 #define AGENT_GLOB_PATTERN_MAX 4096 /* bytes in one glob */
