@@ -293,6 +293,21 @@ describe("the runbook template", function()
     assert.are.equal("Replaced by idempotency.py.", parsed.steps[3].rationale)
   end)
 
+  it("writes step paths with spaces, backticks or markup characters so they parse back whole", function()
+    local odd = { "docs/User Guide.md", "docs/a`b.md", "[draft].md", "*star*.md", "notes/back\\slash.md" }
+    local ops = {}
+    for i, p in ipairs(odd) do ops[i] = { op = "NEW", path = p, content = "x\n" } end
+    local doc = full_doc()
+    doc.changes = { { component = "Docs", ops = ops } }
+    local parsed = runbook.parse(render(doc))
+    local got = {}
+    for i, s in ipairs(parsed.steps) do got[i] = s.path end
+    assert.are.same(odd, got)
+    local problems = gates.check(render(doc), repo()) -- only the backslash, which gates refuse by design
+    assert.are.equal(1, #problems)
+    assert.matches("notes/back\\slash%.md: path contains '\\'", problems[1].message)
+  end)
+
   it("writes MODIFY blocks that parse back to the same SEARCH and REPLACE", function()
     local doc = full_doc()
     local parsed = runbook.parse(render(doc))

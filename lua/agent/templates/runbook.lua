@@ -227,11 +227,20 @@ end
 
 local BODIES = { MODIFY = modify_body, NEW = new_body, DELETE = delete_body }
 
+-- A step heading's path as the runbook reader reads it back: bare when it is one plain
+-- word, else a code span (a space, backslash or backtick, or a leading [, * or <, would
+-- end the path early or read as markup).
+local function heading_path(path)
+  path = tostring(path):gsub("[\r\n]", "")
+  if path:find("[%s\\`]") or path:find("^[%[%*<]") then return md.code(path) end
+  return path
+end
+
 local function step(op)
   local kind = tostring(op.op or ""):upper()
   local body = BODIES[kind]
   if not body then error(("runbook template: unknown change op '%s' for '%s'"):format(tostring(op.op), tostring(op.path)), 0) end
-  local parts = { ("#### [%s] %s\n"):format(kind, (tostring(op.path):gsub("[\r\n]", ""))) }
+  local parts = { ("#### [%s] %s\n"):format(kind, heading_path(op.path)) }
   for _, p in ipairs(body(op)) do parts[#parts + 1] = p end
   return table.concat(parts, "\n")
 end
