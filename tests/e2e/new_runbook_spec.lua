@@ -230,6 +230,17 @@ return { api = 1, id = "dba", name = "@DBA", title = "Database Administrator",
     assert.are.equal(6, agent(root, { "panel", ID }).code)
   end)
 
+  it("says why it cannot keep the old runbook as .bak, and leaves it as it was", function()
+    local root = repo()
+    t.write(root .. "/" .. RUNBOOK, "# INFRA-012: old\n\nStatus: PROPOSED\n")
+    assert(t.sh("mkdir " .. t.q(root .. "/" .. RUNBOOK .. ".bak")))
+    local r = agent(root, { "new-runbook", ID, "--force" })
+    assert.are.equal(1, r.code, r.stderr)
+    assert.matches("cannot keep the old runbook as %.bak: [^\n]*INFRA%-012%-runbook%.md%.bak", r.stderr)
+    assert.is_nil(r.stderr:find("as .bak: nil", 1, true))
+    assert.are.equal("# INFRA-012: old\n\nStatus: PROPOSED\n", t.read(root .. "/" .. RUNBOOK))
+  end)
+
   it("refuses a persona written for another API version, saying which", function()
     local root = repo()
     t.write(root .. "/.agent/personas/future.lua", "return { api = 2, id = 'future', checklist = { 'x' } }\n")

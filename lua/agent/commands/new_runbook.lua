@@ -221,8 +221,8 @@ end
 local function write(S, path, text)
   if fs.exists(path) then
     local old, err = fs.read(path)
-    local ok, werr = old and fs.write(path .. ".bak", old)
-    if not ok then cli.fail(cli.EXIT.fail, ("cannot keep the old runbook as .bak: %s"):format(tostring(err or werr))) end
+    if old then old, err = fs.write(path .. ".bak", old) end
+    if not old then cli.fail(cli.EXIT.fail, ("cannot keep the old runbook as .bak: %s"):format(strip_root(S, err))) end
   end
   local ok, err = fs.write(path, text)
   if not ok then cli.fail(cli.EXIT.fail, err) end
