@@ -66,11 +66,12 @@ local function text_or_nil(v)
   return v ~= "" and v or nil
 end
 
--- Story text made safe to embed under a runbook heading: redacted, headings turned into bold
--- lines (a story's "## Notes" must not open a runbook section), fences left intact.
-local function embeddable(text)
+-- Story text made safe to embed under a runbook heading: redacted (opts: the run's
+-- redact.text options, {emails=, ips=}), headings turned into bold lines (a story's
+-- "## Notes" must not open a runbook section), fences left intact.
+local function embeddable(text, opts)
   if not text then return nil end
-  local redacted = require("agent.redact").text(text)
+  local redacted = require("agent.redact").text(text, opts)
   local out, fence = {}, text_mod.fences()
   for _, line in text_mod.lines(redacted) do
     if not fence(line) and line:match("^#+%s") then
@@ -165,9 +166,16 @@ end
 
 -- ---- Offline ---------------------------------------------------------------------------
 
-local function goal(story)
-  local problem = embeddable(section(story, "Problem Statement", "Problem", "Background", "Context"))
-  local user_story = embeddable(section(story, "User Story"))
+-- The run's redact.text options (redact.emails, redact.ips): as gathered, else the config's.
+local function redact_options(input)
+  if input.gathered and input.gathered.redact then return input.gathered.redact end
+  local r = input.config and input.config.redact or {}
+  return { emails = r.emails == true, ips = r.ips == true }
+end
+
+local function goal(story, red)
+  local problem = embeddable(section(story, "Problem Statement", "Problem", "Background", "Context"), red)
+  local user_story = embeddable(section(story, "User Story"), red)
   local parts = {}
   if problem then parts[#parts + 1] = problem end
   if user_story then parts[#parts + 1] = "User story: " .. user_story end
@@ -199,13 +207,13 @@ local function extension(path)
 end
 
 -- The story's lines (units, from judge.story_lines) that name a path, quoted (up to
--- two), with their section.
-local function mentions(units, path)
+-- two), with their section, redacted with the run's options.
+local function mentions(units, path, red)
   local quote = require("agent.judge").quote
   local out = {}
   for _, l in ipairs(units) do
     if l.text:find(path, 1, true) then
-      out[#out + 1] = ('"%s"%s'):format(quote(require("agent.redact").text(l.text)), l.section and (" (" .. l.section .. ")") or "")
+      out[#out + 1] = ('"%s"%s'):format(quote((require("agent.redact").text(l.text, red))), l.section and (" (" .. l.section .. ")") or "")
       if #out == 2 then break end
     end
   end
@@ -248,7 +256,7 @@ end
 -- Proposed changes from the files the story names: [MODIFY] for those that exist (a
 -- description of what must change and why, never an invented SEARCH block), [NEW] for those
 -- that do not, grouped by top-level directory in order of first mention.
-local function offline_changes(input)
+local function offline_changes(input, red)
   local story = input.story
   local units = require("agent.judge").story_lines(story.text or "") -- split once, not per path
   local groups, order = {}, {}
@@ -258,7 +266,7 @@ local function offline_changes(input)
       groups[comp] = { component = comp, ops = {} }
       order[#order + 1] = comp
     end
-    local said = mentions(units, path)
+    local said = mentions(units, path, red)
     local because = #said > 0 and (" The story says: " .. table.concat(said, "; ") .. ".") or ""
     local op
     if file_exists(input, path) then
@@ -281,9 +289,9 @@ local function offline_changes(input)
   return changes
 end
 
-local function verification(story)
-  local ac = embeddable(section(story, "Acceptance Criteria"))
-  local ts = embeddable(section(story, "Test Strategy", "Testing Strategy", "Testing"))
+local function verification(story, red)
+  local ac = embeddable(section(story, "Acceptance Criteria"), red)
+  local ts = embeddable(section(story, "Test Strategy", "Testing Strategy", "Testing"), red)
   local parts = {}
   if ac then parts[#parts + 1] = "Acceptance criteria (from the story), each to be demonstrated:\n\n" .. ac end
   if ts then parts[#parts + 1] = "Test strategy (from the story):\n\n" .. ts end
@@ -295,8 +303,8 @@ local function verification(story)
   return table.concat(parts, "\n\n")
 end
 
-local function rollback(story)
-  local plan = embeddable(section(story, "Rollback Plan", "Rollback"))
+local function rollback(story, red)
+  local plan = embeddable(section(story, "Rollback Plan", "Rollback"), red)
   if plan then return plan end
   return ("The story has no rollback plan. Add a Rollback Plan section to `%s` (how to revert the change and "
     .. "any data it wrote) before this runbook is accepted."):format(story.relpath or story.id)
@@ -305,10 +313,11 @@ end
 -- The deterministic runbook document: no clock, no randomness, only the inputs.
 function M.offline(input)
   local doc = M.skeleton(input)
-  doc.goal = goal(input.story)
-  doc.changes = offline_changes(input)
-  doc.verification = verification(input.story)
-  doc.rollback = rollback(input.story)
+  local red = redact_options(input)
+  doc.goal = goal(input.story, red)
+  doc.changes = offline_changes(input, red)
+  doc.verification = verification(input.story, red)
+  doc.rollback = rollback(input.story, red)
   return doc
 end
 

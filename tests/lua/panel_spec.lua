@@ -783,6 +783,20 @@ describe("synthesis", function()
     assert.are.equal('{"a":{"y":[],"z":true},"b":1,"list":["x",{"c":null,"k":"v"}]}', synthesis.canonical(v))
   end)
 
+  it("redacts e-mail addresses everywhere it quotes the story when the config says so", function()
+    local story = {}
+    for k, v in pairs(STORY) do story[k] = v end
+    local mail = "ops.lead@example.com"
+    story.text = STORY.text:gsub("no rate limiting%.", "no rate limiting; ask " .. mail .. " about src/orders/limits.py.")
+    story.sections = { ["Problem Statement"] = "The orders API has no rate limiting; ask " .. mail .. "." }
+    local gathered = setmetatable({ redact = { emails = true, ips = false } }, { __index = GATHERED })
+    local doc = synthesis.offline({ story = story, gathered = gathered, results = {}, provider = "offline" })
+    local seen = require("agent.json").encode(doc)
+    assert.is_nil(seen:find(mail, 1, true))
+    assert.matches("%[REDACTED:EMAIL%]", doc.goal)
+    assert.matches("%[REDACTED:EMAIL%]", doc.changes[1].ops[2].description)
+  end)
+
   it("turns story headings into bold lines, never runbook sections", function()
     assert.are.equal("**Notes**\nkeep\n```\n## not a heading\n```", synthesis.embeddable("## Notes\nkeep\n```\n## not a heading\n```"))
   end)
