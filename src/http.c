@@ -2,7 +2,7 @@
  * request() and request_all() run a single poll loop that starts transfers (at most
  * `parallel` at a time), retries with backoff, hands server-sent events and finished results
  * to Lua as they arrive, and stops everything on SIGINT/SIGTERM. Lua runs only from that
- * loop, never inside a libcurl callback; all transfer state lives in a userdata with __gc. */
+ * loop, never inside a libcurl callback; all transfer state lives in a to-be-closed userdata. */
 #include "agent_limits.h"
 #include "curl_api.h"
 #include "host.h"
@@ -75,7 +75,7 @@ struct xfer {
   struct curl_slist *headers; /* owned */
   long timeout_ms, connect_timeout_ms, backoff_ms, backoff_max_ms;
   double deadline_ms; /* no attempt starts at or after it (sys.clock() scale); HUGE_VAL: none */
-  size_t max_bytes, max_header_bytes;
+  size_t max_bytes, max_header_bytes, max_event_bytes;
   int retries;
   unsigned char retry_on[600 / 8]; /* bit per status 0..599 that earns a retry */
   int streams;                     /* has on_event */
@@ -169,6 +169,7 @@ static void batch_close(struct batch *b)
   b->multi = NULL;
 }
 
+/* __gc(batch) and __close(batch): releases every transfer and the multi handle. */
 static int batch_gc(lua_State *L)
 {
   batch_close(luaL_checkudata(L, 1, BATCH_MT));
@@ -240,7 +241,7 @@ static size_t on_headers_end(struct xfer *x)
 {
   x->sse_on = x->streams && x->status >= 200 && x->status < 300;
   if (x->sse_on) {
-    size_t cap = x->max_bytes < AGENT_SSE_LINE_MAX ? x->max_bytes : AGENT_SSE_LINE_MAX;
+    size_t cap = x->max_bytes < x->max_event_bytes ? x->max_bytes : x->max_event_bytes;
     agent_sse_free(&x->sse); /* a proxy's CONNECT reply came first: start afresh */
     agent_sse_init(&x->sse, cap, queue_event, x);
   }
@@ -718,10 +719,10 @@ static long field_ms(lua_State *L, int t, lua_Integer label, const char *field, 
                      int zero_ok)
 {
   long ms = dflt;
-  if (lua_getfield(L, t, field) != LUA_TNIL) {
+  if (agent_rawfield(L, t, field) != LUA_TNIL) {
     int isnum = 0;
     lua_Number s = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !(s > 0 || (zero_ok && s == 0)) || s > 1e6) /* 11 days: fits a 32-bit long */
+    if (!isnum || !(s > 0 || (zero_ok && s == 0)) || s > AGENT_HTTP_TIMEOUT_MAX_S)
       field_error(L, label, field, zero_ok ? "must be seconds (>= 0)" : "must be seconds (> 0)");
     ms = (long)ceil(s * 1e3);
   }
@@ -735,7 +736,7 @@ static long field_ms(lua_State *L, int t, lua_Integer label, const char *field, 
 static double field_deadline(lua_State *L, int t, lua_Integer label)
 {
   double ms = HUGE_VAL;
-  if (lua_getfield(L, t, "deadline") != LUA_TNIL) {
+  if (agent_rawfield(L, t, "deadline") != LUA_TNIL) {
     int isnum = 0;
     ms = (double)lua_tonumberx(L, -1, &isnum);
     if (!isnum || isnan(ms))
@@ -749,7 +750,7 @@ static lua_Integer field_int(lua_State *L, int t, lua_Integer label, const char 
                              lua_Integer dflt, lua_Integer min, lua_Integer max)
 {
   lua_Integer v = dflt;
-  if (lua_getfield(L, t, field) != LUA_TNIL) {
+  if (agent_rawfield(L, t, field) != LUA_TNIL) {
     int isint = 0;
     v = lua_tointegerx(L, -1, &isint);
     if (!isint || v < min || v > max)
@@ -771,7 +772,7 @@ static void read_method(lua_State *L, int t, lua_Integer label, struct xfer *x)
 {
   size_t n = 0;
   const char *m = NULL;
-  if (lua_getfield(L, t, "method") == LUA_TNIL) {
+  if (agent_rawfield(L, t, "method") == LUA_TNIL) {
     m = x->payload ? "POST" : "GET";
     n = strlen(m);
   } else if (lua_type(L, -1) == LUA_TSTRING) {
@@ -836,7 +837,7 @@ static int has_header(lua_State *L, int t, const char *lower)
 static void read_headers(lua_State *L, int t, lua_Integer label, const struct curl_api *curl,
                          struct xfer *x)
 {
-  int type = lua_getfield(L, t, "headers");
+  int type = agent_rawfield(L, t, "headers");
   if (type != LUA_TNIL && type != LUA_TTABLE)
     field_error(L, label, "headers", "must be a table");
   int headers = lua_gettop(L);
@@ -861,7 +862,7 @@ static void read_headers(lua_State *L, int t, lua_Integer label, const struct cu
 
 static void read_retry_statuses(lua_State *L, int t, lua_Integer label, struct xfer *x)
 {
-  int type = lua_getfield(L, t, "retry_statuses");
+  int type = agent_rawfield(L, t, "retry_statuses");
   if (type == LUA_TNIL) {
     for (size_t i = 0; i < sizeof(DEFAULT_RETRY_STATUSES) / sizeof(DEFAULT_RETRY_STATUSES[0]); i++)
       set_retry_bit(x, DEFAULT_RETRY_STATUSES[i]);
@@ -888,7 +889,7 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
 {
   struct batch *b = lua_touserdata(L, self);
   struct xfer *x = &b->x[i];
-  if (lua_getfield(L, t, "url") != LUA_TSTRING)
+  if (agent_rawfield(L, t, "url") != LUA_TSTRING)
     field_error(L, label, "url", "must be a string");
   const char *url = lua_tostring(L, -1);
   x->url = strdup(url);
@@ -897,7 +898,7 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
     luaL_error(L, "http: out of memory");
   lua_pop(L, 1);
 
-  int type = lua_getfield(L, t, "body");
+  int type = agent_rawfield(L, t, "body");
   if (type == LUA_TSTRING) {
     x->payload = lua_tolstring(L, -1, &x->payload_len);
     lua_getiuservalue(L, self, 1);
@@ -921,10 +922,12 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
                                    (lua_Integer)(SIZE_MAX / 2));
   x->max_header_bytes = (size_t)field_int(L, t, label, "max_header_bytes", AGENT_HTTP_HEADERS_MAX,
                                           1, (lua_Integer)(SIZE_MAX / 2));
-  x->retries = (int)field_int(L, t, label, "retries", 0, 0, 1000);
+  x->retries = (int)field_int(L, t, label, "retries", 0, 0, AGENT_HTTP_RETRIES_MAX);
+  x->max_event_bytes = (size_t)field_int(L, t, label, "max_event_bytes", AGENT_SSE_LINE_MAX, 1,
+                                         (lua_Integer)(SIZE_MAX / 2));
   x->deadline_ms = field_deadline(L, t, label);
 
-  type = lua_getfield(L, t, "on_event");
+  type = agent_rawfield(L, t, "on_event");
   if (type == LUA_TFUNCTION) {
     x->streams = 1;
     lua_getiuservalue(L, self, 2);
@@ -937,14 +940,13 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
   lua_pop(L, 1);
 }
 
-/* Pushes a batch of n transfers. Everything it allocates hangs off the userdata at once,
- * so a raise anywhere later (bad field, no memory) leaves __gc to clean up. */
+/* Pushes a batch of n transfers, to-be-closed. Everything it allocates hangs off the userdata
+ * at once, so a raise anywhere later (bad field, no memory, an error from on_done) releases
+ * every easy handle and socket right then, through __close, not at some later collection. */
 static struct batch *new_batch(lua_State *L, const struct curl_api *curl, size_t n, size_t parallel)
 {
-  struct batch *b = lua_newuserdatauv(L, sizeof(*b), 2);
-  memset(b, 0, sizeof(*b));
+  struct batch *b = agent_pushbox(L, sizeof(*b), 2, BATCH_MT);
   b->curl = curl;
-  luaL_setmetatable(L, BATCH_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1); /* request bodies, by index */
   lua_newtable(L);
@@ -1028,7 +1030,7 @@ static int http_request_all(lua_State *L)
   if (has_opts) {
     parallel = agent_optfield_int(L, 2, "parallel", AGENT_HTTP_PARALLEL_MAX);
     luaL_argcheck(L, parallel >= 1, 2, "'parallel' must be at least 1");
-    lua_getfield(L, 2, "on_done");
+    agent_rawfield(L, 2, "on_done");
   } else {
     lua_pushnil(L);
   }
@@ -1056,6 +1058,17 @@ static int http_request_all(lua_State *L)
   return 1;
 }
 
+static const luaL_Reg batch_metamethods[] = {
+    {"__close", batch_gc},
+    {"__gc", batch_gc},
+    {NULL, NULL},
+};
+
+static const luaL_Reg curl_lib_metamethods[] = {
+    {"__gc", curl_lib_gc},
+    {NULL, NULL},
+};
+
 static const luaL_Reg http_funcs[] = {
     {"request", http_request},
     {"request_all", http_request_all},
@@ -1066,18 +1079,12 @@ static const luaL_Reg http_funcs[] = {
  * requiring agent.http, or agent as a whole, stays cheap and works without libcurl. */
 int luaopen_agent_http(lua_State *L)
 {
-  luaL_newmetatable(L, BATCH_MT);
-  lua_pushcfunction(L, batch_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  agent_newclass(L, BATCH_MT, NULL, batch_metamethods);
 
   /* No batch outlives the libcurl it runs on: a running call holds the curl_lib as its
    * upvalue, and Lua runs finalizers in the reverse order their objects got them, so at
    * lua_close every batch (always younger) is closed before curl_lib_gc unloads libcurl. */
-  luaL_newmetatable(L, CURL_MT);
-  lua_pushcfunction(L, curl_lib_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  agent_newclass(L, CURL_MT, NULL, curl_lib_metamethods);
 
   luaL_newlibtable(L, http_funcs); /* stack: M */
   struct curl_lib *lib = lua_newuserdatauv(L, sizeof(*lib), 0);

@@ -27,14 +27,15 @@
 
 /* cmark's C memory for one call: the document tree, an iterator over it, rendered HTML. A
  * Lua error (a failed allocation while results are built) must not leak them, so they live
- * in a userdata whose __gc frees what is still held. */
+ * in a to-be-closed userdata whose __close frees what is still held the moment the error
+ * leaves the call. */
 struct md_doc {
   cmark_node *root;
   cmark_iter *iter;
   char *html;
 };
 
-/* Idempotent: called when a call ends, and again by __gc. */
+/* Idempotent: called when a call ends, and again by __close and __gc. */
 static void release_doc(struct md_doc *d)
 {
   if (d->iter)
@@ -45,6 +46,7 @@ static void release_doc(struct md_doc *d)
   memset(d, 0, sizeof(*d));
 }
 
+/* __close(doc) and __gc(doc): frees the tree, the iterator and the HTML. */
 static int doc_gc(lua_State *L)
 {
   release_doc(luaL_checkudata(L, 1, DOC_MT));
@@ -53,14 +55,11 @@ static int doc_gc(lua_State *L)
 
 static struct md_doc *push_doc(lua_State *L)
 {
-  struct md_doc *d = lua_newuserdatauv(L, sizeof(*d), 0);
-  memset(d, 0, sizeof(*d));
-  luaL_setmetatable(L, DOC_MT);
-  return d;
+  return agent_pushbox(L, sizeof(struct md_doc), 0, DOC_MT);
 }
 
 /* Checks (text [, {max_bytes=}]) and the input cap. Returns the text, or NULL after pushing
- * nil and the message. */
+ * nil, the message and "toobig". */
 static const char *check_input(lua_State *L, size_t *len)
 {
   const char *text = luaL_checklstring(L, 1, len);
@@ -74,6 +73,7 @@ static const char *check_input(lua_State *L, size_t *len)
   luaL_pushfail(L);
   lua_pushfstring(L, "markdown: input of %I bytes is over the limit of %I bytes (max_bytes)",
                   (lua_Integer)*len, max);
+  lua_pushliteral(L, "toobig");
   return NULL;
 }
 
@@ -368,13 +368,13 @@ static void walk(struct md_parse *p)
     close_section(p, p->nlines);
 }
 
-/* markdown.parse(text [, {max_bytes=}]) -> {sections=, headings=, code_blocks=} | nil, msg */
+/* markdown.parse(text [, {max_bytes=}]) -> {sections=, headings=, code_blocks=} | nil, msg, code */
 static int markdown_parse(lua_State *L)
 {
   size_t len;
   const char *text = check_input(L, &len);
   if (!text)
-    return 2;
+    return 3;
   struct md_doc *d = push_doc(L); /* slot 3 */
   d->root = cmark_parse_document(text, len, PARSE_OPTIONS);
   if (!d->root || !(d->iter = cmark_iter_new(d->root)))
@@ -406,13 +406,13 @@ static int markdown_parse(lua_State *L)
   return 1;
 }
 
-/* markdown.to_html(text [, {max_bytes=}]) -> html | nil, msg */
+/* markdown.to_html(text [, {max_bytes=}]) -> html | nil, msg, code */
 static int markdown_to_html(lua_State *L)
 {
   size_t len;
   const char *text = check_input(L, &len);
   if (!text)
-    return 2;
+    return 3;
   struct md_doc *d = push_doc(L);
   d->root = cmark_parse_document(text, len, HTML_OPTIONS);
   if (!d->root || !(d->html = cmark_render_html(d->root, HTML_OPTIONS)))
@@ -428,12 +428,11 @@ static const luaL_Reg markdown_funcs[] = {
   {NULL, NULL},
 };
 
-static const luaL_Reg doc_methods[] = {{NULL, NULL}};
-static const luaL_Reg doc_metamethods[] = {{"__gc", doc_gc}, {NULL, NULL}};
+static const luaL_Reg doc_metamethods[] = {{"__close", doc_gc}, {"__gc", doc_gc}, {NULL, NULL}};
 
 int luaopen_agent_markdown(lua_State *L)
 {
-  agent_newclass(L, DOC_MT, doc_methods, doc_metamethods);
+  agent_newclass(L, DOC_MT, NULL, doc_metamethods);
   luaL_newlib(L, markdown_funcs);
   return 1;
 }

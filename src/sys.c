@@ -1,5 +1,6 @@
 /* agent.sys: the process and clock facts the pipeline needs (monotonic clock, wall time,
  * environment, terminals, process id, random ids, sleep) and SHA-256 for cache keys. */
+#include "agent_limits.h"
 #include "host.h"
 #include "luax.h"
 #include "util.h"
@@ -62,13 +63,15 @@ static int sys_pid(lua_State *L)
   return 1;
 }
 
-/* sys.random_id([bytes = 8]) -> lower-case hex string of 2*bytes characters (1..64 bytes),
- * from the kernel's random source. Raises only for a bad size. */
+/* sys.random_id([bytes = 8]) -> lower-case hex string of 2*bytes characters (bytes in
+ * 1..AGENT_RANDOM_ID_MAX_BYTES), from the kernel's random source. Raises only for a bad size. */
 static int sys_random_id(lua_State *L)
 {
   lua_Integer n = luaL_optinteger(L, 1, 8);
-  luaL_argcheck(L, n >= 1 && n <= 64, 1, "size must be 1..64 bytes");
-  unsigned char raw[64];
+  if (n < 1 || n > AGENT_RANDOM_ID_MAX_BYTES)
+    return luaL_argerror(
+        L, 1, lua_pushfstring(L, "size must be 1..%d bytes", AGENT_RANDOM_ID_MAX_BYTES));
+  unsigned char raw[AGENT_RANDOM_ID_MAX_BYTES];
   size_t got = 0;
   while (got < (size_t)n) {
     ssize_t r = getrandom(raw + got, (size_t)n - got, 0);

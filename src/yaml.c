@@ -5,6 +5,7 @@
 #include "agent_limits.h"
 #include "host.h"
 #include "luax.h"
+#include "util.h"
 #include "yaml_scalar.h"
 
 #include <limits.h>
@@ -47,7 +48,8 @@ struct frame {
 
 /* The C memory of one decode: libyaml's parser, its current event and the frame stack. A
  * Lua error (a failed allocation while a value is pushed) must not leak them, so they live
- * in a userdata whose __gc releases whatever is still held. */
+ * in a to-be-closed userdata whose __close releases whatever is still held the moment the
+ * error leaves decode. */
 struct yaml_run {
   yaml_parser_t parser;
   yaml_event_t event;
@@ -77,7 +79,7 @@ static void release_event(struct yaml_run *run)
   }
 }
 
-/* Idempotent: called when a decode ends, and again by __gc. */
+/* Idempotent: called when a decode ends, and again by __close and __gc. */
 static void release_run(struct yaml_run *run)
 {
   release_event(run);
@@ -90,6 +92,7 @@ static void release_run(struct yaml_run *run)
   run->nframes = run->cap = 0;
 }
 
+/* __close(run) and __gc(run): releases the parser, its event and the frames. */
 static int run_gc(lua_State *L)
 {
   release_run(luaL_checkudata(L, 1, RUN_MT));
@@ -100,9 +103,7 @@ static int run_gc(lua_State *L)
  * libyaml cannot allocate its parser. */
 static struct yaml_run *push_run(lua_State *L, const char *text, size_t len)
 {
-  struct yaml_run *run = lua_newuserdatauv(L, sizeof(*run), 0);
-  memset(run, 0, sizeof(*run));
-  luaL_setmetatable(L, RUN_MT);
+  struct yaml_run *run = agent_pushbox(L, sizeof(*run), 0, RUN_MT);
   if (!yaml_parser_initialize(&run->parser))
     return NULL;
   run->parser_live = 1;
@@ -145,11 +146,13 @@ static int fail(struct builder *b, yaml_mark_t mark, const char *fmt, ...)
   return -1;
 }
 
-/* A short printable form of a scalar, for messages: at most 40 bytes, then "...". */
+/* A one-line form of a scalar for messages: its first line, at most AGENT_EXCERPT_MAX bytes
+ * cut at a character boundary, then "..." when that is not all of it. */
 static const char *excerpt(const char *s, size_t len, char *buf, size_t size)
 {
-  int n = len > 40 ? 40 : (int)len;
-  snprintf(buf, size, "%.*s%s", n, s, len > 40 ? "..." : "");
+  int cut = 0;
+  size_t n = agent_excerpt(s, len, AGENT_EXCERPT_MAX, &cut);
+  snprintf(buf, size, "%.*s%s", (int)n, s, cut ? "..." : "");
   return buf;
 }
 
@@ -578,7 +581,7 @@ static int build(struct builder *b, int all)
   }
 }
 
-/* decode and decode_all: (text [, opts]) -> result | nil, msg */
+/* decode and decode_all: (text [, opts]) -> result | nil, msg [, "toobig"] */
 static int decode(lua_State *L, int all)
 {
   size_t len;
@@ -599,7 +602,8 @@ static int decode(lua_State *L, int all)
     luaL_pushfail(L);
     lua_pushfstring(L, "yaml: input of %I bytes is over the limit of %I bytes (max_bytes)",
                     (lua_Integer)len, max_bytes);
-    return 2;
+    lua_pushliteral(L, "toobig");
+    return 3;
   }
   b.run = push_run(L, text, len); /* slot 3 */
   lua_newtable(L);                /* slot 4: anchors */
@@ -618,13 +622,13 @@ static int decode(lua_State *L, int all)
   return 1;
 }
 
-/* yaml.decode(text [, {max_depth=, max_alias_nodes=, max_bytes=}]) -> value | nil, msg */
+/* yaml.decode(text [, {max_depth=, max_alias_nodes=, max_bytes=}]) -> value | nil, msg [, code] */
 static int yaml_decode(lua_State *L)
 {
   return decode(L, 0);
 }
 
-/* yaml.decode_all(text [, opts]) -> {value...} | nil, msg  (every document of the stream) */
+/* yaml.decode_all(text [, opts]) -> {value...} | nil, msg [, code] (every document) */
 static int yaml_decode_all(lua_State *L)
 {
   return decode(L, 1);
@@ -636,12 +640,11 @@ static const luaL_Reg yaml_funcs[] = {
   {NULL, NULL},
 };
 
-static const luaL_Reg run_methods[] = {{NULL, NULL}};
-static const luaL_Reg run_metamethods[] = {{"__gc", run_gc}, {NULL, NULL}};
+static const luaL_Reg run_metamethods[] = {{"__close", run_gc}, {"__gc", run_gc}, {NULL, NULL}};
 
 int luaopen_agent_yaml(lua_State *L)
 {
-  agent_newclass(L, RUN_MT, run_methods, run_metamethods);
+  agent_newclass(L, RUN_MT, NULL, run_metamethods);
   luaL_newlib(L, yaml_funcs);
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");

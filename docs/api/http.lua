@@ -44,9 +44,10 @@ local http = {}
 ---@field body? string sent as is (kept alive by agent.http while the transfer runs)
 ---@field timeout? number seconds for one attempt, start to end (default 120)
 ---@field connect_timeout? number seconds to connect (default 10)
----@field max_bytes? integer response body cap (default 32 MiB); one server-sent event line or event is capped at the smaller of this and 4 MiB
+---@field max_bytes? integer response body cap (default 32 MiB); one server-sent event line or event is capped at the smaller of this and max_event_bytes
+---@field max_event_bytes? integer cap on one server-sent event line or event (default 4 MiB)
 ---@field max_header_bytes? integer cap on a response's header lines (default 256 KiB)
----@field retries? integer extra attempts (default 0)
+---@field retries? integer extra attempts (default 0, at most 1000)
 ---@field retry_statuses? integer[] statuses that earn a retry (default 408, 429, 500, 502, 503, 504)
 ---@field backoff? number seconds before the first retry (default 0.5), doubled each time, with jitter
 ---@field backoff_max? number ceiling of one wait in seconds (default 30); a Retry-After longer than this ends the retries and returns that response

@@ -38,6 +38,7 @@ local markdown = {}
 ---@param opts? {max_bytes?: integer} input size cap (default AGENT_MARKDOWN_INPUT_MAX, 64 MiB)
 ---@return agent.markdown.document|nil doc
 ---@return string? message "markdown: input of N bytes is over the limit of M bytes (max_bytes)"
+---@return string? code "toobig"
 function markdown.parse(text, opts) end
 
 ---Renders markdown to HTML without CMARK_OPT_UNSAFE: raw HTML becomes
@@ -47,6 +48,7 @@ function markdown.parse(text, opts) end
 ---@param opts? {max_bytes?: integer}
 ---@return string|nil html
 ---@return string? message as for parse
+---@return string? code "toobig"
 function markdown.to_html(text, opts) end
 
 return markdown

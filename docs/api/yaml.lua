@@ -17,8 +17,9 @@
 -- Failures return nil and "yaml: line L, column C: problem" (1-based): syntax errors with
 -- libyaml's context, invalid UTF-8 and control characters (NUL) where they are, duplicate
 -- keys (at the second), keys that are not scalars, undefined or recursive aliases, too deep
--- a document, too many alias nodes; "yaml: input of N bytes is over the limit of M bytes
--- (max_bytes)" for input over the cap. A UTF-8 byte order mark and CRLF or CR line endings are
+-- a document, too many alias nodes; nil, "yaml: input of N bytes is over the limit of M bytes
+-- (max_bytes)", "toobig" for input over the cap (the only failure with a code). Keys and
+-- values quoted in messages are cut to their first line and 40 bytes. A UTF-8 byte order mark and CRLF or CR line endings are
 -- read as usual. Bad arguments raise.
 
 ---@class agent.yaml
@@ -36,6 +37,7 @@ local yaml = {}
 ---@param opts? agent.yaml.opts
 ---@return any|nil value nil on failure (a YAML null decodes to yaml.null, never nil)
 ---@return string? message "yaml: line L, column C: problem"
+---@return string? code "toobig" when the input is over max_bytes
 function yaml.decode(text, opts) end
 
 ---Every document of a YAML stream, in order ({} when there are none). Anchors do not carry
@@ -44,6 +46,7 @@ function yaml.decode(text, opts) end
 ---@param opts? agent.yaml.opts
 ---@return any[]|nil documents
 ---@return string? message "yaml: line L, column C: problem"
+---@return string? code "toobig" when the input is over max_bytes
 function yaml.decode_all(text, opts) end
 
 return yaml
