@@ -182,7 +182,7 @@ agent.json = {}
 ---@type lightuserdata
 agent.json.null = nil
 
----Encodes a value. Never raises.
+---Encodes a value as agent writes JSON: object keys sorted, '/' unescaped. Never raises.
 ---@param v any
 ---@return string|nil text
 ---@return string? message "json encode: ..." (a function, a cycle)

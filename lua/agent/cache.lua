@@ -3,7 +3,7 @@
 -- atomically the moment it arrives, so a run cut short (Ctrl-C, a deadline, a crash) resumes
 -- without paying twice. --fresh skips the lookups but still records the new replies.
 -- Offline results are never cached: they cost nothing and must always reflect the files.
-local cjson = require("cjson")
+local json = require("agent.json")
 local fs = require("agent.fs")
 local log = require("agent.log")
 local sys = require("agent.sys")
@@ -20,7 +20,7 @@ Store.__index = Store
 
 -- The cache key of a call: what determines the reply, encoded unambiguously.
 function M.key(call)
-  return sys.sha256(cjson.encode({ call.provider or "", call.model or "", call.system or "", call.user or "" }))
+  return sys.sha256(json.encode({ call.provider or "", call.model or "", call.system or "", call.user or "" }))
 end
 
 -- A store for one story. opts.fresh: lookups always miss (replies are still written).
@@ -52,8 +52,8 @@ function Store:get(call)
   if self.fresh or not self:inside(self:path(call)) then return nil end
   local text = fs.read(self:path(call), ENTRY_MAX_BYTES)
   if not text then return nil end
-  local ok, entry = pcall(cjson.decode, text)
-  if not ok or type(entry) ~= "table" or entry.format ~= FORMAT or type(entry.reply) ~= "table"
+  local entry = json.decode(text)
+  if type(entry) ~= "table" or entry.format ~= FORMAT or type(entry.reply) ~= "table"
       or type(entry.reply.text) ~= "string" or entry.provider ~= call.provider or entry.model ~= call.model then
     log.debug(("cache: ignoring unreadable entry %s"):format(self:path(call)))
     return nil
@@ -74,7 +74,7 @@ function Store:put(call, reply)
   -- Atomic but not durable: a reader never sees half an entry, and an entry a crash loses is
   -- only a miss. The fsyncs a durable write makes would queue up on the event loop when many
   -- replies arrive together, and hold up the synthesis (bench/README.md, panel latency).
-  if ok then ok, err = fs.write(self:path(call), cjson.encode(entry), { sync = false }) end
+  if ok then ok, err = fs.write(self:path(call), json.encode(entry), { sync = false }) end
   if not ok and not self.warned then
     self.warned = true
     log.warn(("cache: cannot record replies (%s); an interrupted run will pay for them again"):format(err))

@@ -2,6 +2,7 @@
 --   * json.array(t) marks a table as a JSON array, so an empty one encodes as [] (Debian's
 --     lua-cjson 2.1.0 has no array_mt and encodes every empty table as {});
 --   * '/' is not escaped (cjson writes "\/", which is valid but noisy);
+--   * object keys are sorted, so equal values encode to equal bytes (cache keys, --json);
 --   * decode never raises: it returns nil, message.
 local cjson = require("cjson")
 
@@ -18,21 +19,56 @@ end
 
 function M.is_array(t) return getmetatable(t) == ARRAY end
 
--- A placeholder for [] that no real string can equal: NUL bytes (which cjson writes as
--- \u0000) around a random nonce drawn once per process.
-local NONCE = require("agent.sys").random_id(8)
-local EMPTY = "\0agent:empty-array:" .. NONCE .. "\0"
-local EMPTY_JSON = '"\\u0000agent:empty-array:' .. NONCE .. '\\u0000"'
+-- Whether t holds exactly the keys 1..#t (at least one): cjson's idea of an array, short of
+-- its sparse-array allowance, which agent never relies on.
+local function is_sequence(t)
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
 
-local function prepare(v, seen)
-  if type(v) ~= "table" then return v end
-  if seen[v] then error("json.encode: cycle in the value", 3) end
-  if getmetatable(v) == ARRAY and next(v) == nil then return EMPTY end
+local function key_text(k)
+  local kind = type(k)
+  if kind ~= "string" and kind ~= "number" then
+    error("json.encode: a table key must be a string or a number, got " .. kind, 0)
+  end
+  return tostring(k)
+end
+
+-- Appends v's JSON to out. Scalars (strings above all) are cjson's; the structure is written
+-- here so an object's keys come out sorted: the same value gives the same bytes in every
+-- process, whatever order its table was built in (pairs follows a per-run hash seed).
+local function write(v, out, seen)
+  if type(v) ~= "table" then
+    out[#out + 1] = cjson.encode(v)
+    return
+  end
+  if seen[v] then error("json.encode: cycle in the value", 0) end
   seen[v] = true
-  local out = {}
-  for k, x in pairs(v) do out[k] = prepare(x, seen) end
+  if getmetatable(v) == ARRAY or is_sequence(v) then
+    out[#out + 1] = "["
+    for i = 1, #v do
+      if i > 1 then out[#out + 1] = "," end
+      write(v[i], out, seen)
+    end
+    out[#out + 1] = "]"
+  else
+    local keys, text = {}, {}
+    for k in pairs(v) do
+      local s = key_text(k)
+      keys[#keys + 1], text[s] = s, k
+    end
+    table.sort(keys)
+    out[#out + 1] = "{"
+    for i, s in ipairs(keys) do
+      out[#out + 1] = (i > 1 and "," or "") .. cjson.encode(s) .. ":"
+      write(v[text[s]], out, seen)
+    end
+    out[#out + 1] = "}"
+  end
   seen[v] = nil
-  return out
 end
 
 -- cjson escapes every '/' as "\/", so in its output the byte before a '/' is always that
@@ -43,10 +79,12 @@ local function unescape_slashes(s)
   return (s:gsub("\\/", "/"))
 end
 
--- Encodes a Lua value. Raises only for values JSON cannot hold (functions, cycles).
+-- Encodes a Lua value, objects with their keys sorted bytewise. Raises only for values JSON
+-- cannot hold (functions, cycles, keys that are neither strings nor numbers).
 function M.encode(v)
-  local s = cjson.encode(prepare(v, {}))
-  if s:find(NONCE, 1, true) then s = s:gsub(EMPTY_JSON:gsub("%p", "%%%0"), "[]") end
+  local out = {}
+  write(v, out, {})
+  local s = table.concat(out)
   if s:find("\\/", 1, true) then s = unescape_slashes(s) end
   return s
 end

@@ -154,7 +154,7 @@ local function safe_json()
   return {
     null = cjson.null,
     encode = function(v)
-      local ok, s = pcall(cjson.encode, v)
+      local ok, s = pcall(require("agent.json").encode, v)
       if not ok then return nil, "json encode: " .. tostring(s) end
       return s
     end,

@@ -355,30 +355,10 @@ Proposed changes: a file that exists gets "MODIFY" with SEARCH/REPLACE blocks wh
 Reply with only this JSON object, no prose before or after it:
 ]]
 
--- JSON with object keys sorted, so the same document always encodes to the same bytes: the
--- prompts built from it are cache keys, and Lua's table order changes from run to run.
--- Tables marked with json.array, and non-empty sequences, are arrays.
-local function is_sequence(v)
-  local n, count = #v, 0
-  if n == 0 then return false end
-  for _ in pairs(v) do count = count + 1 end
-  return count == n
-end
-
-local function canonical(v)
-  if type(v) ~= "table" then return cjson.encode(v) end
-  local out = {}
-  if require("agent.json").is_array(v) or is_sequence(v) then
-    for i = 1, #v do out[i] = canonical(v[i]) end
-    return "[" .. table.concat(out, ",") .. "]"
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  for i, k in ipairs(keys) do out[i] = cjson.encode(tostring(k)) .. ":" .. canonical(v[k]) end
-  return "{" .. table.concat(out, ",") .. "}"
-end
-M.canonical = canonical
+-- Prompt JSON is agent.json's: keys sorted, so the same document always encodes to the same
+-- bytes (the prompts built from it are cache keys; Lua's table order changes from run to
+-- run), and paths keep their slashes.
+local canonical = require("agent.json").encode
 
 local function findings_for_prompt(results)
   local out = {}

@@ -266,6 +266,20 @@ end)
 describe("agent panel (offline)", function()
   after_each(t.cleanup)
 
+  it("prints byte-identical --json documents for identical runs (timings aside)", function()
+    local root = repo()
+    local function doc(args)
+      local r = agent(root, args)
+      assert.are.equal(0, r.code, r.stderr)
+      return (r.stdout:gsub('"timings":%b{}', ""))
+    end
+    for _, args in ipairs({ { "panel", ID, "--json" }, { "new-runbook", ID, "--json", "--dry-run" } }) do
+      local first = doc(args)
+      assert.matches('^{"exit":0,', first) -- keys sorted
+      assert.are.equal(first, doc(args))
+    end
+  end)
+
   it("prints each persona's findings and writes nothing", function()
     local root = repo()
     local r = agent(root, { "panel", "INFRA-013" }) -- any state may be reviewed

@@ -52,6 +52,17 @@ describe("agent.json", function()
     assert.is_nil((json.decode(nil)))
   end)
 
+  it("writes object keys sorted, so equal values give equal bytes whatever their build order", function()
+    local v = { b = 1, a = { z = true, y = json.array({}) }, list = { "x", { k = "v", c = json.null } }, path = ".agent/rules/x" }
+    assert.are.equal('{"a":{"y":[],"z":true},"b":1,"list":["x",{"c":null,"k":"v"}],"path":".agent/rules/x"}', json.encode(v))
+    local forward, backward = {}, {}
+    for i = 1, 200 do forward["k" .. i] = i end
+    for i = 200, 1, -1 do backward["k" .. i] = i end
+    assert.are.equal(json.encode(forward), json.encode(backward))
+    assert.are.same(forward, cjson.decode(json.encode(forward)))
+    assert.are.equal('{"1":"a","x":"b"}', json.encode({ [1] = "a", x = "b" }))
+  end)
+
   it("refuses cycles with a clear error", function()
     local t = {}
     t.self = t

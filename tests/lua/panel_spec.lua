@@ -777,12 +777,6 @@ describe("synthesis", function()
     for _, f in ipairs(synthesis.FIELDS) do assert.is_truthy(a:find("### " .. f.title, 1, true), f.title) end
   end)
 
-  it("encodes prompt JSON canonically, so the cache keys of a run repeat", function()
-    local json = require("agent.json")
-    local v = { b = 1, a = { z = true, y = json.array({}) }, list = { "x", { k = "v", c = json.null } } }
-    assert.are.equal('{"a":{"y":[],"z":true},"b":1,"list":["x",{"c":null,"k":"v"}]}', synthesis.canonical(v))
-  end)
-
   it("redacts e-mail addresses everywhere it quotes the story when the config says so", function()
     local story = {}
     for k, v in pairs(STORY) do story[k] = v end
