@@ -89,9 +89,13 @@ function M.validate(p, file, expect_id)
     return nil, ("%s: missing required field 'api' (the persona API it was written for; this agent implements %d)")
       :format(file, loader.PERSONA_API)
   end
+  if math.type(p.api) ~= "integer" then
+    return nil, ("%s: field 'api' must be an integer (got %s %s); this agent implements persona API %d")
+      :format(file, type(p.api), ("%q"):format(tostring(p.api)), loader.PERSONA_API)
+  end
   if p.api ~= loader.PERSONA_API then
-    return nil, ("%s: written for persona API %s, but this agent implements persona API %d")
-      :format(file, tostring(p.api), loader.PERSONA_API)
+    return nil, ("%s: written for persona API %d, but this agent implements persona API %d")
+      :format(file, p.api, loader.PERSONA_API)
   end
   if p.id == nil then return nil, file .. ": missing required field 'id'" end
   if type(p.id) ~= "string" or not p.id:match(ID_PATTERN) then
@@ -109,7 +113,7 @@ function M.validate(p, file, expect_id)
   local copy = {}
   for k, v in pairs(p) do copy[k] = v end
   copy.name = copy.name or handle(p.id)
-  copy.title = copy.title or copy.name:sub(2)
+  copy.title = copy.title or (copy.name:gsub("^@", ""))
   copy.role = copy.role or p.id
   copy.owns = copy.owns or {}
   copy.sections = copy.sections or {}
