@@ -1,5 +1,5 @@
 -- The reply cache: every model reply a run pays for is kept under
--- .agent/cache/panel/<STORY-ID>/<sha256(provider, model, system, user)>.json, written
+-- .agent/cache/panel/<STORY-ID>/<sha256(provider, model, system, user, max_tokens)>.json, written
 -- atomically the moment it arrives, so a run cut short (Ctrl-C, a deadline, a crash) resumes
 -- without paying twice. --fresh skips the lookups but still records the new replies.
 -- Offline results are never cached: they cost nothing and must always reflect the files.
@@ -18,9 +18,11 @@ local ENTRY_MAX_BYTES = 64 * 1024 * 1024
 local Store = {}
 Store.__index = Store
 
--- The cache key of a call: what determines the reply, encoded unambiguously.
+-- The cache key of a call: what determines the reply, encoded unambiguously. The output
+-- limit counts: a reply cut off at a small one must not answer a call allowed a larger one.
 function M.key(call)
-  return sys.sha256(json.encode({ call.provider or "", call.model or "", call.system or "", call.user or "" }))
+  return sys.sha256(json.encode({ call.provider or "", call.model or "", call.system or "", call.user or "",
+                                  call.max_tokens or 0 }))
 end
 
 -- A store for one story. opts.fresh: lookups always miss (replies are still written).

@@ -698,6 +698,12 @@ describe("cache", function()
     assert.matches("^%x+$", k)
     assert.are.equal(64, #k)
     assert.are_not.equal(k, cache.key({ provider = "openai", model = "m", system = "su", user = "" }))
+    -- a reply cut off at 100 tokens must not answer the same prompt allowed 8000
+    call.max_tokens = 100
+    local small = cache.key(call)
+    call.max_tokens = 8000
+    assert.are_not.equal(small, cache.key(call))
+    call.max_tokens = nil
     assert.are_not.equal(k, cache.key({ provider = "anthropic", model = "m", system = "s", user = "u" }))
     local root = t.tmpdir()
     local store = cache.open(root, "INFRA-012")
