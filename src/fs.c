@@ -27,7 +27,7 @@
 
 #define FD_BOX "agent.Fd"           /* an fd owned by Lua while a read is under way */
 #define WALK_BOX "agent.WalkResult" /* walk.c's result, owned by Lua while it is pushed */
-#define NAMES_BOX "agent.DirNames"  /* walk_list_dir's names, likewise */
+#define NAMES_BOX "agent.DirNames"  /* agent_walk_list_dir's names, likewise */
 #define LOCK_T "agent.Lock"
 
 /* Bytes of the target's name kept in a temp file's name, so the whole name stays within
@@ -113,14 +113,14 @@ static int *push_fdbox(lua_State *L)
 /* walkbox:__close() and walkbox:__gc(): frees walk.c's result; idempotent. */
 static int walkbox_close(lua_State *L)
 {
-  walk_result_free(luaL_checkudata(L, 1, WALK_BOX));
+  agent_walk_result_free(luaL_checkudata(L, 1, WALK_BOX));
   return 0;
 }
 
 /* namesbox:__close() and namesbox:__gc(): frees a directory's names; idempotent. */
 static int namesbox_close(lua_State *L)
 {
-  walk_strings_free(luaL_checkudata(L, 1, NAMES_BOX));
+  agent_walk_strings_free(luaL_checkudata(L, 1, NAMES_BOX));
   return 0;
 }
 
@@ -442,7 +442,7 @@ static int fs_list(lua_State *L)
   if (!dir)
     return nul_fail(L, "list", 1);
   struct walk_strings *names = agent_pushbox(L, sizeof(*names), 0, NAMES_BOX);
-  int err = walk_list_dir(dir, names);
+  int err = agent_walk_list_dir(dir, names);
   if (err)
     return agent_pusherrno(L, "list", dir, err);
   push_strings(L, names);
@@ -504,7 +504,7 @@ static int fs_walk(lua_State *L)
   if (!root)
     return nul_fail(L, "walk", 1);
   struct walk_result *r = agent_pushbox(L, sizeof(*r), 0, WALK_BOX);
-  int err = walk_tree(root, &o, r);
+  int err = agent_walk_tree(root, &o, r);
   if (err)
     return agent_pusherrno(L, "walk", root, err);
   push_strings(L, &r->files);

@@ -5,13 +5,19 @@
 
 #include <lua.h>
 
+/* The objects are built with -fvisibility=hidden. The public modules' openers stay visible
+ * beside agent.h's API: they are Lua's names for agent.so's submodules (the all-in-one
+ * loader finds `require "agent.http"` there; package.loadlib opens a second instance).
+ * agent.host, for the built-in Lua only, stays hidden. */
+#define AGENT_LUA_OPENER __attribute__((visibility("default")))
+
 /* One opener per C module (src/<module>.c). */
-int luaopen_agent_fs(lua_State *L);
-int luaopen_agent_http(lua_State *L);
-int luaopen_agent_yaml(lua_State *L);
-int luaopen_agent_markdown(lua_State *L);
-int luaopen_agent_rules(lua_State *L);
-int luaopen_agent_sys(lua_State *L);
+AGENT_LUA_OPENER int luaopen_agent_fs(lua_State *L);
+AGENT_LUA_OPENER int luaopen_agent_http(lua_State *L);
+AGENT_LUA_OPENER int luaopen_agent_yaml(lua_State *L);
+AGENT_LUA_OPENER int luaopen_agent_markdown(lua_State *L);
+AGENT_LUA_OPENER int luaopen_agent_rules(lua_State *L);
+AGENT_LUA_OPENER int luaopen_agent_sys(lua_State *L);
 int luaopen_agent_host(lua_State *L);
 int luaopen_cjson(lua_State *L);
 

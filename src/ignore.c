@@ -33,7 +33,7 @@ struct ignore_list {
   size_t text_len, cap_text;
 };
 
-struct ignore_list *ignore_new(const char *base, size_t base_len)
+struct ignore_list *agent_ignore_new(const char *base, size_t base_len)
 {
   struct ignore_list *list = calloc(1, sizeof(*list));
   if (!list)
@@ -50,7 +50,7 @@ struct ignore_list *ignore_new(const char *base, size_t base_len)
   return list;
 }
 
-void ignore_free(struct ignore_list *list)
+void agent_ignore_free(struct ignore_list *list)
 {
   if (!list)
     return;
@@ -60,7 +60,7 @@ void ignore_free(struct ignore_list *list)
   free(list);
 }
 
-size_t ignore_count(const struct ignore_list *list)
+size_t agent_ignore_count(const struct ignore_list *list)
 {
   return list->npats;
 }
@@ -103,7 +103,7 @@ static size_t trim_trailing_spaces(const char *s, size_t len)
   return keep;
 }
 
-int ignore_add_line(struct ignore_list *list, const char *line, size_t len)
+int agent_ignore_add_line(struct ignore_list *list, const char *line, size_t len)
 {
   if (len == 0 || line[0] == '#')
     return 0;
@@ -149,7 +149,7 @@ int ignore_add_line(struct ignore_list *list, const char *line, size_t len)
   return 0;
 }
 
-int ignore_add_text(struct ignore_list *list, const char *text, size_t len)
+int agent_ignore_add_text(struct ignore_list *list, const char *text, size_t len)
 {
   static const char bom[] = "\xef\xbb\xbf";
   if (len >= 3 && memcmp(text, bom, 3) == 0) {
@@ -162,7 +162,7 @@ int ignore_add_text(struct ignore_list *list, const char *text, size_t len)
     size_t used = line + (nl ? 1 : 0);
     if (line > 0 && text[line - 1] == '\r')
       line--;
-    int err = ignore_add_line(list, text, line);
+    int err = agent_ignore_add_line(list, text, line);
     if (err)
       return err;
     text += used;
@@ -273,7 +273,7 @@ static const uchar *slash_at(const uchar *p, const uchar *pe)
  * directories, and the latest one likewise supersedes earlier ones. On a mismatch: grow the
  * latest `*` by one byte (not over '/'), else let the latest `**` swallow one more directory,
  * else fail. */
-int ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, size_t text_len)
+int agent_ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, size_t text_len)
 {
   const uchar *pat = (const uchar *)pattern, *p = pat, *pe = pat + pattern_len;
   const uchar *t = (const uchar *)text, *te = t + text_len;
@@ -359,16 +359,16 @@ static int match_pattern(const struct ignore_list *list, const struct pattern *p
 {
   const char *s = list->text + pat->off;
   if (!(pat->flags & PAT_BASENAME))
-    return ignore_wildmatch(s, pat->len, rel, rel_len);
+    return agent_ignore_wildmatch(s, pat->len, rel, rel_len);
   if (pat->flags & PAT_LITERAL)
     return pat->len == name_len && memcmp(s, name, name_len) == 0;
   if (pat->flags & PAT_ENDSWITH)
     return pat->len - 1 <= name_len &&
            memcmp(s + 1, name + name_len - (pat->len - 1), pat->len - 1) == 0;
-  return ignore_wildmatch(s, pat->len, name, name_len);
+  return agent_ignore_wildmatch(s, pat->len, name, name_len);
 }
 
-enum ignore_verdict ignore_match(const struct ignore_list *list, const char *path, size_t len,
+enum ignore_verdict agent_ignore_match(const struct ignore_list *list, const char *path, size_t len,
                                  int is_dir)
 {
   const char *rel = path;

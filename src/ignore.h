@@ -16,32 +16,32 @@ struct ignore_list;
 /* A new, empty list for the patterns of the .gitignore in directory `base`: relative to the
  * root, without a trailing slash, "" (length 0) for the root itself. Patterns with a slash are
  * anchored there, and paths outside it never match. NULL when out of memory; the caller frees
- * the list with ignore_free. */
-struct ignore_list *ignore_new(const char *base, size_t base_len);
+ * the list with agent_ignore_free. */
+struct ignore_list *agent_ignore_new(const char *base, size_t base_len);
 
-void ignore_free(struct ignore_list *list);
+void agent_ignore_free(struct ignore_list *list);
 
 /* Adds every pattern of a .gitignore file's text: a UTF-8 BOM, CRLF line ends, blank lines,
  * `#` comments and unescaped trailing spaces are handled as git does. 0, or ENOMEM (the list
  * then holds the patterns added so far). */
-int ignore_add_text(struct ignore_list *list, const char *text, size_t len);
+int agent_ignore_add_text(struct ignore_list *list, const char *text, size_t len);
 
 /* Adds one line as it would appear in a .gitignore (blank and comment lines add nothing).
  * 0 or ENOMEM. */
-int ignore_add_line(struct ignore_list *list, const char *line, size_t len);
+int agent_ignore_add_line(struct ignore_list *list, const char *line, size_t len);
 
 /* Patterns the list holds (blank and comment lines are not patterns). */
-size_t ignore_count(const struct ignore_list *list);
+size_t agent_ignore_count(const struct ignore_list *list);
 
 /* The verdict of the last pattern of the list that matches `path` (relative to the root, no
  * trailing slash); is_dir says whether the path names a directory, for `dir/` patterns. */
-enum ignore_verdict ignore_match(const struct ignore_list *list, const char *path, size_t len,
+enum ignore_verdict agent_ignore_match(const struct ignore_list *list, const char *path, size_t len,
                                  int is_dir);
 
 /* git's wildmatch with WM_PATHNAME: `*`, `?` and `[...]` never match '/'; a double star
  * matches across directories only as a whole segment (leading, trailing or between slashes);
  * a backslash escapes the next character. Returns 1 when the whole text matches the whole
  * pattern. Iterative, in constant space, and polynomial whatever the pattern. */
-int ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, size_t text_len);
+int agent_ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, size_t text_len);
 
 #endif

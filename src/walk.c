@@ -34,7 +34,7 @@
 
 /* ==== Packed strings ====================================================================== */
 
-void walk_strings_free(struct walk_strings *s)
+void agent_walk_strings_free(struct walk_strings *s)
 {
   free(s->buf);
   free(s->off);
@@ -117,7 +117,7 @@ static int strings_merge(const struct walk_strings *in, size_t k, struct walk_st
   out->buf = malloc(len);
   out->off = malloc(n * sizeof(*out->off));
   if (!out->buf || !out->off) {
-    walk_strings_free(out);
+    agent_walk_strings_free(out);
     return ENOMEM;
   }
   out->cap = len;
@@ -137,10 +137,10 @@ static int strings_merge(const struct walk_strings *in, size_t k, struct walk_st
   return 0;
 }
 
-void walk_result_free(struct walk_result *r)
+void agent_walk_result_free(struct walk_result *r)
 {
-  walk_strings_free(&r->files);
-  walk_strings_free(&r->errors);
+  agent_walk_strings_free(&r->files);
+  agent_walk_strings_free(&r->errors);
 }
 
 /* ==== Opening directories =================================================================
@@ -347,7 +347,7 @@ static void report_errno(struct worker *w, const char *rel, size_t rel_len, cons
 static int is_ignored(const struct frame *f, const char *path, size_t len, int is_dir)
 {
   for (; f; f = f->parent) {
-    enum ignore_verdict v = ignore_match(f->list, path, len, is_dir);
+    enum ignore_verdict v = agent_ignore_match(f->list, path, len, is_dir);
     if (v != IGNORE_NONE)
       return v == IGNORE_EXCLUDED;
   }
@@ -362,7 +362,7 @@ static const struct frame *new_frame(struct worker *w, struct ignore_list *list,
   struct frame *f = malloc(sizeof(*f));
   if (!f || grow((void **)&w->frames, &w->cap_frames, w->nframes + 1, sizeof(*w->frames))) {
     free(f);
-    ignore_free(list);
+    agent_ignore_free(list);
     w->err = ENOMEM;
     return NULL;
   }
@@ -460,12 +460,12 @@ static void load_gitignore(struct worker *w, struct dir *d, int dfd)
       gitignore_problem(w, d, errno);
     return;
   }
-  struct ignore_list *list = ignore_new(d->path, d->len);
-  if (!list || ignore_add_text(list, text, len)) {
-    ignore_free(list);
+  struct ignore_list *list = agent_ignore_new(d->path, d->len);
+  if (!list || agent_ignore_add_text(list, text, len)) {
+    agent_ignore_free(list);
     w->err = ENOMEM;
-  } else if (ignore_count(list) == 0) {
-    ignore_free(list);
+  } else if (agent_ignore_count(list) == 0) {
+    agent_ignore_free(list);
   } else {
     const struct frame *f = new_frame(w, list, d->frame);
     if (f)
@@ -767,12 +767,12 @@ static struct dir *start(struct walk *wk, struct worker *w, const char *root)
   wk->root_shown = len;
   const struct frame *extra = NULL;
   if (wk->opts->nignore > 0) {
-    struct ignore_list *list = ignore_new("", 0);
+    struct ignore_list *list = agent_ignore_new("", 0);
     int err = list == NULL;
     for (size_t i = 0; i < wk->opts->nignore && !err; i++)
-      err = ignore_add_line(list, wk->opts->ignore[i].text, wk->opts->ignore[i].len);
+      err = agent_ignore_add_line(list, wk->opts->ignore[i].text, wk->opts->ignore[i].len);
     if (err) {
-      ignore_free(list);
+      agent_ignore_free(list);
       return NULL;
     }
     if ((extra = new_frame(w, list, NULL)) == NULL)
@@ -784,14 +784,14 @@ static struct dir *start(struct walk *wk, struct worker *w, const char *root)
 /* Frees a worker and what it made. */
 static void worker_free(struct worker *w)
 {
-  walk_result_free(&w->out);
+  agent_walk_result_free(&w->out);
   free(w->entries.buf);
   free(w->kids);
   for (size_t i = 0; i < w->ndirs; i++)
     free(w->dirs[i]);
   free(w->dirs);
   for (size_t i = 0; i < w->nframes; i++) {
-    ignore_free(w->frames[i]->list);
+    agent_ignore_free(w->frames[i]->list);
     free(w->frames[i]);
   }
   free(w->frames);
@@ -827,7 +827,7 @@ static int gather(const struct walk *wk, struct worker *w, size_t n, struct walk
 
 /* Reads the root on the calling thread, then the rest with as many workers as the tree and
  * the machine make worthwhile; each sorts its own paths, and the caller gathers them. */
-int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result *out)
+int agent_walk_tree(const char *root, const struct walk_opts *opts, struct walk_result *out)
 {
   memset(out, 0, sizeof(*out));
   struct walk wk = {.opts = opts};
@@ -876,13 +876,13 @@ int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result
   free(wk.prefix);
   free(wk.todo);
   if (err)
-    walk_result_free(out);
+    agent_walk_result_free(out);
   return err;
 }
 
 /* ==== One directory ======================================================================= */
 
-int walk_list_dir(const char *dir, struct walk_strings *out)
+int agent_walk_list_dir(const char *dir, struct walk_strings *out)
 {
   memset(out, 0, sizeof(*out));
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -900,6 +900,6 @@ int walk_list_dir(const char *dir, struct walk_strings *out)
   if (!err)
     err = strings_sort(out);
   if (err)
-    walk_strings_free(out);
+    agent_walk_strings_free(out);
   return err;
 }

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 /* NUL-terminated strings packed back to back in one buffer, listed by offset. Owned by the
- * struct: free with walk_strings_free. */
+ * struct: free with agent_walk_strings_free. */
 struct walk_strings {
   char *buf;
   size_t len, cap;
@@ -21,7 +21,7 @@ static inline const char *walk_string(const struct walk_strings *s, size_t i)
   return s->buf + s->off[i];
 }
 
-void walk_strings_free(struct walk_strings *s);
+void agent_walk_strings_free(struct walk_strings *s);
 
 /* One extra pattern (a .gitignore line); not NUL-terminated, may be empty. */
 struct walk_pattern {
@@ -49,16 +49,16 @@ struct walk_result {
 
 /* Walks the tree under root. Returns 0 with *out filled (files and errors sorted bytewise), or
  * an errno when root itself cannot be read (*out is then empty) or memory runs out. Either
- * way, the caller frees *out with walk_result_free. A tree of more than a few dozen
+ * way, the caller frees *out with agent_walk_result_free. A tree of more than a few dozen
  * directories is read by a few threads at once (opts->threads); they never outlive the call,
  * and the result is the same. Past max_files the walk stops and keeps the bytewise-first
  * max_files of the entries it listed. */
-int walk_tree(const char *root, const struct walk_opts *opts, struct walk_result *out);
+int agent_walk_tree(const char *root, const struct walk_opts *opts, struct walk_result *out);
 
-void walk_result_free(struct walk_result *r);
+void agent_walk_result_free(struct walk_result *r);
 
 /* The names in one directory (not "." or ".."), sorted bytewise. 0 or an errno; the caller
- * frees *out with walk_strings_free either way. */
-int walk_list_dir(const char *dir, struct walk_strings *out);
+ * frees *out with agent_walk_strings_free either way. */
+int agent_walk_list_dir(const char *dir, struct walk_strings *out);
 
 #endif

@@ -220,7 +220,7 @@ static void test_wildmatch_table(void)
 {
   for (size_t i = 0; i < sizeof(wildmatch_cases) / sizeof(wildmatch_cases[0]); i++) {
     const char *p = wildmatch_cases[i].pattern, *t = wildmatch_cases[i].text;
-    int got = ignore_wildmatch(p, strlen(p), t, strlen(t));
+    int got = agent_ignore_wildmatch(p, strlen(p), t, strlen(t));
     if (got != wildmatch_cases[i].match)
       fprintf(stderr, "wildmatch('%s', '%s'): expected %d\n", p, t, wildmatch_cases[i].match);
     CHECK_INT(got, wildmatch_cases[i].match);
@@ -231,49 +231,49 @@ static void test_list_table(void)
 {
   for (size_t i = 0; i < sizeof(list_cases) / sizeof(list_cases[0]); i++) {
     const char *text = list_cases[i].gitignore, *base = list_cases[i].base;
-    struct ignore_list *list = ignore_new(base, strlen(base));
+    struct ignore_list *list = agent_ignore_new(base, strlen(base));
     CHECK(list != NULL);
     if (!list)
       return;
-    CHECK_INT(ignore_add_text(list, text, strlen(text)), 0);
+    CHECK_INT(agent_ignore_add_text(list, text, strlen(text)), 0);
     const char *path = list_cases[i].path;
-    int got = (int)ignore_match(list, path, strlen(path), list_cases[i].is_dir);
+    int got = (int)agent_ignore_match(list, path, strlen(path), list_cases[i].is_dir);
     if (got != list_cases[i].verdict)
       fprintf(stderr, "case %zu: '%s' in '%s' for '%s'%s\n", i, text, base, path,
               list_cases[i].is_dir ? " (dir)" : "");
     CHECK_INT(got, list_cases[i].verdict);
-    ignore_free(list);
+    agent_ignore_free(list);
   }
 }
 
 /* Lengths, not NUL terminators, delimit patterns and paths. */
 static void test_explicit_lengths(void)
 {
-  CHECK_INT(ignore_wildmatch("a*", 1, "ab", 2), 0); /* the pattern is "a" */
-  CHECK_INT(ignore_wildmatch("a*", 2, "ab", 1), 1); /* the text is "a" */
-  CHECK_INT(ignore_wildmatch("a\0b", 3, "a\0b", 3), 1);
-  CHECK_INT(ignore_wildmatch("a?b", 3, "a\0b", 3), 1);
-  struct ignore_list *list = ignore_new("sub/dir-and-more", 7); /* base "sub/dir" */
+  CHECK_INT(agent_ignore_wildmatch("a*", 1, "ab", 2), 0); /* the pattern is "a" */
+  CHECK_INT(agent_ignore_wildmatch("a*", 2, "ab", 1), 1); /* the text is "a" */
+  CHECK_INT(agent_ignore_wildmatch("a\0b", 3, "a\0b", 3), 1);
+  CHECK_INT(agent_ignore_wildmatch("a?b", 3, "a\0b", 3), 1);
+  struct ignore_list *list = agent_ignore_new("sub/dir-and-more", 7); /* base "sub/dir" */
   CHECK(list != NULL);
-  CHECK_INT(ignore_add_line(list, "/x  junk", 2), 0); /* the line is "/x" */
-  CHECK_INT(ignore_match(list, "sub/dir/x", 9, 0), EXCL);
-  CHECK_INT(ignore_match(list, "sub/dir/xx", 9, 0), EXCL);  /* len 9: "sub/dir/x" */
-  CHECK_INT(ignore_match(list, "sub/dirx/x", 10, 0), NONE); /* not under the base */
-  CHECK_INT(ignore_match(list, "sub/dir", 7, 1), NONE);     /* the base itself */
-  ignore_free(list);
+  CHECK_INT(agent_ignore_add_line(list, "/x  junk", 2), 0); /* the line is "/x" */
+  CHECK_INT(agent_ignore_match(list, "sub/dir/x", 9, 0), EXCL);
+  CHECK_INT(agent_ignore_match(list, "sub/dir/xx", 9, 0), EXCL);  /* len 9: "sub/dir/x" */
+  CHECK_INT(agent_ignore_match(list, "sub/dirx/x", 10, 0), NONE); /* not under the base */
+  CHECK_INT(agent_ignore_match(list, "sub/dir", 7, 1), NONE);     /* the base itself */
+  agent_ignore_free(list);
 }
 
 /* Blank and comment lines are not patterns; the count says what a file really holds. */
 static void test_counts(void)
 {
-  struct ignore_list *list = ignore_new("", 0);
+  struct ignore_list *list = agent_ignore_new("", 0);
   CHECK(list != NULL);
   const char *text = "# header\n\n*.o\r\n   \n!keep.o\n/\n\\#lit\nlast";
-  CHECK_INT(ignore_add_text(list, text, strlen(text)), 0);
-  CHECK_INT(ignore_count(list), 4); /* *.o, !keep.o, \#lit, last */
-  CHECK_INT(ignore_match(list, "last", 4, 0), EXCL);
-  CHECK_INT(ignore_match(list, "keep.o", 6, 0), INCL);
-  ignore_free(list);
+  CHECK_INT(agent_ignore_add_text(list, text, strlen(text)), 0);
+  CHECK_INT(agent_ignore_count(list), 4); /* *.o, !keep.o, \#lit, last */
+  CHECK_INT(agent_ignore_match(list, "last", 4, 0), EXCL);
+  CHECK_INT(agent_ignore_match(list, "keep.o", 6, 0), INCL);
+  agent_ignore_free(list);
 }
 
 /* Patterns that make naive backtracking matchers explode finish at once here. */
@@ -288,7 +288,7 @@ static void test_pathological(void)
     pat[n++] = 'a';
   }
   pat[n++] = 'b';
-  CHECK_INT(ignore_wildmatch(pat, n, text, 4096), 0);
+  CHECK_INT(agent_ignore_wildmatch(pat, n, text, 4096), 0);
   for (size_t i = 0; i < 4096; i += 2)
     text[i] = '/';
   n = 0;
@@ -298,7 +298,7 @@ static void test_pathological(void)
     pat[n++] = '/';
   }
   pat[n++] = 'b';
-  CHECK_INT(ignore_wildmatch(pat, n, text, 4096), 0);
+  CHECK_INT(agent_ignore_wildmatch(pat, n, text, 4096), 0);
 }
 
 int main(void)

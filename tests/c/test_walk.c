@@ -2,7 +2,7 @@
  * files, symlink loops, depth beyond PATH_MAX, unreadable entries (with privileges dropped in a
  * forked child when running as root), special files, max_files, one worker against several
  * on a tree big enough for threads, a symlink DAG bounded by max_files, a path component
- * swapped for a symlink mid-walk, and walk_list_dir. */
+ * swapped for a symlink mid-walk, and agent_walk_list_dir. */
 #include "agent_limits.h"
 #include "walk.h"
 #include "test.h"
@@ -112,7 +112,7 @@ static char *joined(const struct walk_strings *s)
 static void expect_walk(const struct walk_opts *o, const char *files, size_t nerrors, int line)
 {
   struct walk_result r;
-  int err = walk_tree(root, o, &r);
+  int err = agent_walk_tree(root, o, &r);
   CHECK_INT(err, 0);
   char *got = joined(&r.files);
   if (strcmp(got, files) != 0 || r.errors.n != nerrors) {
@@ -123,7 +123,7 @@ static void expect_walk(const struct walk_opts *o, const char *files, size_t ner
   CHECK_STR(got, files);
   CHECK_INT(r.errors.n, nerrors);
   free(got);
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
 }
 #define EXPECT_WALK(o, files, nerrors) expect_walk(o, files, nerrors, __LINE__)
 
@@ -131,7 +131,7 @@ static void expect_walk(const struct walk_opts *o, const char *files, size_t ner
 static void expect_error(const struct walk_opts *o, const char *part)
 {
   struct walk_result r;
-  CHECK_INT(walk_tree(root, o, &r), 0);
+  CHECK_INT(agent_walk_tree(root, o, &r), 0);
   int found = 0;
   for (size_t i = 0; i < r.errors.n; i++) {
     const char *e = walk_string(&r.errors, i);
@@ -141,7 +141,7 @@ static void expect_error(const struct walk_opts *o, const char *part)
   if (!found)
     fprintf(stderr, "no error contains '%s'\n", part);
   CHECK(found);
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
 }
 
 static void test_listing(void)
@@ -282,7 +282,7 @@ static void test_deep(void)
   close(fd);
   struct walk_result r;
   struct walk_opts o = {0};
-  CHECK_INT(walk_tree(root, &o, &r), 0);
+  CHECK_INT(agent_walk_tree(root, &o, &r), 0);
   CHECK_INT(r.files.n, 1);
   CHECK_INT(r.errors.n, 0);
   if (r.files.n == 1) {
@@ -291,7 +291,7 @@ static void test_deep(void)
     CHECK(strlen(p) > PATH_MAX);
     CHECK_STR(p + strlen(p) - 11, "/bottom.txt");
   }
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
 }
 
 /* An unreadable directory and .gitignore are reported and the walk goes on. Root reads
@@ -333,7 +333,7 @@ static void test_special_and_limits(void)
   EXPECT_WALK(&o, "f0\nf1\nf2\nf3\nf4\nf5\nf6\nf7\nf8\nf9", 0); /* no FIFO */
   o.max_files = 3;
   struct walk_result r;
-  CHECK_INT(walk_tree(root, &o, &r), 0);
+  CHECK_INT(agent_walk_tree(root, &o, &r), 0);
   CHECK_INT(r.files.n, 3);
   CHECK_INT(r.errors.n, 1);
   if (r.errors.n == 1) {
@@ -341,7 +341,7 @@ static void test_special_and_limits(void)
     snprintf(want, sizeof(want), "walk '%s': stopped after 3 entries (max_files)", root);
     CHECK_STR(walk_string(&r.errors, 0), want);
   }
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
 }
 
 /* Twenty directories, each with two symlinks to the next: 2^20 paths to the last one, and
@@ -367,7 +367,7 @@ static void test_symlink_dag(void)
   struct walk_result r;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  CHECK_INT(walk_tree(at("d0"), &o, &r), 0);
+  CHECK_INT(agent_walk_tree(at("d0"), &o, &r), 0);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
   if (ms >= 2000)
@@ -380,7 +380,7 @@ static void test_symlink_dag(void)
   CHECK_INT(r.errors.n, 1);
   if (r.errors.n == 1)
     CHECK(strstr(walk_string(&r.errors, 0), "stopped after 1000 entries (max_files)") != NULL);
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
   /* a cap that covers the whole chain: the leaf, by the bytewise-first of its 2^k paths */
   fresh_root();
   for (int i = 0; i <= 3; i++) {
@@ -397,12 +397,12 @@ static void test_symlink_dag(void)
   }
   mk("d3/leaf");
   o.max_files = 100;
-  CHECK_INT(walk_tree(at("d0"), &o, &r), 0);
+  CHECK_INT(agent_walk_tree(at("d0"), &o, &r), 0);
   CHECK_INT(r.files.n, 8);
   CHECK_INT(r.errors.n, 0);
   if (r.files.n == 8)
     CHECK_STR(walk_string(&r.files, 0), "a/a/a/leaf");
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
 }
 
 /* Without follow, a directory whose parent is swapped for a symlink between being listed and
@@ -450,10 +450,10 @@ static void test_swapped_component(void)
   int leaked = 0;
   for (int i = 0; i < 3000 && !leaked; i++) {
     struct walk_result r;
-    if (walk_tree(at("top"), &o, &r) == 0)
+    if (agent_walk_tree(at("top"), &o, &r) == 0)
       for (size_t k = 0; k < r.files.n; k++)
         leaked |= strstr(walk_string(&r.files, k), "secret") != NULL;
-    walk_result_free(&r);
+    agent_walk_result_free(&r);
   }
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
@@ -468,13 +468,13 @@ static void test_bad_roots(void)
   mk("file");
   struct walk_result r;
   struct walk_opts o = {0};
-  CHECK_INT(walk_tree(at("missing"), &o, &r), ENOENT);
+  CHECK_INT(agent_walk_tree(at("missing"), &o, &r), ENOENT);
   CHECK_INT(r.files.n + r.errors.n, 0);
-  walk_result_free(&r);
-  CHECK_INT(walk_tree(at("file"), &o, &r), ENOTDIR);
-  walk_result_free(&r);
-  CHECK_INT(walk_tree("", &o, &r), ENOENT);
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
+  CHECK_INT(agent_walk_tree(at("file"), &o, &r), ENOTDIR);
+  agent_walk_result_free(&r);
+  CHECK_INT(agent_walk_tree("", &o, &r), ENOENT);
+  agent_walk_result_free(&r);
 }
 
 /* Walks the root with o by one worker and by AGENT_FS_WALK_THREADS_MAX: the same listing and
@@ -483,9 +483,9 @@ static size_t expect_same_threaded(struct walk_opts o, int line)
 {
   struct walk_result one, many;
   o.threads = 1;
-  CHECK_INT(walk_tree(root, &o, &one), 0);
+  CHECK_INT(agent_walk_tree(root, &o, &one), 0);
   o.threads = AGENT_FS_WALK_THREADS_MAX;
-  CHECK_INT(walk_tree(root, &o, &many), 0);
+  CHECK_INT(agent_walk_tree(root, &o, &many), 0);
   char *a = joined(&one.files), *b = joined(&many.files);
   char *ea = joined(&one.errors), *eb = joined(&many.errors);
   if (strcmp(a, b) != 0 || strcmp(ea, eb) != 0)
@@ -497,8 +497,8 @@ static size_t expect_same_threaded(struct walk_opts o, int line)
   free(b);
   free(ea);
   free(eb);
-  walk_result_free(&one);
-  walk_result_free(&many);
+  agent_walk_result_free(&one);
+  agent_walk_result_free(&many);
   return n;
 }
 
@@ -535,7 +535,7 @@ static void test_threads(void)
   /* several workers stop at max_files too: exactly that many, in order, each a real entry */
   o = (struct walk_opts){.max_files = 100, .threads = AGENT_FS_WALK_THREADS_MAX};
   struct walk_result r;
-  CHECK_INT(walk_tree(root, &o, &r), 0);
+  CHECK_INT(agent_walk_tree(root, &o, &r), 0);
   CHECK_INT(r.files.n, 100);
   CHECK_INT(r.errors.n, 1);
   for (size_t i = 0; i < r.files.n; i++) {
@@ -544,7 +544,7 @@ static void test_threads(void)
     if (i > 0)
       CHECK(strcmp(walk_string(&r.files, i - 1), walk_string(&r.files, i)) < 0);
   }
-  walk_result_free(&r);
+  agent_walk_result_free(&r);
 }
 
 static void test_list_dir(void)
@@ -554,13 +554,13 @@ static void test_list_dir(void)
   for (size_t i = 0; i < sizeof(tree) / sizeof(tree[0]); i++)
     mk(tree[i]);
   struct walk_strings s;
-  CHECK_INT(walk_list_dir(root, &s), 0);
+  CHECK_INT(agent_walk_list_dir(root, &s), 0);
   char *got = joined(&s);
   CHECK_STR(got, ".h\nC\na\nb\n\xff");
   free(got);
-  walk_strings_free(&s);
-  CHECK_INT(walk_list_dir(at("b"), &s), ENOTDIR);
-  CHECK_INT(walk_list_dir(at("nope"), &s), ENOENT);
+  agent_walk_strings_free(&s);
+  CHECK_INT(agent_walk_list_dir(at("b"), &s), ENOTDIR);
+  CHECK_INT(agent_walk_list_dir(at("nope"), &s), ENOENT);
   CHECK_INT(s.n, 0);
 }
 

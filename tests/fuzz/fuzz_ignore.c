@@ -70,7 +70,7 @@ static int small_enough(const uchar *p, size_t plen, size_t tlen)
 
 static void check_pair(const char *p, size_t plen, const char *t, size_t tlen)
 {
-  int got = ignore_wildmatch(p, plen, t, tlen);
+  int got = agent_ignore_wildmatch(p, plen, t, tlen);
   if (got != 0 && got != 1)
     abort();
   if (small_enough((const uchar *)p, plen, tlen) &&
@@ -109,7 +109,7 @@ static void against_path(const char *line, size_t len, void *vctx)
 {
   struct ctx *c = vctx;
   for (int is_dir = 0; is_dir < 2; is_dir++) {
-    enum ignore_verdict v = ignore_match(c->list, line, len, is_dir);
+    enum ignore_verdict v = agent_ignore_match(c->list, line, len, is_dir);
     if (v != IGNORE_NONE && v != IGNORE_EXCLUDED && v != IGNORE_INCLUDED)
       abort();
   }
@@ -129,13 +129,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   size_t text_len = nul ? (size_t)(nul - text) : size;
   const char *paths = nul ? nul + 1 : text;
   size_t paths_len = nul ? size - text_len - 1 : size;
-  struct ignore_list *list = ignore_new("", 0);
+  struct ignore_list *list = agent_ignore_new("", 0);
   if (!list)
     return 0;
-  if (ignore_add_text(list, text, text_len) == 0) {
+  if (agent_ignore_add_text(list, text, text_len) == 0) {
     struct ctx c = {list, text, text_len, NULL, 0};
     each_line(paths, paths_len, against_path, &c);
   }
-  ignore_free(list);
+  agent_ignore_free(list);
   return 0;
 }
