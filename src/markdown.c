@@ -66,7 +66,9 @@ static const char *check_input(lua_State *L, size_t *len)
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TTABLE);
   lua_Integer max = agent_optfield_int(L, 2, "max_bytes", AGENT_MARKDOWN_INPUT_MAX);
-  luaL_argcheck(L, max >= 0, 2, "max_bytes must be 0 or more");
+  /* the line index holds 32-bit offsets (markdown_source.h) */
+  luaL_argcheck(L, max >= 0 && max <= (lua_Integer)AGENT_MD_OFFSET_MAX, 2,
+                "max_bytes must be 0..4294967295");
   lua_settop(L, 2);
   if ((lua_Integer)*len <= max)
     return text;
@@ -92,7 +94,7 @@ struct md_parse {
   lua_State *L;
   cmark_iter *iter;
   const char *text;
-  const size_t *starts; /* line index: agent_md_index_lines */
+  const agent_md_offset *starts; /* line index: agent_md_index_lines */
   lua_Integer nlines;
   int sections, headings, blocks; /* stack indexes of the three result arrays */
   lua_Integer nsections, nheadings, nblocks;
@@ -386,7 +388,7 @@ static int markdown_parse(lua_State *L)
   p.iter = d->iter;
   p.text = text;
   size_t nlines = agent_md_count_lines(text, len);
-  size_t *starts = lua_newuserdatauv(L, (nlines + 1) * sizeof(size_t), 0); /* slot 4 */
+  agent_md_offset *starts = lua_newuserdatauv(L, (nlines + 1) * sizeof(*starts), 0); /* slot 4 */
   agent_md_index_lines(text, len, starts, nlines);
   p.starts = starts;
   p.nlines = (lua_Integer)nlines;

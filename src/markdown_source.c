@@ -49,24 +49,25 @@ size_t agent_md_count_lines(const char *text, size_t len)
   return count + (start < len);
 }
 
-void agent_md_index_lines(const char *text, size_t len, size_t *starts, size_t count)
+void agent_md_index_lines(const char *text, size_t len, agent_md_offset *starts, size_t count)
 {
   size_t n = 0, i = bom_length(text, len);
   if (count > 0)
-    starts[n++] = i;
+    starts[n++] = (agent_md_offset)i;
   while (i < len && n < count) {
     if (text[i] == '\n' || text[i] == '\r') {
       i = past_ending(text, len, i);
       if (i < len)
-        starts[n++] = i;
+        starts[n++] = (agent_md_offset)i;
     } else {
       i++;
     }
   }
-  starts[count] = len;
+  starts[count] = (agent_md_offset)len;
 }
 
-void agent_md_line(const char *text, const size_t *starts, size_t n, size_t *begin, size_t *end)
+void agent_md_line(const char *text, const agent_md_offset *starts, size_t n, size_t *begin,
+                   size_t *end)
 {
   size_t b = starts[n - 1], e = starts[n];
   if (e > b && text[e - 1] == '\n')

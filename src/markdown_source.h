@@ -5,6 +5,14 @@
 #define AGENT_MARKDOWN_SOURCE_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* A byte offset into markdown source. Four bytes, not eight: a document of newlines only has
+ * as many lines as bytes, and the index is built for every parse. Inputs are capped below
+ * 4 GiB (markdown.c refuses a larger max_bytes). */
+typedef uint32_t agent_md_offset;
+
+#define AGENT_MD_OFFSET_MAX UINT32_MAX
 
 /* The number of lines in text, counted as cmark counts them: "\n", "\r\n" and a lone "\r"
  * each end a line, and a last line without an ending counts too ("" has none). */
@@ -12,11 +20,12 @@ size_t agent_md_count_lines(const char *text, size_t len);
 
 /* Fills starts[0..count] (count from agent_md_count_lines) with the byte offset where each
  * line begins, and starts[count] = len. A UTF-8 byte order mark is not part of line 1
- * (cmark skips it too). */
-void agent_md_index_lines(const char *text, size_t len, size_t *starts, size_t count);
+ * (cmark skips it too). len must be at most AGENT_MD_OFFSET_MAX. */
+void agent_md_index_lines(const char *text, size_t len, agent_md_offset *starts, size_t count);
 
 /* The bytes of line n (1-based) without its line ending: text[*begin .. *end). */
-void agent_md_line(const char *text, const size_t *starts, size_t n, size_t *begin, size_t *end);
+void agent_md_line(const char *text, const agent_md_offset *starts, size_t n, size_t *begin,
+                   size_t *end);
 
 /* Whether line (len bytes) opens an ATX heading at byte col: 1 to 6 '#' then a space, a
  * tab or the end of the line. */

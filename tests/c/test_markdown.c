@@ -32,7 +32,7 @@ static void test_count_lines(void)
 static void joined_lines(const char *text, char *out, size_t size)
 {
   size_t len = strlen(text), n = agent_md_count_lines(text, len);
-  size_t starts[16];
+  agent_md_offset starts[16];
   agent_md_index_lines(text, len, starts, n);
   out[0] = '\0';
   size_t used = 0;

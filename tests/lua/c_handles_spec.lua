@@ -77,6 +77,13 @@ describe("C handles", function()
     end
   end)
 
+  it("markdown: max_bytes stays under 4 GiB, the reach of its 32-bit line offsets", function()
+    assert.has_error(function() markdown.parse("x", { max_bytes = 1 << 32 }) end,
+      "bad argument #2 to 'parse' (max_bytes must be 0..4294967295)")
+    local doc = assert(markdown.parse(("\n"):rep(100000) .. "# end\n", { max_bytes = (1 << 32) - 1 }))
+    assert.are.equal(100001, doc.headings[1].line)
+  end)
+
   it("yaml: a long key in a message is cut at a character boundary", function()
     local key = ("é"):rep(30) -- 60 bytes, two per character
     local v, msg = yaml.decode(key .. ": 1\n" .. key .. ": 2\n")
