@@ -379,7 +379,7 @@ local function item(gathered, group, key, relpath, lines, body, info, env)
   for _, l in ipairs(lines) do head[#head + 1] = path_line(l) end
   local head_text, head_counts = redacted(gathered, key .. "#head", table.concat(head, "\n"))
   local chunk = head_text .. "\n\n" .. (body and (mdutil.fence(text, info) .. "\n") or "")
-  return { group = group, name = relpath, chunk = chunk,
+  return { group = group, name = relpath, chunk = chunk, sent = body and text or nil,
            counts = redact.merge_counts(redact.merge_counts({}, head_counts), counts) }
 end
 
@@ -507,17 +507,53 @@ local function markers(text)
   end
 end
 
--- The tree is redacted once as a whole; a partial tree is a prefix of whole lines of that text.
--- Returns the text, the end offset of each line, a fence longer than any backtick run in the
--- whole text (so it also fences every prefix), and the redaction markers.
+-- The tree listing, redacted as far as rendering has needed it. A partial tree is a prefix of
+-- whole lines, and a 100k-token budget lists about a tenth of a 100,000-path tree, so when the
+-- listing allows it (redact.line_local, and no backtick: the fence stays ```), runs of whole
+-- lines are redacted as budgets reach them, which gives the bytes redacting it whole would.
+-- Otherwise it is redacted whole at once. Fields: text (redacted so far), ends (the end offset
+-- of each of its lines), marks (its redaction markers), bar (a fence longer than any backtick
+-- run in the whole listing, so it fences every prefix), raw (the listing), next (where in raw
+-- the next run starts) and complete.
 local function tree_parts(gathered)
   local m = memo_of(gathered)
   if not m.tree_parts then
-    local text = redacted(gathered, "tree", table.concat(gathered.tree, "\n"))
-    m.tree_parts = { text = text, ends = line_ends(text), marks = markers(text),
-      bar = ("`"):rep(math.max(3, require("agent.text").longest_backticks(text) + 1)) }
+    local raw = table.concat(gathered.tree, "\n")
+    if redact.line_local(raw) and not find(raw, "`", 1, true) then
+      m.tree_parts = { raw = raw, next = 1, complete = false, text = "", ends = {}, marks = { at = {}, kinds = {} },
+        bar = "```" }
+    else
+      local text = redacted(gathered, "tree", raw)
+      m.tree_parts = { raw = raw, next = #raw + 1, complete = true, text = text, ends = line_ends(text),
+        marks = markers(text), bar = ("`"):rep(math.max(3, require("agent.text").longest_backticks(text) + 1)) }
+    end
   end
   return m.tree_parts
+end
+
+local TREE_RUN = 64 * 1024 -- the least bytes of listing redacted at a time
+
+-- Redacts the listing's next run of whole lines: at least TREE_RUN bytes and as many as are
+-- redacted already (so growing to a whole listing copies the text O(1) times), or the rest.
+local function grow_tree(gathered, parts)
+  local raw, first = parts.raw, parts.next
+  local nl = find(raw, "\n", first + math.max(TREE_RUN, #parts.text), true)
+  local last = nl and nl - 1 or #raw
+  local run = valid_utf8((redact.text(raw:sub(first, last), gathered.redact or {})))
+  local off = parts.next > 1 and #parts.text + 1 or 0 -- the run's offset in text, after its "\n"
+  for _, e in ipairs(line_ends(run)) do parts.ends[#parts.ends + 1] = off + e end
+  local marks = markers(run)
+  for i, at in ipairs(marks.at) do
+    parts.marks.at[#parts.marks.at + 1], parts.marks.kinds[#parts.marks.kinds + 1] = off + at, marks.kinds[i]
+  end
+  parts.text = off > 0 and parts.text .. "\n" .. run or run
+  parts.next, parts.complete = last + 2, last == #raw
+end
+
+-- Redacts the listing until its redacted lines reach `bytes` or it is complete: every line
+-- past them then ends beyond `bytes`.
+local function reach_tree(gathered, parts, bytes)
+  while not parts.complete and #parts.text < bytes do grow_tree(gathered, parts) end
 end
 
 local TREE_HEAD = "## repository tree\n"
@@ -527,8 +563,10 @@ local function tree_note(n, total)
     or ("%d paths (.gitignore honoured)."):format(total)
 end
 
--- The size of tree_item(gathered, n)'s chunk, without building it.
+-- The size of tree_item(gathered, n)'s chunk, without building it; math.huge for a line the
+-- redaction has not reached (reach_tree: it lies past the bytes asked for).
 local function tree_len(parts, n, total)
+  if n > #parts.ends then return math.huge end
   local body = n > 0 and parts.ends[n] + 1 or 0
   return #TREE_HEAD + #tree_note(n, total) + 2 + 2 * #parts.bar + #"text\n" + body + 2
 end
@@ -635,6 +673,7 @@ local function tree_fit(gathered, chosen, cut, max)
   local total = #gathered.tree
   if total == 0 then return end
   local parts = tree_parts(gathered)
+  reach_tree(gathered, parts, max)
   local base = #assemble(gathered, chosen, cut) + #GROUPS.tree + 2
   if base + tree_len(parts, total, total) <= max then
     chosen[#chosen + 1] = tree_item(gathered, total)
@@ -662,7 +701,8 @@ local function tree_fit(gathered, chosen, cut, max)
 end
 
 -- context.render(gathered, {role=, budget_tokens=}) -> text, report
--- report = {tokens=, budget_tokens=, cut={name...}, included={name...}, redactions={KIND=n}}.
+-- report = {tokens=, budget_tokens=, cut={name...}, included={name...}, redactions={KIND=n},
+-- files={[relpath]=content as the text carries it (redacted)} for the named files included}.
 -- Priority: story, always-apply rules, matched rules, ADRs, the role's instructions,
 -- compliance, named files, tree. Tokens are estimated as bytes / 4.
 function M.render(gathered, opts)
@@ -674,16 +714,17 @@ function M.render(gathered, opts)
   local chosen, cut = fit(gathered, items_of(gathered, opts.role), max)
   tree_fit(gathered, chosen, cut, max)
   local text = assemble(gathered, chosen, cut)
-  local counts, included, adrs_shown = {}, {}, false
+  local counts, included, files, adrs_shown = {}, {}, {}, false
   for _, it in ipairs(chosen) do
     redact.merge_counts(counts, it.counts)
+    if it.group == "files" and it.sent then files[it.name] = it.sent end
     adrs_shown = adrs_shown or it.group == "adrs"
     included[#included + 1] = it.name
   end
   if adrs_shown then redact.merge_counts(counts, select(2, excluded_line(gathered))) end
   return text, {
     tokens = math.ceil(#text / M.BYTES_PER_TOKEN), budget_tokens = budget,
-    cut = cut, included = included, redactions = counts,
+    cut = cut, included = included, redactions = counts, files = files,
   }
 end
 

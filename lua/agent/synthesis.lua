@@ -463,19 +463,19 @@ local function parse_changes(raw, problems, notes)
   return changes
 end
 
--- Every [MODIFY] SEARCH must be quoted from the file content the prompt carried: a block
--- that is not in it (of a file the context sent) is a problem for the retry, before the
--- gates ever see it. Files the context did not send are left to the gates.
-local function check_quotes(changes, files, problems)
-  local sent = {}
-  for _, f in ipairs(files or {}) do
-    if type(f.text) == "string" then sent[f.relpath] = f.text end
-  end
+-- Every [MODIFY] SEARCH must be quoted from the file content the prompt carried (sent:
+-- relpath -> that content, redacted as sent): a block that is not in it is a problem for
+-- the retry, before the gates ever see it, and so is one quoting a redaction marker, which
+-- the file on disk does not hold. Files the prompt did not carry are left to the gates.
+local function check_quotes(changes, sent, problems)
   for _, comp in ipairs(changes) do
     for _, op in ipairs(comp.ops) do
-      local text = op.op == "MODIFY" and sent[op.path]
+      local text = op.op == "MODIFY" and sent and sent[op.path]
       for k, b in ipairs(text and op.blocks or {}) do
-        if not text:find(b.search, 1, true) then
+        if b.search:find("[REDACTED:", 1, true) then
+          problems[#problems + 1] = ("MODIFY %s: SEARCH block %d quotes a [REDACTED:...] marker, which is not in the file; choose lines without one")
+            :format(op.path, k)
+        elseif not text:find(b.search, 1, true) then
           problems[#problems + 1] = ("MODIFY %s: SEARCH block %d is not in the file as sent; copy it character for character")
             :format(op.path, k)
         end
@@ -484,7 +484,8 @@ local function check_quotes(changes, files, problems)
   end
 end
 
--- Validates a parsed synthesis reply against what the prompt sent (input.gathered.files).
+-- Validates a parsed synthesis reply against what the prompt sent (input.context_files, the
+-- render report's files).
 -- Returns the document parts it carries {goal=, <group>={...}, changes=, verification=,
 -- rollback=, notes={...}} or nil and the problems (the message goes back to the model on the
 -- one retry).
@@ -504,7 +505,7 @@ function M.parse(v, input)
     end
   end
   parts.changes = parse_changes(v.changes, problems, notes)
-  check_quotes(parts.changes, input and input.gathered and input.gathered.files, problems)
+  check_quotes(parts.changes, input and input.context_files, problems)
   if #problems > 0 then
     local shown = {}
     for i = 1, math.min(#problems, PROBLEMS_IN_PROMPT) do shown[i] = problems[i] end

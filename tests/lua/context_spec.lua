@@ -274,6 +274,10 @@ describe("context.render", function()
     assert.truthy(text:find('password = "[REDACTED:PASSWORD]"', 1, true))
     assert.truthy(text:find("MODE=[REDACTED:ENV]", 1, true))
     assert.truthy(text:find("its content is never sent", 1, true))
+    -- the report carries each named file as the text does: redacted
+    local app = report.files["src/orders/app.py"]
+    assert.truthy(app:find('password = "[REDACTED:PASSWORD]"', 1, true))
+    assert.truthy(text:find(app, 1, true))
   end)
 
   -- The lines above each item come from the files too: a title, an ADR's title, a rule's
@@ -342,6 +346,7 @@ describe("context.render", function()
       assert.truthy(notice:find("- " .. name, 1, true), name)
       assert.is_nil(text:find("\n## " .. name .. "\n", 1, true), name .. " was cut but is present")
     end
+    for _, name in ipairs(report.cut) do assert.is_nil(report.files[name], name .. " was cut but is in report.files") end
     -- the story and the always-apply rules come first and stay
     assert.are.equal(story.relpath, report.included[1])
     assert.are.equal(".agent/rules/000-core.mdc", report.included[2])

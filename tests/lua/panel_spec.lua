@@ -836,11 +836,18 @@ describe("synthesis", function()
     assert.matches("'goal' is missing", select(2, synthesis.parse({ changes = {} })))
     local quoted = { goal = "g", changes = { { ops = {
       { op = "MODIFY", path = "src/orders/api.py", blocks = { { search = "def create_order():\n", replace = "x" } } } } } } }
-    assert.is_table(synthesis.parse(quoted, { gathered = GATHERED }))
-    quoted.changes[1].ops[1].blocks[1].search = "def create_order(): # not in the file\n"
-    local nope, why = synthesis.parse(quoted, { gathered = GATHERED })
+    -- checked against the content the prompt carried (redacted), not the file on disk
+    local sent = { context_files = { ["src/orders/api.py"] = "def create_order():\n    key = '[REDACTED:AWS_KEY]'\n" } }
+    assert.is_table(synthesis.parse(quoted, sent))
+    quoted.changes[1].ops[1].blocks[1].search = "    pass\n" -- in the file, but not in what was sent
+    local nope, why = synthesis.parse(quoted, sent)
     assert.is_nil(nope)
     assert.are.equal("MODIFY src/orders/api.py: SEARCH block 1 is not in the file as sent; copy it character for character", why)
+    assert.is_table(synthesis.parse(quoted, { context_files = {} })) -- a file the prompt left out: the gates' job
+    quoted.changes[1].ops[1].blocks[1].search = "    key = '[REDACTED:AWS_KEY]'\n"
+    nope, why = synthesis.parse(quoted, sent)
+    assert.is_nil(nope)
+    assert.matches("SEARCH block 1 quotes a %[REDACTED:%.%.%.%] marker", why)
   end)
 end)
 

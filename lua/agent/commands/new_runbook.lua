@@ -154,6 +154,7 @@ local function synthesize(S, results)
   local budget = require("agent.panel").budget_for(S.config, S.budget, S.provider, S.model)
   local text, report = require("agent.context").render(S.gathered, { budget_tokens = budget })
   input.context_text = text
+  input.context_files = report.files
   input.context_redactions = report.redactions
   input.cut = union_cut(results, report.cut)
   input.ask_env = { store = S.store, timeout = S.timeout, deadline_at = S.deadline_at, jobs = S.jobs, config = S.config }
