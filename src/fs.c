@@ -799,6 +799,7 @@ static const luaL_Reg walk_box[] = {
 static const luaL_Reg names_box[] = {
   {"__gc", namesbox_close}, {"__close", namesbox_close}, {NULL, NULL}};
 
+/* luaopen_agent_fs(L) -> the agent.fs table; registers the Lock and box classes. */
 int luaopen_agent_fs(lua_State *L)
 {
   agent_newclass(L, FD_BOX, NULL, fd_box);

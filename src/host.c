@@ -177,7 +177,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
   lua_error(L);
 }
 
-/* The message handler of limited calls: the error with a traceback appended. */
+/* traceback_handler(err) -> err with a traceback appended: the message handler of limited
+ * calls. It runs before the stack unwinds, so the traceback shows where the script failed. */
 static int traceback_handler(lua_State *L)
 {
   const char *msg = lua_tostring(L, 1);
@@ -397,6 +398,8 @@ static const luaL_Reg host_funcs[] = {
   {NULL, NULL},
 };
 
+/* luaopen_agent_host(L) -> the agent.host table (built-in Lua only: loader.lua keeps it from
+ * team scripts). */
 int luaopen_agent_host(lua_State *L)
 {
   luaL_newlib(L, host_funcs);
@@ -535,7 +538,8 @@ struct agent_host *agent_host_new(void)
   return h;
 }
 
-/* Runs cli.main(args) inside the state; every error that escapes it is a bug in agent. */
+/* run_cli(args) -> exit status: cli.main(args) inside the state, under lua_pcall from
+ * agent_host_run; every error that escapes it is a bug in agent. */
 static int run_cli(lua_State *L)
 {
   int argc = (int)lua_tointeger(L, 1);
@@ -640,8 +644,8 @@ int agent_signal_pending(void)
 
 /* ==== require "agent" from a stock Lua 5.4 ================================================ */
 
-/* The module table is lua/agent/init.lua, the same file `require "agent"` finds inside the
- * binary. */
+/* luaopen_agent(L) -> the agent module: lua/agent/init.lua, the same file `require "agent"`
+ * finds inside the binary, with every C module preloaded. */
 int luaopen_agent(lua_State *L)
 {
   agent_open_state(L, NULL);

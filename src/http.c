@@ -1075,8 +1075,9 @@ static const luaL_Reg http_funcs[] = {
     {NULL, NULL},
 };
 
-/* Opening the module loads nothing: libcurl waits for the first request (state_curl), so
- * requiring agent.http, or agent as a whole, stays cheap and works without libcurl. */
+/* luaopen_agent_http(L) -> the agent.http table. Opening the module loads nothing: libcurl
+ * waits for the first request (state_curl), so requiring agent.http, or agent as a whole,
+ * stays cheap and works without libcurl. */
 int luaopen_agent_http(lua_State *L)
 {
   agent_newclass(L, BATCH_MT, NULL, batch_metamethods);

@@ -432,6 +432,7 @@ static const luaL_Reg markdown_funcs[] = {
 
 static const luaL_Reg doc_metamethods[] = {{"__close", doc_gc}, {"__gc", doc_gc}, {NULL, NULL}};
 
+/* luaopen_agent_markdown(L) -> the agent.markdown table; registers the document box. */
 int luaopen_agent_markdown(lua_State *L)
 {
   agent_newclass(L, DOC_MT, NULL, doc_metamethods);

@@ -242,6 +242,7 @@ static const luaL_Reg sys_funcs[] = {
   {NULL, NULL},
 };
 
+/* luaopen_agent_sys(L) -> the agent.sys table. */
 int luaopen_agent_sys(lua_State *L)
 {
   luaL_newlib(L, sys_funcs);

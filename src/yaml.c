@@ -642,6 +642,8 @@ static const luaL_Reg yaml_funcs[] = {
 
 static const luaL_Reg run_metamethods[] = {{"__close", run_gc}, {"__gc", run_gc}, {NULL, NULL}};
 
+/* luaopen_agent_yaml(L) -> the agent.yaml table with yaml.null (the lightuserdata NULL,
+ * cjson.null's value); registers the decode box. */
 int luaopen_agent_yaml(lua_State *L)
 {
   agent_newclass(L, RUN_MT, NULL, run_metamethods);
