@@ -244,6 +244,15 @@ local function redacted_call(call, opts)
   return c, redact.merge_counts(sys_counts, user_counts)
 end
 
+-- Adds one request's attempts and time to its outcome: the HTTP layer's own counts when it
+-- reports them; a failure it does not count was one attempt, taken since its batch began.
+local function count_attempts(o, result, batch_t0)
+  if result.cached then return end
+  local measured = result.reply or result
+  o.attempts = o.attempts + (measured.attempts or 1)
+  o.elapsed_ms = o.elapsed_ms + (measured.elapsed_ms or (sys.clock() - batch_t0))
+end
+
 local function retry_call(call, reason, truncated)
   local c = {}
   for k, v in pairs(call) do c[k] = v end
@@ -262,9 +271,10 @@ end
 --        on_event=function(kind, i, data)} with kinds "reply", "progress", "retry".
 -- outcome = {value=, error=, kind=, elapsed_ms=, tokens={input=, output=}, cached=, attempts=,
 --            redactions={KIND=n} (what redacting the call's texts just before sending caught)}
+-- attempts: the HTTP attempts made for this request, its retry included (0 when the cache
+-- answered); elapsed_ms: the time those attempts took.
 function M.ask(requests, env)
   env = env or {}
-  local t0 = sys.clock()
   local emit = env.on_event or function() end
   local redact_opts = env.config and env.config.redact or {}
   local outcomes, calls, idx = {}, {}, {}
@@ -274,13 +284,13 @@ function M.ask(requests, env)
     calls[i], idx[i] = call, i
   end
   local function batch(indices, batch_calls)
+    local t0 = sys.clock()
     return cache.run(env.store, batch_calls, {
       timeout = env.timeout, deadline = remaining_s(env), retries = env.retries, parallel = env.jobs,
       config = env.config,
       on_done = function(k, result)
         local o = outcomes[indices[k]]
-        o.elapsed_ms = sys.clock() - t0
-        o.attempts = o.attempts + 1
+        count_attempts(o, result, t0)
         o.cached = o.cached and result.cached == true
         add_usage(o.tokens, result.reply, result.cached)
         emit("reply", indices[k], result)

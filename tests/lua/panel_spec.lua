@@ -404,6 +404,24 @@ describe("panel.ask and panel.review with a model", function()
     assert.are.equal("CONTEXT FOR docs", retry.user:sub(1, 16))
   end)
 
+  it("counts each persona's own HTTP attempts and time, retries included; a cached reply costs none", function()
+    configure(nil)
+    local fake = fake_providers(function(call, n)
+      local r = reply(call.system:match("@QA") and approval(call) or (n <= 2 and "not json" or approval(call)))
+      r.reply.attempts = call.system:match("@QA") and 3 or 2 -- the HTTP layer's own retries
+      r.reply.elapsed_ms = call.system:match("@QA") and 700 or 40
+      return r
+    end)
+    package.loaded["agent.providers"] = fake
+    local root = t.tmpdir()
+    local members = assert(panel.load(nil, { panel = { personas = { "qa", "docs" } } }))
+    local r = by_id(panel.review(members, model_env(root)))
+    assert.are.same({ "ok", 3, 700 }, { r.qa.status, r.qa.attempts, r.qa.elapsed_ms })
+    assert.are.same({ "ok", 4, 80 }, { r.docs.status, r.docs.attempts, r.docs.elapsed_ms }) -- 2 + the retry's 2
+    local again = by_id(panel.review(members, model_env(root)))
+    assert.are.same({ true, 0, 0 }, { again.qa.cached, again.qa.attempts, again.qa.elapsed_ms })
+  end)
+
   -- Fail closed: a reply that assessed nothing is no approval, nor one that pairs checklist
   -- entries with items by position without naming them.
   it("takes no review that leaves a checklist item unassessed: retried once with the items named, then no review", function()

@@ -87,11 +87,18 @@ local function to_result(provider, call, req, state, res, err, code)
   return { reply = reply, provider = provider.name }
 end
 
+-- A result for a call that failed before any request was sent: no attempt, no time.
+local function unsent(call, msg, kind)
+  local f = failure(call, msg, kind)
+  f.attempts, f.elapsed_ms = 0, 0
+  return f
+end
+
 -- Builds the http request of call i, or returns its result when it fails before any
 -- request (unknown provider, offline, missing key).
 local function prepare(i, call, opts, deadline_at)
   local provider, err = M.get(call.provider)
-  if not provider then return nil, failure(call, err, "config") end
+  if not provider then return nil, unsent(call, err, "config") end
   if not call.model then
     local copy = {}
     for k, v in pairs(call) do copy[k] = v end
@@ -99,12 +106,12 @@ local function prepare(i, call, opts, deadline_at)
     call = copy
   end
   if provider.offline then
-    return nil, failure(call, "offline: the offline provider sends no requests", "offline")
+    return nil, unsent(call, "offline: the offline provider sends no requests", "offline")
   end
   local req, msg, kind = provider.request(call, settings(provider.name, opts))
-  if not req then return nil, failure(call, msg, kind or "auth") end
+  if not req then return nil, unsent(call, msg, kind or "auth") end
   if deadline_at and sys.clock() >= deadline_at then
-    return nil, failure(call, ("%s: the deadline passed before the call was sent"):format(provider.name), "timeout")
+    return nil, unsent(call, ("%s: the deadline passed before the call was sent"):format(provider.name), "timeout")
   end
   req.timeout = call.timeout or opts.timeout or M.DEFAULT_TIMEOUT
   -- agent.http keeps every attempt, retry wait and queued request inside it
@@ -130,6 +137,7 @@ end
 --         on_progress=fn(i, chars), config=, getenv=}
 -- results[i] = {reply={text=, finish=, truncated=, usage={input=, output=}, model=,
 --               elapsed_ms=, attempts=}, provider=} or {error=msg, kind=, provider=}
+--               (plus attempts = 0, elapsed_ms = 0 when no request was sent)
 function M.run(calls, opts)
   assert(type(calls) == "table", "providers.run: calls must be an array")
   opts = opts or {}
