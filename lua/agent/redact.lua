@@ -464,6 +464,18 @@ function M.env_file(s, opts)
   return apply(s, collect(s, opts, true))
 end
 
+-- redact.line_local(s) -> bool: whether no span text(s) finds can reach past a line end, so that
+-- redacting s in runs of whole lines and joining them with their "\n" gives text(s) exactly
+-- (context redacts a 100,000-path listing only as far as a budget reaches). Two detectors
+-- look past a line end: a PEM block runs to its footer, and an AWS key id looks for its secret
+-- in the bytes after it. Every other span, e-mails and IP addresses included, lies within a
+-- line, and every byte class a detector checks next to a candidate excludes both "\n" and
+-- the string's edge. A detector added above that can cross a line end must be named here.
+function M.line_local(s)
+  if type(s) ~= "string" then error("redact: text must be a string, got " .. type(s), 2) end
+  return not (find(s, "-----BEGIN ", 1, true) or find(s, "AKIA", 1, true) or find(s, "ASIA", 1, true))
+end
+
 -- Whether a path names a .env-like file (.env, .env.local, prod.env, .envrc).
 function M.is_env_path(path)
   local base = path:match("[^/]*$")
