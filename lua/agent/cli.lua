@@ -229,6 +229,17 @@ local function wants_json(argv)
   return false
 end
 
+-- Whether stderr is in JSON lines (--log-format json, else AGENT_LOG_FORMAT), read from argv
+-- as wants_json does, since a run can fail before its logging is set up.
+local function wants_json_log(argv)
+  for i = 2, #argv do
+    if argv[i] == "--" then break end
+    if argv[i] == "--log-format=json" or (argv[i] == "--log-format" and argv[i + 1] == "json") then return true end
+    if argv[i] == "--log-format" or argv[i]:match("^%-%-log%-format=") then return false end
+  end
+  return require("agent.sys").getenv("AGENT_LOG_FORMAT") == "json"
+end
+
 local function kind_of(code)
   for kind, c in pairs(M.EXIT) do
     if c == code then return kind end
@@ -242,6 +253,19 @@ local function write_json_error(code, message)
   io.stdout:write(require("agent.json").encode(doc), "\n")
 end
 M.write_json_error = write_json_error
+
+-- The run's last line on stderr: "agent: <message>", or with JSON logs a log object like
+-- every other line (level "error", event "failed", msg, exit, kind [, traceback]).
+local function report_failure(argv, code, msg, traceback)
+  if not wants_json_log(argv) then
+    io.stderr:write(msg:match("^agent ") and "" or "agent: ", msg, "\n")
+    if traceback then io.stderr:write(traceback, "\n") end
+    return
+  end
+  local log = require("agent.log")
+  log.setup({ format = "json" })
+  log.error(msg, { event = "failed", exit = code, kind = kind_of(code), traceback = traceback })
+end
 
 -- Runs one invocation. argv[0] is the program name. Returns the exit status.
 function M.main(argv)
@@ -276,21 +300,19 @@ function M.main(argv)
   end)
   if ok then return status or M.EXIT.ok end
   if M.is_failure(status) then
-    local msg = status.message
-    io.stderr:write(msg:match("^agent ") and "" or "agent: ", msg, "\n")
-    if json_mode then write_json_error(status.code, msg) end
+    report_failure(argv, status.code, status.message)
+    if json_mode then write_json_error(status.code, status.message) end
     return status.code
   end
   if host.interrupted() then
-    io.stderr:write("agent: interrupted\n")
     local code = host.interrupted() == "SIGINT" and M.EXIT.sigint or M.EXIT.sigterm
+    report_failure(argv, code, "interrupted")
     if json_mode then write_json_error(code, "interrupted") end
     return code
   end
-  io.stderr:write("agent: internal error (please report it): ", tostring(status), "\n")
-  if json_mode then
-    write_json_error(M.EXIT.internal, "internal error: " .. tostring(status):match("^[^\n]*"))
-  end
+  local first, rest = tostring(status):match("^([^\n]*)\n?(.*)$")
+  report_failure(argv, M.EXIT.internal, "internal error (please report it): " .. first, rest ~= "" and rest or nil)
+  if json_mode then write_json_error(M.EXIT.internal, "internal error: " .. first) end
   return M.EXIT.internal
 end
 

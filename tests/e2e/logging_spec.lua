@@ -180,6 +180,25 @@ log.warn("text too: %s")
     assert.are.equal("probe: warning: text too: [key]", lines[2])
   end)
 
+  it("ends a failed run with a JSON error line, whether the failure came before or after logging began", function()
+    local root = repo()
+    local cases = {
+      { args = { "new-runbook", "INFRA-999", "--log-format", "json" }, code = 1, kind = "fail", msg = "INFRA%-999" },
+      { args = { "new-runbook", ID, "--frob", "--log-format=json" }, code = 2, kind = "usage", msg = "unknown flag '%-%-frob'" },
+      { args = { "panel" }, env = { AGENT_LOG_FORMAT = "json" }, code = 2, kind = "usage", msg = "STORY%-ID" },
+    }
+    for _, c in ipairs(cases) do
+      local r = t.run(c.args, { cwd = root, env = c.env })
+      assert.are.equal(c.code, r.code, r.stderr)
+      local recs = records(r.stderr)
+      local last = recs[#recs]
+      assert.are.same({ "error", "failed", c.code, c.kind }, { last.level, last.event, last.exit, last.kind })
+      assert.matches(c.msg, last.msg)
+    end
+    local text = t.run({ "new-runbook", "INFRA-999" }, { cwd = root })
+    assert.matches("^agent: [^\n]*INFRA%-999[^\n]*\n$", text.stderr)
+  end)
+
   it("refuses an unknown format in one line", function()
     local root = repo()
     srv = start_server(root)
