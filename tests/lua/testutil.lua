@@ -13,7 +13,7 @@ function M.q(s)
 end
 
 local function sh(cmd)
-  local ok, how, code = os.execute(cmd)
+  local ok, _, code = os.execute(cmd)
   return ok == true, code
 end
 M.sh = sh
