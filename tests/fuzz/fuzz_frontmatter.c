@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static long count(const char *s, size_t n, char c)
 {
   long k = 0;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 /* ---- the reference: the rules as directly as possible --------------------------------- */
 
 /* One class at p (p[0] == '['), against character c; *end is set past it. Ranges, '!'/'^',
