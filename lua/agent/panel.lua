@@ -545,11 +545,11 @@ end
 -- name: the one rule whether the persona's own review() shaped the reply or not.
 local function review_validator(m, ctx, root)
   return function(parsed)
-    local findings, err = parsed, nil
+    local findings = parsed
     if m.persona.review then
-      local ok, f, ferr = loader.call(m.persona.review, ctx, parsed)
+      local ok, f, err = loader.call(m.persona.review, ctx, parsed)
       if not ok then return nil, relative(f, root), "script" end
-      findings, err = f, ferr
+      findings = f
       if findings == nil then return nil, err and tostring(err) or "the persona's review rejected the reply" end
     end
     return findings_mod.normalize(findings, m.persona, { complete = true })

@@ -139,7 +139,7 @@ end
 function M.read_state(text)
   local fence, pending = text_mod.fences(), false
   for n, line in text_mod.lines(text) do
-    if fence(line) then -- a fence line, or code: skipped
+    if fence(line) then -- luacheck: ignore 542 (a fence line, or code: skipped)
     elseif pending and line:find("%S") then
       if line:find("^%s*#") then
         pending = false -- an empty State section: keep looking for another form

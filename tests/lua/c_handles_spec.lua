@@ -68,6 +68,7 @@ describe("C handles", function()
     assert.are.equal("toobig", code)
     v, msg, code = yaml.decode_all("a: 1", { max_bytes = 0 })
     assert.is_nil(v)
+    assert.are.equal("yaml: input of 4 bytes is over the limit of 0 bytes (max_bytes)", msg)
     assert.are.equal("toobig", code)
     for _, fn in ipairs({ markdown.parse, markdown.to_html }) do
       v, msg, code = fn("# title", { max_bytes = 2 })

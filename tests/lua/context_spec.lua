@@ -7,7 +7,6 @@ local story_mod = require("agent.story")
 local t = require("testutil")
 
 local GHP = "ghp_" .. ("aB3dE5fG7h"):rep(3) .. "iJ9kL1"
-local SK_ANT = "sk-ant-api03-Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8L9z0-AbCdEfAA"
 local PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq3SECRETBODY\n-----END RSA PRIVATE KEY-----"
 
 local STORY = [[
@@ -412,9 +411,9 @@ describe("context.render", function()
   it("falls back to the default budget when the config's per-model map names no match", function()
     local cfg = require("agent.config").defaults()
     cfg.context.budget_tokens = { ["gpt-4o"] = 50000 }
-    local g = context.gather(root, story, cfg)
+    local gathered = context.gather(root, story, cfg)
     local budget = require("agent.panel").budget_for(cfg, nil, "offline", "offline")
-    local _, report = context.render(g, { budget_tokens = budget })
+    local _, report = context.render(gathered, { budget_tokens = budget })
     assert.are.equal(context.DEFAULT_BUDGET_TOKENS, report.budget_tokens)
   end)
 

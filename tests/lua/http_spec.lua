@@ -473,9 +473,9 @@ describe("agent.http", function()
     ]]):format(base .. "/echo", base .. "/echo")
 
     local function lines(out)
-      local t = {}
-      for line in (out .. "\n"):gmatch("(.-)\n") do t[#t + 1] = line end
-      return t
+      local list = {}
+      for line in (out .. "\n"):gmatch("(.-)\n") do list[#list + 1] = line end
+      return list
     end
 
     it("without a loadable libcurl, requiring works and calls return unavailable", function()
@@ -521,7 +521,7 @@ describe("agent.http", function()
       assert.are_not.equal(http, second)
       assert.are.equal(200, assert(second.request{ url = base .. "/echo" }).status)
       -- the second's curl_global_cleanup and dlclose run now; the first keeps its own
-      second, open = nil, nil
+      second, open = nil, nil -- luacheck: ignore 311 (dropped for the collector)
       collectgarbage()
       collectgarbage()
       assert.are.equal(200, assert(http.request{ url = base .. "/echo" }).status)
@@ -668,6 +668,7 @@ describe("agent.http", function()
         assert.is_false(ok)
         assert.matches(case[2], err)
         ok, err = pcall(http.request_all, { { url = base .. "/echo" }, case[1] })
+        assert.is_false(ok)
         assert.matches("request 2: " .. case[2], err)
       end)
     end

@@ -146,7 +146,7 @@ describe("built-in personas", function()
   end)
 
   it("quote the story line that meets an item and the rule that covers what the story does not", function()
-    local members, by = builtin_members()
+    local _, by = builtin_members()
     local s = story({
       "# INFRA-012: Rate limiting", "", "## State", "", "COMMITTED", "",
       "## Non-Functional Requirements", "",

@@ -94,10 +94,10 @@ describe("redact.text", function()
     end
 
     it("requires the documented length after each prefix (docs/security.md)", function()
-      local cases = { { "ghp_", 30, "GITHUB_TOKEN" }, { "github_pat_", 22, "GITHUB_TOKEN" },
+      local prefixes = { { "ghp_", 30, "GITHUB_TOKEN" }, { "github_pat_", 22, "GITHUB_TOKEN" },
         { "glpat-", 20, "GITLAB_TOKEN" }, { "xoxb-", 15, "SLACK_TOKEN" }, { "sk-ant-", 20, "ANTHROPIC_KEY" },
         { "sk-", 20, "OPENAI_KEY" } }
-      for _, c in ipairs(cases) do
+      for _, c in ipairs(prefixes) do
         local short, long = c[1] .. ("a1"):rep(20):sub(1, c[2] - 1), c[1] .. ("a1"):rep(20):sub(1, c[2])
         assert.are.equal(short, (r(short)), short)
         assert.are.equal("[REDACTED:" .. c[3] .. "]", (r(long)), long)

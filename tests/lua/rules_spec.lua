@@ -216,6 +216,7 @@ describe("rules.glob", function()
     assert.is_nil(m)
     assert.are.equal("glob '" .. ("a"):rep(60) .. "...': pattern longer than 4096 bytes", err)
     m, err = rules.glob("[x\ny")
+    assert.is_nil(m)
     assert.are.equal("glob '[x...': unclosed '['", err)
   end)
 

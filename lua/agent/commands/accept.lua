@@ -91,7 +91,7 @@ Examples:
   run = function(opts, ctx)
     local where = check.locate(ctx, opts.args[1])
     stay_inside(ctx, where, where.path)
-    local held <close> = lock(ctx, where)
+    local held <close> = lock(ctx, where) -- luacheck: ignore 211 (held until run returns)
     local text = check.read(where)
     local parsed, problems = check.check(ctx, where, text)
     refuse_state(where, parsed)

@@ -99,7 +99,7 @@ local function take_lock(S, dir, path)
   if not lock and code == "busy" then
     log.info(("another run on %s holds %s; waiting for it to finish"):format(S.story.id, relpath(S, lock_path)))
     local left = S.deadline_at and math.max(1, math.floor(S.deadline_at - sys.clock())) or nil
-    lock, lerr, code = fs.lock(lock_path, { wait = true, timeout_ms = left })
+    lock, lerr = fs.lock(lock_path, { wait = true, timeout_ms = left })
   end
   if not lock then
     review.check_interrupted(S)
@@ -296,7 +296,7 @@ end
 function M.execute(opts, ctx)
   local S = review.prepare(opts, ctx, true)
   local dir, path = output_path(S)
-  local lock <close> = not opts["dry-run"] and take_lock(S, dir, path) or nil
+  local lock <close> = not opts["dry-run"] and take_lock(S, dir, path) or nil -- luacheck: ignore 211 (held until the end)
   review.gather(S)
   local results = review.run_panel(S)
   review.check_interrupted(S)

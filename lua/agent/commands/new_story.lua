@@ -196,7 +196,7 @@ function M.run(opts, ctx)
   local tpl, file, origin = M.template(ctx.root)
   local reldir = story.STORIES_DIR .. "/" .. scope
   local dir = ctx.root .. "/" .. reldir
-  local held <close> = lock(ctx.root, dir)
+  local held <close> = lock(ctx.root, dir) -- luacheck: ignore 211 (held until run returns)
   local id = ("%s-%0" .. ID_DIGITS .. "d"):format(scope, M.highest(ctx.root, scope) + 1)
   local fields = { id = id, title = title, scope = scope, state = "DRAFT" }
   local text = M.render(ctx.root, tpl, file, fields)
