@@ -127,8 +127,8 @@ static int split_item(const char *s, size_t n, size_t *pos, size_t *off, size_t 
   size_t start = i, depth = 0;
   while (i < n) {
     char c = s[i];
-    size_t e;
-    if ((c == '"' || c == '\'') && i == start && (e = quoted_end(s + i, n - i)) != 0) {
+    size_t e = (c == '"' || c == '\'') && i == start ? quoted_end(s + i, n - i) : 0;
+    if (e != 0) {
       i += e;
       continue;
     }

@@ -141,6 +141,26 @@ static struct agent_ctx *install_ctx(lua_State *L)
  * again at its next instruction. The hook runs between VM instructions only: time spent
  * inside one C function (a pathological string.find) is not cut short (docs/security.md). */
 
+/* Whether the budget is spent: already, by this interval's instructions, or by the clock.
+ * b->hit says which. */
+static int budget_spent(struct budget *b)
+{
+  if (b->hit == LIMIT_INSTRUCTIONS || b->hit == LIMIT_TIME)
+    return 1;
+  if (b->instructions_left >= 0) {
+    b->instructions_left -= AGENT_HOOK_INTERVAL;
+    if (b->instructions_left < 0) {
+      b->hit = LIMIT_INSTRUCTIONS;
+      return 1;
+    }
+  }
+  if (b->deadline_ms > 0 && agent_monotonic_ms() > b->deadline_ms) {
+    b->hit = LIMIT_TIME;
+    return 1;
+  }
+  return 0;
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
   struct agent_ctx *ctx = get_ctx(L);
@@ -149,20 +169,11 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
   struct budget *b = &ctx->budget;
   if (b->limit > 0 && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
     snprintf(ctx->where, sizeof(ctx->where), "%s:%d:", ar->short_src, ar->currentline);
-  int over = 0;
-  if (b->hit == LIMIT_INSTRUCTIONS || b->hit == LIMIT_TIME) {
-    over = 1;
-  } else if (b->instructions_left >= 0 && (b->instructions_left -= AGENT_HOOK_INTERVAL) < 0) {
-    b->hit = LIMIT_INSTRUCTIONS;
-    over = 1;
-  } else if (b->deadline_ms > 0 && agent_monotonic_ms() > b->deadline_ms) {
-    b->hit = LIMIT_TIME;
-    over = 1;
-  } else if (signal_pending) {
-    luaL_error(L, "interrupted");
-  }
-  if (!over)
+  if (!budget_spent(b)) {
+    if (signal_pending)
+      luaL_error(L, "interrupted");
     return;
+  }
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
   /* Once spent, the budget is raised again at every instruction until the limited call
    * returns, wherever that instruction is (a script's pcall wrapper, a coroutine): name the

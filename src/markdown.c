@@ -379,7 +379,8 @@ static int markdown_parse(lua_State *L)
     return 3;
   struct md_doc *d = push_doc(L); /* slot 3 */
   d->root = cmark_parse_document(text, len, PARSE_OPTIONS);
-  if (!d->root || !(d->iter = cmark_iter_new(d->root)))
+  d->iter = d->root ? cmark_iter_new(d->root) : NULL;
+  if (!d->iter)
     return luaL_error(L, "markdown: out of memory");
 
   struct md_parse p;
@@ -417,7 +418,8 @@ static int markdown_to_html(lua_State *L)
     return 3;
   struct md_doc *d = push_doc(L);
   d->root = cmark_parse_document(text, len, HTML_OPTIONS);
-  if (!d->root || !(d->html = cmark_render_html(d->root, HTML_OPTIONS)))
+  d->html = d->root ? cmark_render_html(d->root, HTML_OPTIONS) : NULL;
+  if (!d->html)
     return luaL_error(L, "markdown: out of memory");
   lua_pushstring(L, d->html);
   release_doc(d);

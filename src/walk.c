@@ -775,7 +775,8 @@ static struct dir *start(struct walk *wk, struct worker *w, const char *root)
       agent_ignore_free(list);
       return NULL;
     }
-    if ((extra = new_frame(w, list, NULL)) == NULL)
+    extra = new_frame(w, list, NULL);
+    if (!extra)
       return NULL;
   }
   return new_dir(w, NULL, extra, "", 0);
