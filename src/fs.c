@@ -483,13 +483,13 @@ static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
   return pats;
 }
 
-/* fs.walk(root [, {gitignore=, ignore={...}, hidden=, follow=, dirs=, max_files=}])
- *   -> files, errors | nil, msg, errno */
+/* fs.walk(root [, {gitignore=, ignore={...}, hidden=, follow=, dirs=, max_files=,
+ *   max_ignore_bytes=}]) -> files, errors | nil, msg, errno */
 static int fs_walk(lua_State *L)
 {
   const char *root = path_arg(L, 1);
-  static const char *const known[] = {"gitignore", "ignore",    "hidden", "follow",
-                                      "dirs",      "max_files", NULL};
+  static const char *const known[] = {"gitignore", "ignore",    "hidden",           "follow",
+                                      "dirs",      "max_files", "max_ignore_bytes", NULL};
   struct walk_opts o = {0};
   if (opts_arg(L, 2, known)) {
     o.gitignore = agent_optfield_bool(L, 2, "gitignore", 0);
@@ -499,6 +499,9 @@ static int fs_walk(lua_State *L)
     lua_Integer max = agent_optfield_int(L, 2, "max_files", AGENT_FS_WALK_MAX_FILES);
     luaL_argcheck(L, max >= 1, 2, "max_files must be at least 1");
     o.max_files = (size_t)max;
+    max = agent_optfield_int(L, 2, "max_ignore_bytes", AGENT_FS_IGNORE_FILE_MAX);
+    luaL_argcheck(L, max >= 1, 2, "max_ignore_bytes must be at least 1");
+    o.max_ignore_bytes = (size_t)max;
     o.ignore = ignore_opt(L, 2, &o.nignore);
   }
   if (!root)

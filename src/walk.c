@@ -454,7 +454,8 @@ static void load_gitignore(struct worker *w, struct dir *d, int dfd)
 {
   int fd = openat(dfd, ".gitignore", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   size_t len = 0;
-  char *text = fd < 0 ? NULL : slurp(fd, AGENT_FS_IGNORE_FILE_MAX, &len);
+  size_t cap = w->wk->opts->max_ignore_bytes;
+  char *text = fd < 0 ? NULL : slurp(fd, cap ? cap : AGENT_FS_IGNORE_FILE_MAX, &len);
   if (!text) {
     if (errno != ENOENT && errno != ENOTDIR)
       gitignore_problem(w, d, errno);

@@ -40,6 +40,8 @@ struct walk_opts {
                        count too); 0: AGENT_FS_WALK_MAX_FILES */
   size_t threads;   /* readers at most, the caller included (1: the calling thread alone);
                        0: one per online CPU. Capped at AGENT_FS_WALK_THREADS_MAX. */
+  size_t max_ignore_bytes; /* a larger .gitignore is skipped (reported), as git does;
+                              0: AGENT_FS_IGNORE_FILE_MAX */
 };
 
 struct walk_result {

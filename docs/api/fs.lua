@@ -89,6 +89,8 @@ function fs.list(dir) end
 ---@field max_files? integer stop after this many entries (default 5,000,000); the stop is
 ---reported in errors and max_files of the entries listed so far are returned (the
 ---bytewise-first of them)
+---@field max_ignore_bytes? integer a larger .gitignore is skipped and reported in errors, as
+---git skips one (default 100 MiB)
 
 ---Lists the files under root (which may itself be a symlink): iteratively (no depth limit,
 ---paths longer than PATH_MAX included), skipping .git, without stat calls where the file system

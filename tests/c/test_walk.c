@@ -235,6 +235,16 @@ static void test_odd_gitignores(void)
   struct walk_opts o = {.gitignore = 1};
   EXPECT_WALK(&o, "f/x.o\nf/y.c\nl/x.o\nrules", 2);
   expect_error(&o, "f/.gitignore': not a regular file");
+
+  /* a .gitignore over the per-call cap is skipped and reported; at the cap it is read */
+  fresh_root();
+  mk("a.o");
+  put(".gitignore", "*.o\n"); /* 4 bytes */
+  o = (struct walk_opts){.gitignore = 1, .max_ignore_bytes = 3};
+  EXPECT_WALK(&o, "a.o", 1);
+  expect_error(&o, ".gitignore': larger than the .gitignore size limit, not read");
+  o.max_ignore_bytes = 4;
+  EXPECT_WALK(&o, "", 0);
 }
 
 static void test_symlinks(void)

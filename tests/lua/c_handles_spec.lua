@@ -95,6 +95,18 @@ describe("C handles", function()
     assert.is_truthy(utf8.len(quoted), msg)
   end)
 
+  it("fs.walk: max_ignore_bytes lowers the .gitignore size cap for one call", function()
+    local dir = t.tmpdir()
+    t.write(dir .. "/.gitignore", "*.o\n")
+    t.write(dir .. "/a.o", "")
+    local files, errors = assert(agent.fs.walk(dir, { gitignore = true, max_ignore_bytes = 3 }))
+    assert.are.same({ "a.o" }, files)
+    assert.matches("%.gitignore': larger than the %.gitignore size limit", errors[1])
+    files = assert(agent.fs.walk(dir, { gitignore = true, max_ignore_bytes = 4 }))
+    assert.are.same({}, files)
+    assert.has_error(function() agent.fs.walk(dir, { max_ignore_bytes = 0 }) end)
+  end)
+
   it("each C box type has __close as well as __gc", function()
     local reg = debug.getregistry()
     for _, name in ipairs({ "agent.HttpBatch", "agent.YamlRun", "agent.MarkdownDoc" }) do
