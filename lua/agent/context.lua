@@ -4,6 +4,7 @@
 -- render() turns that into one prompt text under a token budget, by a fixed priority, naming
 -- whatever it had to leave out, and redacts every byte of it. Contract: docs/internals.md.
 local fs = require("agent.fs")
+local paths = require("agent.paths")
 local redact = require("agent.redact")
 local story_mod = require("agent.story")
 local mdutil = require("agent.mdutil")
@@ -25,7 +26,7 @@ local COMPLIANCE_DIRS = { ".agent/compliance", ".agent/instructions/compliance" 
 -- Whether path resolves (symlinks followed) to something inside the repository.
 local function inside(real_root, path)
   local real = fs.realpath(path)
-  return real ~= nil and (real == real_root or real:sub(1, #real_root + 1) == real_root .. "/")
+  return real ~= nil and paths.is_inside(real_root, real)
 end
 
 -- Reads relpath under the root. Returns text, or nil and why it was not read.
@@ -44,7 +45,7 @@ local function read_file(ctx, relpath, opts)
       return nil, ("%d bytes, over the %d-byte limit (%s)"):format(st.size, opts.cap, opts.limit_name)
     end
     local rerr
-    text, rerr = require("agent.paths").read_head(path, opts.cap)
+    text, rerr = paths.read_head(path, opts.cap)
     if not text then return nil, rerr end
     local cut = text:find("\n[^\n]*$")
     if cut and cut > #text - 4096 then text = text:sub(1, cut) end

@@ -7,6 +7,7 @@
 -- it, a [NEW] file exists for the steps after it, a [DELETE]d one does not. Each file is read
 -- at most once.
 local fs = require("agent.fs")
+local paths = require("agent.paths")
 local runbook = require("agent.runbook")
 local text_mod = require("agent.text")
 
@@ -215,7 +216,7 @@ local function virtual_repo(root_real)
     local probe = path
     while true do
       local real = fs.realpath(root_real .. "/" .. probe)
-      if real then return real == root_real or real:sub(1, #root_real + 1) == root_real .. "/" end
+      if real then return paths.is_inside(root_real, real) end
       probe = probe:match("^(.*)/[^/]*$")
       if not probe then return true end -- only the root itself is left
     end

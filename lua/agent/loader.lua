@@ -101,7 +101,7 @@ local function source_of(c)
   if root then
     local real = require("agent.fs").realpath(c.path)
     if not real then return nil end
-    if real ~= root and real:sub(1, #root + 1) ~= root .. "/" then
+    if not require("agent.paths").is_inside(root, real) then
       c.refused = c.path .. ": a symlink leading outside the repository (refused)"
       return ""
     end

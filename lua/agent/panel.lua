@@ -34,11 +34,7 @@ end
 
 -- Messages name files relative to the repository, so runbooks read the same on every
 -- checkout.
-local function relative(msg, root)
-  if not root or type(msg) ~= "string" then return msg end
-  local prefix = root:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0") .. "/"
-  return (msg:gsub(prefix, ""))
-end
+local function relative(msg, root) return require("agent.paths").strip(root, msg) end
 
 -- ---- Loading -----------------------------------------------------------------------------
 

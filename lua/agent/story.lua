@@ -346,7 +346,7 @@ end
 local function inside_root(real_root, path)
   local real, err = fs.realpath(path)
   if not real then return nil, err end
-  if real ~= real_root and real:sub(1, #real_root + 1) ~= real_root .. "/" then
+  if not require("agent.paths").is_inside(real_root, real) then
     return nil, "it is a symlink leading outside the repository (refused)"
   end
   return true

@@ -10,6 +10,7 @@ local cli = require("agent.cli")
 local fs = require("agent.fs")
 local json = require("agent.json")
 local loader = require("agent.loader")
+local paths = require("agent.paths")
 local log = require("agent.log")
 local sys = require("agent.sys")
 local review = require("agent.commands.panel")
@@ -54,15 +55,10 @@ Examples:
   agent new-runbook INFRA-012 --force --json
   agent new-runbook INFRA-012 --dry-run | less]]
 
-local function relpath(S, path)
-  if path:sub(1, #S.root + 1) == S.root .. "/" then return path:sub(#S.root + 2) end
-  return path
-end
+local function relpath(S, path) return paths.relative(S.root, path) end
 
 -- A message with the repository root taken off the paths it names.
-local function strip_root(S, msg)
-  return (tostring(msg):gsub(S.root:gsub("%p", "%%%0") .. "/", ""))
-end
+local function strip_root(S, msg) return paths.strip(S.root, tostring(msg)) end
 
 local function output_path(S)
   local scope = S.story.scope
@@ -80,9 +76,9 @@ local function refuse_existing(S, path)
 end
 
 -- Refuses to write where a planted symlink would carry the write out of the repository.
-local function stay_inside(S, paths)
-  for _, p in ipairs(paths) do
-    local ok, why = require("agent.session").check_inside(S.root, p)
+local function stay_inside(S, targets)
+  for _, p in ipairs(targets) do
+    local ok, why = paths.check_inside(S.root, p)
     if not ok then cli.fail(cli.EXIT.fail, ("%s: %s; refusing to write there"):format(relpath(S, p), why)) end
   end
 end

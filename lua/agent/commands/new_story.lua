@@ -7,6 +7,7 @@ local cli = require("agent.cli")
 local fs = require("agent.fs")
 local json = require("agent.json")
 local loader = require("agent.loader")
+local paths = require("agent.paths")
 local log = require("agent.log")
 local story = require("agent.story")
 
@@ -130,9 +131,7 @@ end
 -- ---- The template ------------------------------------------------------------------------
 
 -- A message with the repository's root taken off the paths it names, as new-runbook does.
-local function relative(root, msg)
-  return (tostring(msg):gsub(root:gsub("%p", "%%%0") .. "/", ""))
-end
+local function relative(root, msg) return paths.strip(root, tostring(msg)) end
 
 -- The story template on the search path: tpl, file (for messages, relative to the
 -- repository when inside it), origin. A broken template is a script error (exit 3).
@@ -171,7 +170,7 @@ end
 -- Refuses a write a planted symlink (the scope folder, the lock, the story) would carry out
 -- of the repository.
 local function stay_inside(root, path)
-  local ok, why = require("agent.paths").check_inside(root, path)
+  local ok, why = paths.check_inside(root, path)
   if not ok then cli.fail(cli.EXIT.fail, ("new-story: %s: %s; refusing to write there"):format(relative(root, path), why)) end
 end
 
