@@ -3,6 +3,8 @@
  * files leave unquoted, and the comma splitting of `globs` values. Contracts in the header. */
 #include "frontmatter.h"
 
+#include "util.h"
+
 #include <string.h>
 
 /* ==== Lines =============================================================================== */
@@ -29,18 +31,13 @@ static int next_line(const char *text, size_t len, size_t *pos, struct line *ln)
   return 1;
 }
 
-static int is_blank(char c)
-{
-  return c == ' ' || c == '\t';
-}
-
 /* A fence line: the three-character marker, then nothing but blanks. */
 static int is_fence(const struct line *ln, const char *marker)
 {
   if (ln->n < 3 || memcmp(ln->s, marker, 3) != 0)
     return 0;
   for (size_t i = 3; i < ln->n; i++)
-    if (!is_blank(ln->s[i]))
+    if (!agent_is_blank(ln->s[i]))
       return 0;
   return 1;
 }
@@ -49,9 +46,7 @@ int agent_frontmatter_split(const char *text, size_t len, struct agent_frontmatt
 {
   memset(fm, 0, sizeof(*fm));
   fm->body_line = 1;
-  size_t pos = 0;
-  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-    pos = 3;
+  size_t pos = agent_bom_length(text, len);
   struct line ln;
   if (!next_line(text, len, &pos, &ln) || !is_fence(&ln, "---"))
     return 0; /* no frontmatter: all of it is body */
@@ -106,9 +101,9 @@ static size_t comment_start(const char *s, size_t n)
       prev = c;
       continue;
     }
-    if (c == '#' && i > 0 && is_blank(s[i - 1]))
+    if (c == '#' && i > 0 && agent_is_blank(s[i - 1]))
       return i;
-    if (!is_blank(c))
+    if (!agent_is_blank(c))
       prev = c;
   }
   return n;
@@ -122,7 +117,7 @@ static int split_item(const char *s, size_t n, size_t *pos, size_t *off, size_t 
   size_t i = *pos;
   if (i > n)
     return 0;
-  while (i < n && is_blank(s[i]))
+  while (i < n && agent_is_blank(s[i]))
     i++;
   size_t start = i, depth = 0;
   while (i < n) {
@@ -145,7 +140,7 @@ static int split_item(const char *s, size_t n, size_t *pos, size_t *off, size_t 
     i++;
   }
   size_t end = i;
-  while (end > start && (is_blank(s[end - 1]) || s[end - 1] == '\r' || s[end - 1] == '\n'))
+  while (end > start && (agent_is_blank(s[end - 1]) || s[end - 1] == '\r' || s[end - 1] == '\n'))
     end--;
   *off = start;
   *len = end - start;
@@ -160,11 +155,11 @@ int agent_frontmatter_next_glob(const char *s, size_t len, size_t *pos, size_t *
     if (l >= 2 && (s[o] == '"' || s[o] == '\'') && s[o + l - 1] == s[o]) {
       o++; /* a glob that kept its quotes would never match anything */
       l -= 2;
-      while (l > 0 && is_blank(s[o])) {
+      while (l > 0 && agent_is_blank(s[o])) {
         o++;
         l--;
       }
-      while (l > 0 && is_blank(s[o + l - 1]))
+      while (l > 0 && agent_is_blank(s[o + l - 1]))
         l--;
     }
     if (l > 0) {
@@ -222,7 +217,7 @@ static int quoted_then_more(const char *s, size_t n)
 static int has_mapping_colon(const char *s, size_t n)
 {
   for (size_t i = 0; i < n; i++)
-    if (s[i] == ':' && (i + 1 == n || is_blank(s[i + 1])))
+    if (s[i] == ':' && (i + 1 == n || agent_is_blank(s[i + 1])))
       return 1;
   return 0;
 }
@@ -296,7 +291,7 @@ static int put_flow(struct out *o, const char *s, size_t n)
 static void put_value(struct out *o, const char *s, size_t n, int top)
 {
   size_t end = comment_start(s, n);
-  while (end > 0 && is_blank(s[end - 1]))
+  while (end > 0 && agent_is_blank(s[end - 1]))
     end--;
   if (end == 0) {
     put(o, s, n);
@@ -319,14 +314,14 @@ static size_t top_key(const char *s, size_t n, size_t *value)
   if (n == 0 || memchr(" \t#-\"'[]{}&*!|>%@`?,:", s[0], 21))
     return 0;
   for (size_t i = 1; i < n; i++) {
-    if (s[i] == ':' && (i + 1 == n || is_blank(s[i + 1]))) {
+    if (s[i] == ':' && (i + 1 == n || agent_is_blank(s[i + 1]))) {
       size_t v = i + 1;
-      while (v < n && is_blank(s[v]))
+      while (v < n && agent_is_blank(s[v]))
         v++;
       *value = v;
       return i;
     }
-    if (s[i] == '#' && is_blank(s[i - 1]))
+    if (s[i] == '#' && agent_is_blank(s[i - 1]))
       return 0; /* a comment before any colon */
   }
   return 0;
@@ -335,7 +330,7 @@ static size_t top_key(const char *s, size_t n, size_t *value)
 static size_t indent_of(const char *s, size_t n)
 {
   size_t i = 0;
-  while (i < n && is_blank(s[i]))
+  while (i < n && agent_is_blank(s[i]))
     i++;
   return i;
 }
@@ -344,7 +339,7 @@ static size_t indent_of(const char *s, size_t n)
 static size_t seq_value(const char *s, size_t n)
 {
   size_t i = indent_of(s, n);
-  if (i + 1 >= n || s[i] != '-' || !is_blank(s[i + 1]))
+  if (i + 1 >= n || s[i] != '-' || !agent_is_blank(s[i + 1]))
     return 0;
   size_t v = indent_of(s + i + 1, n - i - 1) + i + 1;
   return v < n ? v : 0;

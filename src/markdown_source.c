@@ -5,6 +5,8 @@
  * recompute those from the source. */
 #include "markdown_source.h"
 
+#include "util.h"
+
 #include <string.h>
 
 static int is_blank_tail(const char *s, size_t i, size_t len)
@@ -23,11 +25,6 @@ static size_t run_of(const char *s, size_t i, size_t len, char c)
   return n;
 }
 
-static size_t bom_length(const char *text, size_t len)
-{
-  return len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-}
-
 /* The offset just past the line ending that starts at i (text[i] is '\r' or '\n'). */
 static size_t past_ending(const char *text, size_t len, size_t i)
 {
@@ -36,7 +33,7 @@ static size_t past_ending(const char *text, size_t len, size_t i)
 
 size_t agent_md_count_lines(const char *text, size_t len)
 {
-  size_t count = 0, i = bom_length(text, len), start = i;
+  size_t count = 0, i = agent_bom_length(text, len), start = i;
   while (i < len) {
     if (text[i] == '\n' || text[i] == '\r') {
       i = past_ending(text, len, i);
@@ -51,7 +48,7 @@ size_t agent_md_count_lines(const char *text, size_t len)
 
 void agent_md_index_lines(const char *text, size_t len, agent_md_offset *starts, size_t count)
 {
-  size_t n = 0, i = bom_length(text, len);
+  size_t n = 0, i = agent_bom_length(text, len);
   if (count > 0)
     starts[n++] = (agent_md_offset)i;
   while (i < len && n < count) {

@@ -9,6 +9,8 @@
  * order, the same whoever read what. */
 #include "walk.h"
 
+#include "util.h"
+
 #include "agent_limits.h"
 #include "ignore.h"
 
@@ -41,28 +43,17 @@ void agent_walk_strings_free(struct walk_strings *s)
   memset(s, 0, sizeof(*s));
 }
 
-/* Grows *buf (elements of `size` bytes, capacity *cap) to hold `need`. 0 or ENOMEM. */
-static int grow(void **buf, size_t *cap, size_t need, size_t size)
+/* Grows the array at arrp (a `T **`; elements of `size` bytes, capacity *cap) to hold `need`:
+ * agent_reserve, which cannot overflow, with its failure as the errno the walk reports. */
+static int grow(void *arrp, size_t *cap, size_t need, size_t size)
 {
-  if (need <= *cap)
-    return 0;
-  size_t n = *cap ? *cap : 256;
-  while (n < need)
-    n *= 2;
-  if (n > SIZE_MAX / size)
-    return ENOMEM;
-  void *p = realloc(*buf, n * size);
-  if (!p)
-    return ENOMEM;
-  *buf = p;
-  *cap = n;
-  return 0;
+  return agent_reserve(arrp, cap, need, size) ? ENOMEM : 0;
 }
 
 /* Lists the string that starts at offset `at` of s->buf. 0 or ENOMEM. */
 static int strings_list(struct walk_strings *s, size_t at)
 {
-  if (grow((void **)&s->off, &s->cap_off, s->n + 1, sizeof(*s->off)))
+  if (grow(&s->off, &s->cap_off, s->n + 1, sizeof(*s->off)))
     return ENOMEM;
   s->off[s->n++] = at;
   return 0;
@@ -71,7 +62,7 @@ static int strings_list(struct walk_strings *s, size_t at)
 /* Appends and lists a copy of str (len bytes). 0 or ENOMEM. */
 static int strings_add(struct walk_strings *s, const char *str, size_t len)
 {
-  if (grow((void **)&s->buf, &s->cap, s->len + len + 1, 1) || strings_list(s, s->len))
+  if (grow(&s->buf, &s->cap, s->len + len + 1, 1) || strings_list(s, s->len))
     return ENOMEM;
   memcpy(s->buf + s->len, str, len);
   s->buf[s->len + len] = '\0';
@@ -237,7 +228,7 @@ static int read_entries(int fd, struct entries *e)
 {
   e->len = 0;
   for (;;) {
-    if (grow((void **)&e->buf, &e->cap, e->len + ENTRIES_ROOM, 1))
+    if (grow(&e->buf, &e->cap, e->len + ENTRIES_ROOM, 1))
       return ENOMEM;
     long n = syscall(SYS_getdents64, fd, e->buf + e->len, e->cap - e->len);
     if (n < 0)
@@ -322,7 +313,7 @@ static void report(struct worker *w, const char *rel, size_t rel_len, const char
   int root = (int)(rel_len || *tail ? wk->prefix_len : wk->root_shown);
   int n = snprintf(NULL, 0, "walk '%.*s%.*s%s': %s", root, wk->prefix, (int)rel_len, rel, tail,
                    reason);
-  if (n < 0 || grow((void **)&e->buf, &e->cap, e->len + (size_t)n + 1, 1) ||
+  if (n < 0 || grow(&e->buf, &e->cap, e->len + (size_t)n + 1, 1) ||
       strings_list(e, e->len)) {
     w->err = ENOMEM;
     return;
@@ -360,7 +351,7 @@ static const struct frame *new_frame(struct worker *w, struct ignore_list *list,
                                      const struct frame *parent)
 {
   struct frame *f = malloc(sizeof(*f));
-  if (!f || grow((void **)&w->frames, &w->cap_frames, w->nframes + 1, sizeof(*w->frames))) {
+  if (!f || grow(&w->frames, &w->cap_frames, w->nframes + 1, sizeof(*w->frames))) {
     free(f);
     agent_ignore_free(list);
     w->err = ENOMEM;
@@ -377,7 +368,7 @@ static struct dir *new_dir(struct worker *w, const struct dir *parent, const str
                            const char *path, size_t len)
 {
   struct dir *d = malloc(sizeof(*d) + len + 1);
-  if (!d || grow((void **)&w->dirs, &w->cap_dirs, w->ndirs + 1, sizeof(*w->dirs))) {
+  if (!d || grow(&w->dirs, &w->cap_dirs, w->ndirs + 1, sizeof(*w->dirs))) {
     free(d);
     w->err = ENOMEM;
     return NULL;
@@ -565,7 +556,7 @@ static void visit(struct worker *w, const struct dir *d, int dfd, const char *na
   /* Write "<dir>/<name>" at the end of the worker's files: kept only if listed. */
   struct walk_strings *f = &w->out.files;
   size_t dlen = d->len, nlen = strlen(name);
-  if (grow((void **)&f->buf, &f->cap, f->len + dlen + nlen + 3, 1)) {
+  if (grow(&f->buf, &f->cap, f->len + dlen + nlen + 3, 1)) {
     w->err = ENOMEM;
     return;
   }
@@ -599,7 +590,7 @@ static void visit(struct worker *w, const struct dir *d, int dfd, const char *na
     w->listed++;
   }
   struct dir *kid = new_dir(w, d, d->frame, dst, len);
-  if (!kid || grow((void **)&w->kids, &w->cap_kids, w->nkids + 1, sizeof(*w->kids))) {
+  if (!kid || grow(&w->kids, &w->cap_kids, w->nkids + 1, sizeof(*w->kids))) {
     w->err = ENOMEM;
     return;
   }
@@ -672,7 +663,7 @@ static struct dir *trade(struct worker *w)
     wk->listed += w->listed;
     if (w->err)
       wk->err = w->err;
-    else if (grow((void **)&wk->todo, &wk->cap_todo, wk->ntodo + w->nkids, sizeof(*wk->todo)))
+    else if (grow(&wk->todo, &wk->cap_todo, wk->ntodo + w->nkids, sizeof(*wk->todo)))
       wk->err = ENOMEM;
     if (!wk->err && w->nkids > 0) {
       memcpy(wk->todo + wk->ntodo, w->kids, w->nkids * sizeof(*w->kids));

@@ -183,7 +183,7 @@ static const char *key_text(lua_State *L, int idx, char *buf, size_t size)
 static yaml_mark_t offset_mark(const char *text, size_t len, size_t offset)
 {
   yaml_mark_t m = {offset, 0, 0};
-  size_t i = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+  size_t i = agent_bom_length(text, len);
   if (offset > len)
     offset = len;
   for (; i < offset; i++) {
