@@ -147,7 +147,7 @@ function M.new_runbook(t)
   local command = require("agent.commands.new_runbook")
   return invoke("new-runbook", cli_opts(t, { t.story }), function(opts, ctx)
     local r = command.execute(opts, ctx)
-    require("agent.commands.panel").usage_summary(r.session, r.extra)
+    require("agent.review").usage_summary(r.session, r.extra)
     local S = r.session
     local problems = {}
     for i, p in ipairs(r.problems) do problems[i] = { line = p.line, message = p.message } end
@@ -170,7 +170,7 @@ function M.panel(t)
   local command = require("agent.commands.panel")
   local r, err, code = invoke("panel", cli_opts(t, { t.story }), function(opts, ctx)
     local res = command.execute(opts, ctx)
-    command.usage_summary(res.session)
+    require("agent.review").usage_summary(res.session)
     return res
   end)
   if not r then return nil, err, code end

@@ -869,8 +869,8 @@ describe("synthesis", function()
   end)
 end)
 
-describe("the review's exit status (commands/panel.panel_status)", function()
-  local review = require("agent.commands.panel")
+describe("the review's exit status (review.panel_status)", function()
+  local review = require("agent.review")
   local function status(...) return review.panel_status({ ... }) end
   local ok = { status = "ok", verdict = "APPROVE" }
   local block = { status = "ok", verdict = "BLOCK" }

@@ -13,7 +13,7 @@ local loader = require("agent.loader")
 local paths = require("agent.paths")
 local log = require("agent.log")
 local sys = require("agent.sys")
-local review = require("agent.commands.panel")
+local review = require("agent.review")
 
 local M = {
   name = "new-runbook",
