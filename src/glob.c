@@ -919,8 +919,12 @@ struct buckets {
 struct base_ref {
   const char *s; /* inside the path */
   uint32_t len;
-  uint32_t pos; /* the path's position in sorted order */
+  uint32_t pos;     /* the path's position in sorted order */
+  uint64_t head[2]; /* its first BASE_HEAD bytes, big-endian, zero-padded: sorting reads
+                       these instead of chasing s into 100,000 scattered paths */
 };
+
+#define BASE_HEAD 16
 
 struct agent_glob_index {
   struct entry *e; /* sorted bytewise by agent_glob_index_build */
@@ -1164,10 +1168,18 @@ static size_t bound_bases(const struct agent_glob_index *ix, const char *key, si
   return lo;
 }
 
+/* Basenames bytewise, then positions. Equal heads mean equal first BASE_HEAD bytes, or one
+ * basename is the other plus NUL bytes (padding reads as NUL): unless both run past the
+ * heads, the shorter is a prefix of the longer, so lengths decide without reading s. */
 static int base_cmp(const void *pa, const void *pb)
 {
   const struct base_ref *a = pa, *b = pb;
-  int c = bytes_cmp(a->s, a->len, b->s, b->len);
+  for (size_t w = 0; w < 2; w++)
+    if (a->head[w] != b->head[w])
+      return a->head[w] < b->head[w] ? -1 : 1;
+  int c = a->len > BASE_HEAD && b->len > BASE_HEAD
+              ? bytes_cmp(a->s + BASE_HEAD, a->len - BASE_HEAD, b->s + BASE_HEAD, b->len - BASE_HEAD)
+              : (a->len > b->len) - (a->len < b->len);
   return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
 }
 
@@ -1180,7 +1192,21 @@ static int base_cmp(const void *pa, const void *pb)
  * first), else the byte + 1. */
 static size_t base_bucket(const struct base_ref *b, size_t depth)
 {
-  return depth < b->len ? (size_t)(unsigned char)b->s[depth] + 1 : 0;
+  if (depth >= b->len)
+    return 0;
+  if (depth < BASE_HEAD)
+    return (size_t)((b->head[depth / 8] >> (8 * (7 - depth % 8))) & 0xff) + 1;
+  return (size_t)(unsigned char)b->s[depth] + 1;
+}
+
+static void base_head(struct base_ref *b)
+{
+  for (size_t w = 0; w < 2; w++) {
+    uint64_t word = 0;
+    for (size_t i = 8 * w; i < 8 * w + 8; i++)
+      word = word << 8 | (i < b->len ? (unsigned char)b->s[i] : 0);
+    b->head[w] = word;
+  }
 }
 
 /* Sorts v[0..n), whose basenames share their first `depth` bytes, as base_cmp orders them: a
@@ -1237,7 +1263,9 @@ static int bases_build(struct agent_glob_index *ix)
     const struct entry *en = &ix->e[pos];
     const char *slash = find_last(en->s, en->len, '/');
     const char *base = slash ? slash + 1 : en->s;
-    ix->bases[pos] = (struct base_ref){base, (uint32_t)(en->s + en->len - base), (uint32_t)pos};
+    size_t len = (size_t)(en->s + en->len - base);
+    ix->bases[pos] = (struct base_ref){base, (uint32_t)len, (uint32_t)pos, {0, 0}};
+    base_head(&ix->bases[pos]);
   }
   bases_sort(ix->bases, ix->n, 0, tmp);
   free(tmp);
@@ -1283,6 +1311,29 @@ static int bucket_run(struct agent_glob_index *ix, enum key_kind kind, const cha
   return 1;
 }
 
+/* The first k in list[lo..hi) (ascending positions) with list[k] >= pos. */
+static size_t bound_list(const size_t *list, size_t lo, size_t hi, size_t pos)
+{
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (list[mid] < pos)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Cuts a run of a bucket (ascending positions) to the positions in [lo, hi), the paths with
+ * the glob's literal prefix: no other path can match. Without the cut, `services/` + `**` +
+ * `/` + `*.py` would try every .py path before the first under services/. */
+static void clip_run(struct candidates *run, size_t lo, size_t hi)
+{
+  size_t first = bound_list(run->list, run->lo, run->hi, lo);
+  run->hi = bound_list(run->list, first, run->hi, hi);
+  run->lo = first;
+}
+
 static void keep_smaller(struct candidates *best, const struct candidates *run)
 {
   if (run->hi - run->lo < best->hi - best->lo)
@@ -1290,8 +1341,8 @@ static void keep_smaller(struct candidates *best, const struct candidates *run)
 }
 
 /* Picks the smallest candidate run the alternative's hints allow: the paths with its literal
- * prefix, with its extension, with its basename, with one of its literal directory names, or
- * with its basename's literal prefix. */
+ * prefix, with its extension, with its basename, with one of its literal directory names (each
+ * bucket cut to the prefix's range), or with its basename's literal prefix. */
 static struct candidates pick_candidates(struct agent_glob_index *ix, const struct agent_glob *g,
                                          const struct alt *a)
 {
@@ -1301,15 +1352,21 @@ static struct candidates pick_candidates(struct agent_glob_index *ix, const stru
     best.lo = bound_sorted(ix, p, a->prefix.len, 0);
     best.hi = bound_sorted(ix, p, a->prefix.len, 1);
   }
-  if (a->exact_base && bucket_run(ix, KEY_BASE, g->pool + a->suffix.off, a->suffix.len, &run))
+  const size_t plo = best.lo, phi = best.hi; /* the prefix's range: every match lies in it */
+  if (a->exact_base && bucket_run(ix, KEY_BASE, g->pool + a->suffix.off, a->suffix.len, &run)) {
+    clip_run(&run, plo, phi);
     keep_smaller(&best, &run);
-  else if (a->has_ext && bucket_run(ix, KEY_EXT, g->pool + a->ext.off, a->ext.len, &run))
+  } else if (a->has_ext && bucket_run(ix, KEY_EXT, g->pool + a->ext.off, a->ext.len, &run)) {
+    clip_run(&run, plo, phi);
     keep_smaller(&best, &run);
+  }
   for (size_t k = 0; k + 1 < a->nseg && best.hi > best.lo; k++) {
     const struct seg *s = &g->segs[a->seg + k];
     const struct tok *t = &g->toks[s->tok];
-    if (is_lit_seg(g, s) && bucket_run(ix, KEY_DIR, g->pool + t->off, t->len, &run))
+    if (is_lit_seg(g, s) && bucket_run(ix, KEY_DIR, g->pool + t->off, t->len, &run)) {
+      clip_run(&run, plo, phi);
       keep_smaller(&best, &run);
+    }
   }
   if (a->base_prefix.len && best.hi > best.lo &&
       base_prefix_run(ix, g->pool + a->base_prefix.off, a->base_prefix.len, &run))

@@ -529,6 +529,14 @@ static void test_index_agrees(void)
       "**/x2.*",
       "**/nomatch*",
       "*.c",
+      /* a literal prefix and an extension or folder bucket: the bucket cut to the prefix */
+      "src/**/*.h",
+      "docs/**/*.md",
+      "src/**/ui/*.tsx",
+      "a/**/c/*",
+      "src/src/**/*.json",
+      "x/**/*.py",
+      "test/**/src/**",
   };
   check_index(ix, paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
   agent_glob_index_free(ix);
@@ -575,6 +583,59 @@ static void test_index_basename_prefixes(void)
   agent_glob_index_free(ix);
 }
 
+/* Basenames that agree on their first 16 bytes (the sort's cached head), differ only past
+ * them, or only by trailing NUL bytes (which the head's padding also reads as NUL), queried
+ * through the basename-prefix table and checked against the naive scan. */
+static void test_index_basename_heads(void)
+{
+  static const char *const heads[] = {"ab", "abcdefghijklmnop", "abcdefghijklmno", "abcdefgh"};
+#define BYTES(s) {s, sizeof(s) - 1} /* a literal with its NUL bytes */
+  static const struct {
+    const char *s;
+    size_t len;
+  } tails[] = {BYTES(""), BYTES("q"), BYTES("\0"), BYTES("\0\0"), BYTES("\0x"), BYTES("qr.c"),
+               BYTES("\xff"), BYTES(".c")},
+    patterns[] = {BYTES("**/ab*"), BYTES("**/abcdefghijklmnop*"), BYTES("**/abcdefghijklmno\0*"),
+                  BYTES("**/abcdefghijklmnopq*"), BYTES("**/ab\0*"), BYTES("**/abcdefgh*.c"),
+                  BYTES("**/abcdefghijklmno?*"), BYTES("e/**/ab\0x*")};
+#undef BYTES
+  enum { NPATHS = 2000 };
+  static char storage[NPATHS][48];
+  /* 24 paths are sorted by comparison alone, 300 by radix down to short runs, 2000 by radix
+   * down to equal basenames */
+  static const int sizes[] = {24, 300, NPATHS};
+  for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+    int npaths = sizes[z];
+    struct agent_glob_index *ix = agent_glob_index_new((size_t)npaths);
+    CHECK(ix != NULL);
+    if (!ix)
+      return;
+    for (int i = 0; i < npaths; i++) {
+      const char *dir = rnd(2) ? "d/" : "e/f/";
+      unsigned h = rnd(4), t = rnd(8);
+      size_t n = strlen(dir), hl = strlen(heads[h]);
+      memcpy(storage[i], dir, n);
+      memcpy(storage[i] + n, heads[h], hl);
+      memcpy(storage[i] + n + hl, tails[t].s, tails[t].len);
+      CHECK_INT(agent_glob_index_add(ix, storage[i], n + hl + tails[t].len), AGENT_GLOB_OK);
+    }
+    CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
+    for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+      struct agent_glob *g = NULL;
+      char err[128];
+      CHECK_INT(agent_glob_compile(patterns[i].s, patterns[i].len, &g, err, sizeof(err)), AGENT_GLOB_OK);
+      if (!g)
+        continue;
+      long fast = agent_glob_index_first(ix, g), slow = agent_glob_index_scan(ix, g);
+      if (fast != slow)
+        fprintf(stderr, "  index differs for pattern %zu (%d paths): %ld vs %ld\n", i, npaths, fast, slow);
+      CHECK_INT(fast, slow);
+      agent_glob_free(g);
+    }
+    agent_glob_index_free(ix);
+  }
+}
+
 int main(void)
 {
   test_match_table();
@@ -584,5 +645,6 @@ int main(void)
   test_against_fnmatch();
   test_index_agrees();
   test_index_basename_prefixes();
+  test_index_basename_heads();
   return TEST_DONE();
 }
