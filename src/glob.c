@@ -3,6 +3,8 @@
  * backtrack point per level instead of recursing, and the path index rules.select uses to
  * try each glob against only the paths that could match it. */
 #include "glob.h"
+
+#include "charclass.h"
 #include "agent_limits.h"
 
 #include <stdarg.h>
@@ -193,24 +195,8 @@ __attribute__((format(printf, 2, 3))) static int fail(struct errbuf *e, const ch
 
 /* ==== Character classes =================================================================== */
 
-struct posix_class {
-  const char *name;
-  struct range r[4];
-  size_t n;
-};
-
-/* ASCII only, as in the C locale: rule globs name files, not prose. */
-static const struct posix_class posix_classes[] = {
-  {"alnum", {{'0', '9'}, {'A', 'Z'}, {'a', 'z'}}, 3},
-  {"alpha", {{'A', 'Z'}, {'a', 'z'}}, 2},
-  {"blank", {{' ', ' '}, {'\t', '\t'}}, 2},
-  {"digit", {{'0', '9'}}, 1},
-  {"lower", {{'a', 'z'}}, 1},
-  {"punct", {{'!', '/'}, {':', '@'}, {'[', '`'}, {'{', '~'}}, 4},
-  {"space", {{' ', ' '}, {'\t', '\r'}}, 2},
-  {"upper", {{'A', 'Z'}}, 1},
-  {"xdigit", {{'0', '9'}, {'A', 'F'}, {'a', 'f'}}, 3},
-};
+/* The [:name:] classes come from charclass.c, the table ignore.c reads too: ASCII only, as in
+ * the C locale (rule globs name files, not prose). */
 
 /* One member character at p[*j] (possibly escaped); advances *j past it. */
 static int class_char(const char *p, size_t n, size_t *j, uint32_t *cp, struct errbuf *e)
@@ -233,17 +219,15 @@ static int posix_class(struct agent_glob *g, const char *p, size_t n, size_t j, 
   for (size_t k = j + 2; k + 1 < n; k++) {
     if (p[k] == ':' && p[k + 1] == ']') {
       size_t nlen = k - (j + 2);
-      for (size_t c = 0; c < sizeof(posix_classes) / sizeof(posix_classes[0]); c++) {
-        const struct posix_class *pc = &posix_classes[c];
-        if (strlen(pc->name) != nlen || memcmp(pc->name, p + j + 2, nlen) != 0)
-          continue;
-        for (size_t r = 0; g && r < pc->n; r++)
-          if (push_range(g, pc->r[r].lo, pc->r[r].hi))
-            return AGENT_GLOB_ENOMEM;
-        *end = k + 2;
-        return 1;
-      }
-      return fail(e, "unknown character class '[:%.*s:]'", (int)(nlen > 32 ? 32 : nlen), p + j + 2);
+      const struct agent_charclass *pc = agent_charclass_find(p + j + 2, nlen);
+      if (!pc)
+        return fail(e, "unknown character class '[:%.*s:]'", (int)(nlen > 32 ? 32 : nlen),
+                    p + j + 2);
+      for (size_t r = 0; g && r < pc->n; r++)
+        if (push_range(g, pc->r[r].lo, pc->r[r].hi))
+          return AGENT_GLOB_ENOMEM;
+      *end = k + 2;
+      return 1;
     }
     if (p[k] == ']')
       break;

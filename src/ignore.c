@@ -4,6 +4,8 @@
  * Plain C without Lua, for walk.c, the C tests and the fuzzer. */
 #include "ignore.h"
 
+#include "charclass.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,33 +175,12 @@ int agent_ignore_add_text(struct ignore_list *list, const char *text, size_t len
 
 /* ==== wildmatch =========================================================================== */
 
-/* Whether c is in the [:name:] class (ASCII, independent of the locale, as in git), or -1 for
- * an unknown class name, which makes the whole pattern malformed. */
+/* Whether c is in the [:name:] class (charclass.c: ASCII, independent of the locale, as in
+ * git), or -1 for an unknown class name, which makes the whole pattern malformed. */
 static int in_class(const uchar *name, size_t len, uchar c)
 {
-  int upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
-  int alnum = upper || lower || digit, graph = c > 32 && c < 127;
-  const struct {
-    const char *name;
-    int in;
-  } classes[] = {
-    {"alnum", alnum},
-    {"alpha", upper || lower},
-    {"blank", c == ' ' || c == '\t'},
-    {"cntrl", c < 32 || c == 127},
-    {"digit", digit},
-    {"graph", graph},
-    {"lower", lower},
-    {"print", graph || c == ' '},
-    {"punct", graph && !alnum},
-    {"space", c == ' ' || (c >= '\t' && c <= '\r')},
-    {"upper", upper},
-    {"xdigit", digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')},
-  };
-  for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
-    if (strlen(classes[i].name) == len && memcmp(classes[i].name, name, len) == 0)
-      return classes[i].in;
-  return -1;
+  const struct agent_charclass *k = agent_charclass_find((const char *)name, len);
+  return k ? agent_charclass_has(k, c) : -1;
 }
 
 /* Matches the bracket expression whose body starts at p (just after '[') against c. Returns 1
