@@ -15,9 +15,9 @@
 -- `[:digit:]`-style classes (the twelve POSIX ones, ASCII only, as in .gitignore); `{a,b}`
 -- alternatives, nestable, at most 256 in all; `\x` escapes x. A pattern without `/` matches
 -- the basename at any depth (`*.ts` matches `src/a.ts`); a leading `/` or `./` anchors it at
--- the root; a trailing `/` means everything below. `?` and classes take one UTF-8 character; matching is case-sensitive and `*` matches dot files.
--- A path's leading `./` is ignored. Matching time is at worst pattern length times path
--- length: no pattern makes it exponential.
+-- the root; a trailing `/` means everything below. `?` and classes take one UTF-8 character;
+-- matching is case-sensitive and `*` matches dot files. A path's leading `./` is ignored.
+-- Matching time is at worst pattern length times path length: no pattern makes it exponential.
 
 ---@class agent.rules
 local rules = {}
