@@ -34,6 +34,7 @@
 
 /* Messages */
 #define AGENT_EXCERPT_MAX 40 /* bytes of a key, value or line quoted in an error message */
+#define AGENT_GLOB_EXCERPT_MAX 60 /* bytes of a glob quoted in an error message */
 
 /* agent.rules */
 #define AGENT_GLOB_PATTERN_MAX 4096 /* bytes in one glob */
