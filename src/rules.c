@@ -2,10 +2,12 @@
  * and the choice of rules for a set of paths (rules.select). The logic is plain C in
  * frontmatter.c and glob.c; this binding converts values, calls agent.yaml for the YAML,
  * normalises what teams write (`globs` lists, `alwaysApply` strings) and words failures. */
+#include "agent_limits.h"
 #include "frontmatter.h"
 #include "glob.h"
 #include "host.h"
 #include "luax.h"
+#include "util.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -15,18 +17,16 @@
 
 #define GLOB_MT "agent.Glob"
 #define INDEX_MT "agent.GlobIndex"
-#define SUBJECT_MAX 60 /* bytes of a pattern quoted in a message */
 
 /* ==== Messages ============================================================================ */
 
-/* Pushes s[0..n) for quoting in a one-line message: cut at a line break or SUBJECT_MAX. */
+/* Pushes s[0..n) for quoting in a one-line message: its first line, at most
+ * AGENT_GLOB_EXCERPT_MAX bytes cut at a character boundary, then "..." if that is not all. */
 static const char *push_subject(lua_State *L, const char *s, size_t n)
 {
-  size_t cut = 0;
-  while (cut < n && cut < SUBJECT_MAX && s[cut] != '\n' && s[cut] != '\r')
-    cut++;
-  lua_pushlstring(L, s, cut);
-  if (cut < n) {
+  int cut = 0;
+  lua_pushlstring(L, s, agent_excerpt(s, n, AGENT_GLOB_EXCERPT_MAX, &cut));
+  if (cut) {
     lua_pushliteral(L, "...");
     lua_concat(L, 2);
   }
@@ -46,14 +46,15 @@ static int fm_fail(lua_State *L, long line, const char *fmt, ...)
   return 2;
 }
 
-/* Reads a decimal number at s[*i] (at most 9 digits, so it cannot overflow) into *v. */
+/* Reads the decimal number at s[*i] into *v and moves *i past it; 0 when there is none (or
+ * it is past LONG_MAX: no line number is). */
 static int read_number(const char *s, size_t n, size_t *i, long *v)
 {
-  size_t start = *i;
-  *v = 0;
-  while (*i < n && *i - start < 9 && s[*i] >= '0' && s[*i] <= '9')
-    *v = *v * 10 + (s[(*i)++] - '0');
-  return *i > start;
+  long long x;
+  size_t used = agent_scan_decimal(s + *i, n - *i, LONG_MAX, &x);
+  *i += used;
+  *v = (long)x;
+  return used > 0;
 }
 
 /* Pushes s with every "line N, column" turned into "line N+offset, column": libyaml names
@@ -224,20 +225,15 @@ static int normalise_globs(lua_State *L, int meta, long line)
   return 1;
 }
 
-static int is_blank(char c)
-{
-  return c == ' ' || c == '\t';
-}
-
 /* Trims blanks and one level of surrounding quotes: `"true"` inside a string is true too. */
 static const char *trim_unquote(const char *s, size_t *n)
 {
   for (int pass = 0; pass < 2; pass++) {
-    while (*n > 0 && is_blank(*s)) {
+    while (*n > 0 && agent_is_blank(*s)) {
       s++;
       (*n)--;
     }
-    while (*n > 0 && is_blank(s[*n - 1]))
+    while (*n > 0 && agent_is_blank(s[*n - 1]))
       (*n)--;
     if (pass == 0 && *n >= 2 && (*s == '"' || *s == '\'') && s[*n - 1] == *s) {
       s++;
@@ -598,6 +594,7 @@ static const luaL_Reg glob_metamethods[] = {
 static const luaL_Reg index_metamethods[] = {
   {"__close", index_close}, {"__gc", index_close}, {NULL, NULL}};
 
+/* luaopen_agent_rules(L) -> the agent.rules table; registers the Glob and GlobIndex classes. */
 int luaopen_agent_rules(lua_State *L)
 {
   agent_newclass(L, GLOB_MT, glob_methods, glob_metamethods);
