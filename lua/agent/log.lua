@@ -6,6 +6,7 @@
 -- they appear.
 local sys = require("agent.sys")
 local json = require("agent.json")
+local replace_plain = require("agent.text").replace_plain
 
 local M = {}
 
@@ -57,13 +58,7 @@ end
 
 local function mask(s)
   state.secrets = state.secrets or provider_keys()
-  for _, key in ipairs(state.secrets) do
-    local at = s:find(key, 1, true)
-    while at do
-      s = s:sub(1, at - 1) .. "[key]" .. s:sub(at + #key)
-      at = s:find(key, at + 5, true)
-    end
-  end
+  for _, key in ipairs(state.secrets) do s = replace_plain(s, key, "[key]") end
   return s
 end
 

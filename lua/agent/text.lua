@@ -11,6 +11,22 @@ function M.trim(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""))
 end
 
+-- s with every occurrence of the plain string old replaced by new (no pattern characters:
+-- what it replaces is data, such as a key to mask).
+function M.replace_plain(s, old, new)
+  local at = s:find(old, 1, true)
+  if not at then return s end
+  local parts, from = {}, 1
+  while at do
+    parts[#parts + 1] = s:sub(from, at - 1)
+    parts[#parts + 1] = new
+    from = at + #old
+    at = s:find(old, from, true)
+  end
+  parts[#parts + 1] = s:sub(from)
+  return table.concat(parts)
+end
+
 -- text with its byte-order mark dropped and every CRLF or lone CR turned into LF.
 function M.normalize(text)
   text = text:gsub("^" .. M.BOM, "")

@@ -10,6 +10,13 @@ describe("agent.text", function()
     assert.are.equal("plain", text.normalize("plain"))
   end)
 
+  it("replaces a plain string everywhere, pattern characters and overlaps included", function()
+    assert.are.equal("[key] and [key].", text.replace_plain("sk-%a. and sk-%a..", "sk-%a.", "[key]"))
+    assert.are.equal("[k]a", text.replace_plain("aaa", "aa", "[k]")) -- left to right, no overlap
+    assert.are.equal("untouched", text.replace_plain("untouched", "zz", "x"))
+    assert.are.equal("%1%1", text.replace_plain("xx", "x", "%1")) -- the replacement is plain too
+  end)
+
   it("splits lines as cmark counts them", function()
     assert.are.same({}, text.split_lines(""))
     assert.are.same({ "a" }, text.split_lines("a\n"))

@@ -2,7 +2,7 @@
 -- system prompt is a top-level field and max_tokens is required. Streams are named events:
 -- message_start, content_block_delta (text_delta), message_delta (stop_reason, usage),
 -- message_stop, and error (e.g. overloaded mid-stream).
-local common = require("agent.providers")
+local common = require("agent.providers.common")
 local json = require("agent.json")
 
 local M = {

@@ -2,7 +2,7 @@
 -- :streamGenerateContent?alt=sse (each event a whole GenerateContentResponse; no end
 -- marker, the last one carries finishReason). The key goes in x-goog-api-key, never in
 -- the URL, so it cannot reach a log line or an error message.
-local common = require("agent.providers")
+local common = require("agent.providers.common")
 local json = require("agent.json")
 
 local M = {

@@ -5,15 +5,12 @@
 -- events into a stream state, and turns the response into a reply; run() sends every call
 -- of a batch in one http.request_all, so personas on different providers still run
 -- concurrently. docs/providers.md is the user guide; docs/internals.md has the contract.
---
--- The second half of this file holds what the provider files share (keys, base URLs,
--- error replies); they require this module for it.
+-- What the provider files share (keys, base URLs, error replies, streams) is
+-- agent.providers.common.
 local sys = require("agent.sys")
-local json = require("agent.json")
 
 local M = {}
 
-M.DEFAULT_MAX_TOKENS = 4096 -- per reply, when a call names none
 M.DEFAULT_TIMEOUT = 120 -- seconds per call (each attempt)
 M.DEFAULT_RETRIES = 3
 
@@ -171,145 +168,6 @@ function M.run(calls, opts)
     end
   end
   return results
-end
-
--- ---- Shared by the provider files ----------------------------------------------------------
-
--- A provider setting: config.providers.<name>[key], else the default.
-function M.setting(cfg, key, default)
-  local v = cfg[key]
-  if v == nil then return default end
-  return v
-end
-
--- The base URL: the environment variable, else config.providers.<name>.base_url, else the
--- provider's default; without a trailing slash.
-function M.base_url(cfg, env_name, default)
-  local url = cfg.getenv(env_name)
-  if not url or url == "" then url = cfg.base_url end
-  if not url or url == "" then url = default end
-  return (url:gsub("/+$", ""))
-end
-
--- The first non-empty environment variable of names, and its name.
-function M.env_key(cfg, names)
-  for _, n in ipairs(names) do
-    local v = cfg.getenv(n)
-    if v and v ~= "" then return v, n end
-  end
-  return nil
-end
-
--- The one-line advice for a key that is missing or refused.
-function M.key_advice(provider, status)
-  local var = provider.key_env
-  if provider.key_env_alt then var = var .. " (or " .. provider.key_env_alt .. ")" end
-  if status then
-    return ("%s: the API key was refused (HTTP %d): set %s to a valid key"):format(provider.name, status, var)
-  end
-  return ("%s: no API key: set %s"):format(provider.name, var)
-end
-
--- Scrubs a key out of a server's text and keeps it to one short line.
-local function one_line(text, key)
-  text = tostring(text or "")
-  if key and #key >= 4 then
-    local at = text:find(key, 1, true)
-    while at do
-      text = text:sub(1, at - 1) .. "[key]" .. text:sub(at + #key)
-      at = text:find(key, at + 5, true)
-    end
-  end
-  text = text:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
-  if #text > 300 then text = text:sub(1, 297) .. "..." end
-  return text
-end
-M.one_line = one_line
-
--- The message inside an error body, whatever the format's shape:
--- {"error": {"message": ...}}, {"error": "..."}, {"message": ...}.
-local function server_message(body)
-  local doc = json.decode(body or "")
-  if type(doc) ~= "table" then return nil end
-  local e = doc.error
-  if type(e) == "table" and type(e.message) == "string" then return e.message end
-  if type(e) == "string" then return e end
-  if type(doc.message) == "string" then return doc.message end
-  return nil
-end
-
--- The credential a request carries (to scrub from server messages), or nil.
-local function sent_key(req)
-  local h = req and req.headers or {}
-  local key = h["x-api-key"] or h["x-goog-api-key"] or h.authorization
-  return key and key:gsub("^Bearer ", "") or nil
-end
-
--- For an HTTP error status: nil, msg, kind (a parse() failure). 401/403 become the key
--- advice; everything else names the status and the server's own message (with any key
--- scrubbed out).
-function M.http_error(provider, res, req)
-  local status = res.status
-  if (status == 401 or status == 403) and provider.key_env then
-    return nil, M.key_advice(provider, status), "auth"
-  end
-  local said = server_message(res.body)
-  local msg = ("%s: HTTP %d"):format(provider.name, status)
-  if said then msg = msg .. ": " .. one_line(said, sent_key(req)) end
-  if res.attempts and res.attempts > 1 then msg = msg .. (" (after %d attempts)"):format(res.attempts) end
-  return nil, msg, "http"
-end
-
--- Decodes a reply body that must be a JSON object: doc | nil, msg, "format".
-function M.decode_reply(provider, body)
-  if not body or body == "" then
-    return nil, ("%s: the reply body is empty"):format(provider.name), "format"
-  end
-  local doc, err = json.decode(body)
-  if type(doc) ~= "table" then
-    return nil, ("%s: the reply is not valid JSON (%s)"):format(provider.name, one_line(err or "not an object")), "format"
-  end
-  return doc
-end
-
--- Decodes one streamed chunk into state; records a format error (never raises: it runs
--- inside the http module's event delivery).
-function M.decode_chunk(provider, state, data)
-  local doc = json.decode(data or "")
-  if type(doc) ~= "table" then
-    state.error = state.error or ("%s: a streamed chunk is not valid JSON: %s"):format(provider.name, one_line(data):sub(1, 80))
-    state.error_kind = state.error_kind or "format"
-    return nil
-  end
-  return doc
-end
-
--- Forgets what a stream assembled so far (a new attempt's reply starts).
-function M.restart(state)
-  state.parts, state.chars, state.finish, state.done = {}, 0, nil, nil
-end
-
--- Appends streamed text to state.
-function M.append(state, text)
-  if type(text) == "string" and text ~= "" then
-    state.parts[#state.parts + 1] = text
-    state.chars = state.chars + #text
-  end
-end
-
--- The reply assembled from a stream, or nil, msg, kind: an error the stream carried, or
--- a stream that ended before its end marker (cut off: never a silently short reply).
-function M.stream_reply(provider, state, complete)
-  if state.error then return nil, state.error, state.error_kind or "http" end
-  if not complete then
-    return nil, ("%s: the reply stream ended before the reply was complete (%d characters received)"):format(provider.name, state.chars), "dropped"
-  end
-  return {
-    text = table.concat(state.parts),
-    finish = state.finish or "other",
-    usage = { input = state.input, output = state.output },
-    model = state.model,
-  }
 end
 
 return M

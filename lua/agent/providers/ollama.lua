@@ -1,7 +1,7 @@
 -- Ollama's native chat: POST {OLLAMA_HOST}/api/chat with stream=false. Its stream is
 -- newline-delimited JSON, not server-sent events, so replies arrive whole (and progress is
 -- reported only when they finish). No key: Ollama has no authentication of its own.
-local common = require("agent.providers")
+local common = require("agent.providers.common")
 local json = require("agent.json")
 
 local M = {

@@ -2,7 +2,7 @@
 -- serves OpenAI, vLLM, llama.cpp's server, LM Studio and Ollama's /v1, so a base URL other
 -- than api.openai.com is taken for a local server, which may need no key.
 -- Streams are server-sent `data:` chunks ending with `data: [DONE]`.
-local common = require("agent.providers")
+local common = require("agent.providers.common")
 local json = require("agent.json")
 
 local M = {
