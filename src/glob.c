@@ -303,7 +303,7 @@ static int is_sep(const char *p, size_t i, size_t end)
 /* ==== Brace expansion =====================================================================
  * First a pass that checks the braces pair up and drops the braces of groups with a single
  * alternative (`{a}` is `a`); then every remaining group has two or more alternatives, so
- * each expansion step adds at least one string and the AGENT_GLOB_BRACE_MAX cap bounds the
+ * each expansion step adds at least one string and the cap on alternatives bounds the
  * work as well as the result. Expansion takes the first outermost group of a string and
  * replaces the string with one per alternative, depth first, keeping the written order. */
 
@@ -400,14 +400,12 @@ static int first_group(const char *s, size_t n, size_t *lb, size_t *rb)
   return 0;
 }
 
-/* Replaces `s` (taken off the work stack) by one string per alternative of its first group,
- * pushed in reverse so they pop in written order. */
-static int expand_group(const struct strbuf *s, size_t lb, size_t rb, struct strlist *work)
+/* The top-level commas of the group s->p[lb..rb], as offsets in cuts (which may be NULL, to
+ * count them only). Returns how many there are. */
+static size_t group_commas(const struct strbuf *s, size_t lb, size_t rb, size_t *cuts)
 {
-  size_t cuts[AGENT_GLOB_BRACE_MAX + 2];
   size_t ncut = 0, depth = 0;
   struct errbuf none = {NULL, 0};
-  cuts[ncut++] = lb;
   for (size_t i = lb + 1, end; i < rb; i = end) {
     if (atom_end(s->p, s->n, i, &end, &none) || end != i + 1)
       continue;
@@ -416,28 +414,46 @@ static int expand_group(const struct strbuf *s, size_t lb, size_t rb, struct str
     else if (s->p[i] == '}')
       depth--;
     else if (s->p[i] == ',' && depth == 0) {
-      if (ncut > AGENT_GLOB_BRACE_MAX)
-        return AGENT_GLOB_EPATTERN; /* more alternatives than the cap: the caller says so */
-      cuts[ncut++] = i;
+      if (cuts)
+        cuts[ncut] = i;
+      ncut++;
     }
   }
-  cuts[ncut] = rb;
-  for (size_t k = ncut; k-- > 0;) {
-    size_t from = cuts[k] + 1, to = cuts[k + 1];
-    int rc = strlist_push3(work, s->p, lb, s->p + from, to - from, s->p + rb + 1, s->n - rb - 1);
-    if (rc)
-      return rc;
-  }
-  return AGENT_GLOB_OK;
+  return ncut;
 }
 
-static int brace_cap_error(struct errbuf *e)
+/* Replaces `s` (taken off the work stack) by one string per alternative of its first group,
+ * pushed in reverse so they pop in written order. AGENT_GLOB_EPATTERN, for the caller to
+ * explain, when the group alone has more than max_alts alternatives. */
+static int expand_group(const struct strbuf *s, size_t lb, size_t rb, size_t max_alts,
+                        struct strlist *work)
 {
-  return fail(e, "braces expand to more than %d alternatives", AGENT_GLOB_BRACE_MAX);
+  size_t ncomma = group_commas(s, lb, rb, NULL);
+  if (ncomma >= max_alts)
+    return AGENT_GLOB_EPATTERN;
+  size_t *cuts = malloc((ncomma + 2) * sizeof(*cuts)); /* lb, the commas, rb */
+  if (!cuts)
+    return AGENT_GLOB_ENOMEM;
+  cuts[0] = lb;
+  group_commas(s, lb, rb, cuts + 1);
+  cuts[ncomma + 1] = rb;
+  int rc = AGENT_GLOB_OK;
+  for (size_t k = ncomma + 1; k-- > 0 && rc == AGENT_GLOB_OK;) {
+    size_t from = cuts[k] + 1, to = cuts[k + 1];
+    rc = strlist_push3(work, s->p, lb, s->p + from, to - from, s->p + rb + 1, s->n - rb - 1);
+  }
+  free(cuts);
+  return rc;
 }
 
-/* Expands p into *out: every brace-free alternative, in written order. */
-static int expand_braces(const char *p, size_t n, struct strlist *out, struct errbuf *e)
+static int brace_cap_error(struct errbuf *e, size_t max_alts)
+{
+  return fail(e, "braces expand to more than %zu alternatives", max_alts);
+}
+
+/* Expands p into *out: every brace-free alternative, in written order, at most max_alts. */
+static int expand_braces(const char *p, size_t n, size_t max_alts, struct strlist *out,
+                         struct errbuf *e)
 {
   struct strlist work = {NULL, 0, 0};
   char *norm = malloc(n + 1);
@@ -459,11 +475,10 @@ static int expand_braces(const char *p, size_t n, struct strlist *out, struct er
         free(s.p);
       continue;
     }
-    rc = expand_group(&s, lb, rb, &work);
+    rc = expand_group(&s, lb, rb, max_alts, &work);
     free(s.p);
-    if (rc == AGENT_GLOB_EPATTERN ||
-        (rc == AGENT_GLOB_OK && work.n + out->n > AGENT_GLOB_BRACE_MAX))
-      rc = brace_cap_error(e);
+    if (rc == AGENT_GLOB_EPATTERN || (rc == AGENT_GLOB_OK && work.n + out->n > max_alts))
+      rc = brace_cap_error(e, max_alts);
   }
   strlist_free(&work);
   return rc;
@@ -682,19 +697,27 @@ static int compile_alt(struct agent_glob *g, const char *p, size_t n, struct err
 int agent_glob_compile(const char *pattern, size_t len, struct agent_glob **out, char *err,
                        size_t errsize)
 {
+  return agent_glob_compile_with(pattern, len, NULL, out, err, errsize);
+}
+
+int agent_glob_compile_with(const char *pattern, size_t len, const struct agent_glob_limits *lim,
+                            struct agent_glob **out, char *err, size_t errsize)
+{
   struct errbuf e = {err, errsize};
+  size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : AGENT_GLOB_PATTERN_MAX;
+  size_t max_alts = lim && lim->max_alternatives ? lim->max_alternatives : AGENT_GLOB_BRACE_MAX;
   *out = NULL;
   if (errsize)
     err[0] = '\0';
   if (len == 0)
     return fail(&e, "empty pattern");
-  if (len > AGENT_GLOB_PATTERN_MAX)
-    return fail(&e, "pattern longer than %d bytes", AGENT_GLOB_PATTERN_MAX);
+  if (len > max_bytes)
+    return fail(&e, "pattern longer than %zu bytes", max_bytes);
   struct agent_glob *g = calloc(1, sizeof(*g));
   if (!g)
     return AGENT_GLOB_ENOMEM;
   struct strlist alts = {NULL, 0, 0};
-  int rc = expand_braces(pattern, len, &alts, &e);
+  int rc = expand_braces(pattern, len, max_alts, &alts, &e);
   for (size_t i = 0; i < alts.n && rc == AGENT_GLOB_OK; i++)
     rc = compile_alt(g, alts.s[i].p, alts.s[i].n, &e);
   strlist_free(&alts);

@@ -27,6 +27,16 @@ struct agent_glob;
 int agent_glob_compile(const char *pattern, size_t len, struct agent_glob **out, char *err,
                        size_t errsize);
 
+/* Per-call caps for agent_glob_compile_with; a 0 takes the default from agent_limits.h. */
+struct agent_glob_limits {
+  size_t max_bytes;        /* pattern length (AGENT_GLOB_PATTERN_MAX) */
+  size_t max_alternatives; /* brace alternatives in all (AGENT_GLOB_BRACE_MAX) */
+};
+
+/* agent_glob_compile with caps of the caller's (lim may be NULL: the defaults). */
+int agent_glob_compile_with(const char *pattern, size_t len, const struct agent_glob_limits *lim,
+                            struct agent_glob **out, char *err, size_t errsize);
+
 void agent_glob_free(struct agent_glob *g);
 
 /* 1 when path[0..len) matches, else 0. Leading "./" of the path is ignored. Time is

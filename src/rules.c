@@ -322,13 +322,29 @@ struct glob_ud {
   struct agent_glob *g; /* owned; NULL once collected */
 };
 
-/* Compiles a pattern. Returns the program, or NULL with the failure message pushed. Raises
- * only when out of memory, with nothing allocated. The caller owns the program. */
-static struct agent_glob *compile(lua_State *L, const char *pat, size_t len)
+/* The glob caps of the options table at idx: bytes_key and alts_key, each at least 1 (a 0 in
+ * the result takes agent_limits.h's default). */
+static struct agent_glob_limits glob_limits(lua_State *L, int idx, const char *bytes_key,
+                                            const char *alts_key)
+{
+  lua_Integer bytes = agent_optfield_int(L, idx, bytes_key, AGENT_GLOB_PATTERN_MAX);
+  lua_Integer alts = agent_optfield_int(L, idx, alts_key, AGENT_GLOB_BRACE_MAX);
+  if (bytes < 1)
+    agent_opterror(L, idx, bytes_key, "must be at least 1");
+  if (alts < 1)
+    agent_opterror(L, idx, alts_key, "must be at least 1");
+  return (struct agent_glob_limits){(size_t)bytes, (size_t)alts};
+}
+
+/* Compiles a pattern under the caps lim. Returns the program, or NULL with the failure
+ * message pushed. Raises only when out of memory, with nothing allocated. The caller owns
+ * the program. */
+static struct agent_glob *compile(lua_State *L, const char *pat, size_t len,
+                                  const struct agent_glob_limits *lim)
 {
   struct agent_glob *g = NULL;
   char err[128];
-  int rc = agent_glob_compile(pat, len, &g, err, sizeof(err));
+  int rc = agent_glob_compile_with(pat, len, lim, &g, err, sizeof(err));
   if (rc == AGENT_GLOB_ENOMEM)
     luaL_error(L, "glob: out of memory");
   if (rc != AGENT_GLOB_OK) {
@@ -338,15 +354,20 @@ static struct agent_glob *compile(lua_State *L, const char *pat, size_t len)
   return g;
 }
 
-/* rules.glob(pattern) -> agent.Glob | nil, "glob '<pattern>': <reason>" */
+/* rules.glob(pattern [, {max_bytes=, max_alternatives=}])
+ *   -> agent.Glob | nil, "glob '<pattern>': <reason>" */
 static int rules_glob(lua_State *L)
 {
   size_t len;
   const char *pat = luaL_checklstring(L, 1, &len);
+  if (!lua_isnoneornil(L, 2))
+    luaL_checktype(L, 2, LUA_TTABLE);
+  struct agent_glob_limits lim = glob_limits(L, 2, "max_bytes", "max_alternatives");
+  lua_settop(L, 1);
   struct glob_ud *ud = lua_newuserdatauv(L, sizeof(*ud), 1);
   ud->g = NULL;
   luaL_setmetatable(L, GLOB_MT); /* from here the program is collected with the userdata */
-  ud->g = compile(L, pat, len);
+  ud->g = compile(L, pat, len, &lim);
   if (!ud->g) {
     luaL_pushfail(L);
     lua_insert(L, -2);
@@ -441,6 +462,7 @@ struct selection {
   int rules, paths, anchor, selected, why, problems; /* stack slots */
   struct agent_glob_index *ix;
   int use_index;
+  struct agent_glob_limits lim; /* for every rule's globs */
 };
 
 static void append(lua_State *L, int array)
@@ -486,7 +508,7 @@ static long match_rule(lua_State *L, const struct selection *s, lua_Integer i, i
                                     (lua_Integer)j, luaL_typename(L, -1)));
     size_t len;
     const char *pat = lua_tolstring(L, -1, &len);
-    struct agent_glob *g = compile(L, pat, len);
+    struct agent_glob *g = compile(L, pat, len, &s->lim);
     if (!g) {
       add_problem(L, s, i); /* stack: globs glob msg -> globs glob */
     } else if (want && found < 0) {
@@ -536,7 +558,8 @@ static void select_rule(lua_State *L, const struct selection *s, lua_Integer i)
   append(L, s->selected);
 }
 
-/* rules.select(rules, paths [, {index=true}]) -> selected, why, problems
+/* rules.select(rules, paths [, {index=true, max_glob_bytes=, max_glob_alternatives=}])
+ *   -> selected, why, problems
  * selected: the rules (in input order) with alwaysApply == true or a glob matching a path;
  * why[k]: {always=true} or {glob=, path=} (the bytewise-first path that glob matches);
  * problems: {rule=i, glob=, error=} for each malformed glob. index=false tries every path
@@ -547,7 +570,8 @@ static int rules_select(lua_State *L)
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
-  struct selection s = {1, 2, 4, 0, 0, 0, NULL, agent_optfield_bool(L, 3, "index", 1)};
+  struct selection s = {1, 2, 4, 0, 0, 0, NULL, agent_optfield_bool(L, 3, "index", 1),
+                        glob_limits(L, 3, "max_glob_bytes", "max_glob_alternatives")};
   lua_settop(L, 3);
   lua_Unsigned npaths = lua_rawlen(L, 2);
   lua_createtable(L, npaths > INT_MAX ? INT_MAX : (int)npaths, 0); /* slot 4: the anchor */

@@ -52,9 +52,10 @@ function Glob:match(path) end
 
 ---Compiles a glob once for many matches.
 ---@param pattern string
+---@param opts? {max_bytes?: integer, max_alternatives?: integer} caps on the pattern's length (default 4096) and on its brace alternatives (default 256)
 ---@return agent.Glob|nil matcher
 ---@return string? message "glob '<pattern>': <reason>", e.g. "unclosed '['", "braces expand to more than 256 alternatives"
-function rules.glob(pattern) end
+function rules.glob(pattern, opts) end
 
 ---A rule as select reads it: frontmatter's meta (other fields are carried along untouched).
 ---@class agent.rules.rule
@@ -73,6 +74,8 @@ function rules.glob(pattern) end
 
 ---@class agent.rules.select_opts
 ---@field index? boolean false: try every path for every glob (same answer; for tests and benchmarks)
+---@field max_glob_bytes? integer rules.glob's max_bytes for every rule's globs
+---@field max_glob_alternatives? integer rules.glob's max_alternatives for every rule's globs
 
 ---Chooses the rules that apply to a set of paths: those with alwaysApply == true, and those
 ---with a glob matching at least one path, in input order. Rules with neither are left out.

@@ -278,6 +278,37 @@ static void test_brace_cap(void)
   agent_glob_free(g);
 }
 
+/* The caps can be set per call: lower (a 2-way brace over a cap of 1) or higher (300 ways
+ * over the default 256, which needs the group's commas on the heap). */
+static void test_limits_per_call(void)
+{
+  struct agent_glob *g = NULL;
+  char err[128];
+  struct agent_glob_limits one = {0, 1};
+  CHECK_INT(agent_glob_compile_with("{a,b}", 5, &one, &g, err, sizeof(err)), AGENT_GLOB_EPATTERN);
+  CHECK_STR(err, "braces expand to more than 1 alternatives");
+  struct agent_glob_limits short_pat = {4, 0};
+  CHECK_INT(agent_glob_compile_with("*.lua", 5, &short_pat, &g, err, sizeof(err)),
+            AGENT_GLOB_EPATTERN);
+  CHECK_STR(err, "pattern longer than 4 bytes");
+  CHECK_INT(agent_glob_compile_with("*.md", 4, &short_pat, &g, err, sizeof(err)), AGENT_GLOB_OK);
+  agent_glob_free(g);
+
+  char pat[2048];
+  size_t n = 0;
+  pat[n++] = '{';
+  for (int i = 0; i < 300; i++)
+    n += (size_t)snprintf(pat + n, sizeof(pat) - n, "%d,", i);
+  pat[n - 1] = '}';
+  CHECK_INT(agent_glob_compile(pat, n, &g, err, sizeof(err)), AGENT_GLOB_EPATTERN);
+  struct agent_glob_limits wide = {0, 300};
+  CHECK_INT(agent_glob_compile_with(pat, n, &wide, &g, err, sizeof(err)), AGENT_GLOB_OK);
+  CHECK_INT(agent_glob_alternatives(g), 300);
+  CHECK(agent_glob_match(g, "a/299", 5));
+  CHECK(!agent_glob_match(g, "a/300", 5));
+  agent_glob_free(g);
+}
+
 static double now_ms(void)
 {
   struct timespec ts;
@@ -638,6 +669,7 @@ static void test_index_basename_heads(void)
 
 int main(void)
 {
+  test_limits_per_call();
   test_match_table();
   test_errors();
   test_brace_cap();

@@ -107,6 +107,23 @@ describe("C handles", function()
     assert.has_error(function() agent.fs.walk(dir, { max_ignore_bytes = 0 }) end)
   end)
 
+  it("rules: the glob caps can be set per call", function()
+    local rules = agent.rules
+    local m, err = rules.glob("{a,b,c}", { max_alternatives = 2 })
+    assert.is_nil(m)
+    assert.are.equal("glob '{a,b,c}': braces expand to more than 2 alternatives", err)
+    assert.is_truthy(rules.glob("{a,b,c}"))
+    m, err = rules.glob("src/**", { max_bytes = 5 })
+    assert.are.equal("glob 'src/**': pattern longer than 5 bytes", err)
+    assert.has_error(function() rules.glob("x", { max_bytes = 0 }) end)
+    local rule = { globs = { "{a,b,c}.md" }, alwaysApply = false }
+    local selected, _, problems = rules.select({ rule }, { "b.md" }, { max_glob_alternatives = 2 })
+    assert.are.same({}, selected)
+    assert.matches("more than 2 alternatives", problems[1].error)
+    selected = rules.select({ rule }, { "b.md" })
+    assert.are.equal(rule, selected[1])
+  end)
+
   it("each C box type has __close as well as __gc", function()
     local reg = debug.getregistry()
     for _, name in ipairs({ "agent.HttpBatch", "agent.YamlRun", "agent.MarkdownDoc" }) do
