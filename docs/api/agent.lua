@@ -342,6 +342,11 @@ function agent.md.heading(level, text) end
 ---@return string
 function agent.md.table(rows) end
 
+---The fence info string of a file by its extension or name ("python" for a.py), or nil.
+---@param path string
+---@return string|nil
+function agent.md.language(path) end
+
 ---Markdown kept inside a section of level-1: headings pushed down to `level`, step-like
 ---headings escaped, an open fence closed. For markdown from a model.
 ---@param markdown string

@@ -396,8 +396,7 @@ local GROUPS = {
 }
 
 local function lang_of(relpath)
-  local ext = relpath:match("%.(%w+)$")
-  return ext and ext:lower() or ""
+  return mdutil.language(relpath) or ""
 end
 
 -- The item under key, made by build() the first time a gathered table asks for it: items
@@ -636,10 +635,34 @@ local function shortened_story(gathered, full, room)
       ("Truncated: the first %d of %d bytes."):format(#keep, #text) }, keep, "markdown")
   -- keep is redacted text: its markers are what it carries (redacting it again finds none)
   for kind in keep:gmatch("%[REDACTED:([%u%d_]+)%]") do it.counts[kind] = (it.counts[kind] or 0) + 1 end
+  it.truncated = true
   return it
 end
 
-local NOTICE_RESERVE = 512 -- room kept for the cut notice when the story alone overflows
+-- The longest the cut notice can get once the story alone overflows: every item is named
+-- in it (the story as truncated), and the tree too.
+local function notice_reserve(gathered, items)
+  local names = {}
+  for i, it in ipairs(items) do names[i] = i == 1 and (it.name .. " (truncated)") or it.name end
+  names[#names + 1] = ("repository tree (%d paths)"):format(#gathered.tree)
+  return #notice(names)
+end
+
+-- Drops the lowest-priority items (never the story) until the text, cut notice included,
+-- fits in max bytes; each one dropped is named in the notice. When the story is all that
+-- is left and the notice still leaves no room for it whole, it is cut to fit.
+local function make_room(gathered, chosen, cut, max)
+  while #chosen > 1 and #assemble(gathered, chosen, cut) > max do
+    local last = table.remove(chosen)
+    table.insert(cut, 1, last.name)
+  end
+  local story = chosen[1]
+  if story and story.group == "story" and not story.truncated and #assemble(gathered, chosen, cut) > max then
+    table.insert(cut, 1, story.name .. " (truncated)")
+    local over = #assemble(gathered, chosen, cut) - max
+    chosen[1] = shortened_story(gathered, story, #story.chunk - over)
+  end
+end
 
 -- Fits the items into max bytes: whole items by priority, each cut one named. The story is
 -- never dropped: when it alone overflows, it is cut to whole lines and named as truncated.
@@ -652,7 +675,7 @@ local function fit(gathered, items, max)
       chosen[#chosen + 1] = it
       used = used + cost
     elseif i == 1 then
-      local short = shortened_story(gathered, it, max - used - cost + #it.chunk - NOTICE_RESERVE)
+      local short = shortened_story(gathered, it, max - used - cost + #it.chunk - notice_reserve(gathered, items))
       chosen[#chosen + 1] = short
       cut[#cut + 1] = it.name .. " (truncated)"
       used = used + #short.chunk + #GROUPS.story + 2
@@ -660,11 +683,7 @@ local function fit(gathered, items, max)
       cut[#cut + 1] = it.name
     end
   end
-  -- the notice needs room too: drop the lowest-priority items until it fits
-  while #chosen > 1 and #assemble(gathered, chosen, cut) > max do
-    local last = table.remove(chosen)
-    table.insert(cut, 1, last.name)
-  end
+  make_room(gathered, chosen, cut, max) -- the notice needs room too
   return chosen, cut
 end
 
@@ -698,6 +717,7 @@ local function tree_fit(gathered, chosen, cut, max)
     cut[#cut + 1] = entry(best)
   else
     cut[#cut + 1] = ("repository tree (%d paths)"):format(total)
+    make_room(gathered, chosen, cut, max) -- naming the tree lengthens the notice
   end
 end
 

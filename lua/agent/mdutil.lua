@@ -8,6 +8,24 @@ local text_mod = require("agent.text")
 
 local M = {}
 
+-- The fence info string of a file, by its extension (or its name, for Dockerfile and
+-- Makefile). One table for the runbook's steps, the synthesis and the prompt's context.
+local LANGUAGES = {
+  py = "python", js = "javascript", mjs = "javascript", ts = "typescript", tsx = "tsx", jsx = "jsx",
+  go = "go", rs = "rust", rb = "ruby", sh = "bash", bash = "bash", yaml = "yaml", yml = "yaml",
+  json = "json", toml = "toml", md = "markdown", mdc = "markdown", lua = "lua", c = "c", h = "c",
+  cc = "cpp", cpp = "cpp", hpp = "cpp", sql = "sql", tf = "hcl", java = "java", kt = "kotlin",
+  cs = "csharp", swift = "swift", scala = "scala", php = "php", html = "html", css = "css",
+  xml = "xml", ini = "ini", dockerfile = "dockerfile", makefile = "makefile",
+}
+
+-- language(path) -> the fence info string for the file at path ("python" for a .py file),
+-- or nil when its kind is not known.
+function M.language(path)
+  local base = tostring(path):match("([^/]*)$"):lower()
+  return LANGUAGES[base] or LANGUAGES[base:match("%.([%w]+)$") or ""]
+end
+
 -- fence(text [, info]) -> a fenced code block holding text verbatim.
 -- The fence is one backtick longer than the longest backtick run inside text (at least three),
 -- so no line of text can close it: CommonMark closes a backtick fence only with a run at least

@@ -8,6 +8,7 @@
 -- Also the repair call made when the gates reject a model-written runbook.
 local cjson = require("cjson")
 local text_mod = require("agent.text")
+local language = require("agent.mdutil").language
 
 local M = {}
 
@@ -193,12 +194,6 @@ local COMMENT = {
   jsx = "//", go = "//", java = "//", kt = "//", rs = "//", cs = "//", swift = "//", scala = "//", php = "//",
   lua = "--", sql = "--", hs = "--",
 }
-local LANG = {
-  py = "python", js = "javascript", mjs = "javascript", ts = "typescript", tsx = "tsx", jsx = "jsx",
-  go = "go", rs = "rust", rb = "ruby", sh = "bash", yaml = "yaml", yml = "yaml", json = "json",
-  toml = "toml", md = "markdown", lua = "lua", c = "c", h = "c", cpp = "cpp", sql = "sql", tf = "hcl",
-  java = "java", kt = "kotlin", html = "html", css = "css", ini = "ini",
-}
 
 local function extension(path)
   local base = path:match("([^/]+)$")
@@ -276,7 +271,7 @@ local function offline_changes(input, red)
                .. "SEARCH/REPLACE edits are written at implementation time (or by a run with a model provider).")
                :format(story.id, story.title or "", because) }
     else
-      op = { op = "NEW", path = path, lang = LANG[extension(path)],
+      op = { op = "NEW", path = path, lang = language(path),
              description = ("Create this file for %s (%s).%s It starts with the header below; its "
                .. "implementation follows the acceptance criteria in the Verification Plan.")
                :format(story.id, story.title or "", because),
@@ -428,7 +423,7 @@ local function parse_op(raw, where, problems, notes)
       problems[#problems + 1] = ("%s (NEW %s) needs the complete file in 'content'"):format(where, path)
       return nil
     end
-    return { op = "NEW", path = path, content = raw.content, lang = text_or_nil(raw.lang) or LANG[extension(path)],
+    return { op = "NEW", path = path, content = raw.content, lang = text_or_nil(raw.lang) or language(path),
              description = text_or_nil(raw.description) }
   elseif kind == "DELETE" then
     local rationale = text_or_nil(raw.rationale) or text_or_nil(raw.description)

@@ -352,6 +352,16 @@ describe("context.render", function()
     assert.truthy(#full > #text)
   end)
 
+  it("never goes over a budget it can meet (the cut notice and the tree's entry included)", function()
+    local _, full = context.render(g, { role = "security" })
+    -- the floor: the story cut to nothing, and every other item named in the notice
+    local _, least = context.render(g, { role = "security", budget_tokens = 1 })
+    for budget = least.tokens, full.tokens + 40, 3 do
+      local _, report = context.render(g, { role = "security", budget_tokens = budget })
+      assert.is_true(report.tokens <= budget, ("budget %d: %d tokens"):format(budget, report.tokens))
+    end
+  end)
+
   it("fits as much of the tree as the budget allows and says so", function()
     local r2 = fixture()
     assert(t.sh("cd " .. t.q(r2) .. " && for i in $(seq -w 1 300); do mkdir -p pkg/mod$i && : > pkg/mod$i/file$i.py; done"))

@@ -191,6 +191,14 @@ describe("agent.md", function()
     assert.are.equal(1, #doc.code_blocks)
   end)
 
+  it("names a file's language by its extension or name, one table for every caller", function()
+    assert.are.same({ "python", "markdown", "dockerfile", "makefile", "cpp" },
+      { md.language("src/a.PY"), md.language("rules/x.mdc"), md.language("deploy/Dockerfile"),
+        md.language("Makefile"), md.language("x.hpp") })
+    assert.is_nil(md.language("notes.unknownext"))
+    assert.is_nil(md.language("README"))
+  end)
+
   it("writes code spans that hold backticks", function()
     assert.are.equal("`a`", md.code("a"))
     assert.are.equal("``a`b ``", md.code("a`b "))

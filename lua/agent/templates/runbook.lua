@@ -148,17 +148,9 @@ end
 
 -- ---- Proposed Changes --------------------------------------------------------------------
 
-local LANG_BY_EXT = {
-  py = "python", lua = "lua", c = "c", h = "c", js = "javascript", ts = "typescript",
-  tsx = "tsx", jsx = "jsx", go = "go", rs = "rust", rb = "ruby", java = "java", sh = "bash",
-  sql = "sql", yaml = "yaml", yml = "yaml", json = "json", toml = "toml", md = "markdown",
-  mdc = "markdown", html = "html", css = "css", tf = "hcl",
-}
-
 local function lang_of(op)
   if not blank(op.lang) then return op.lang end
-  local ext = tostring(op.path or ""):match("%.([%w]+)$")
-  return ext and LANG_BY_EXT[ext:lower()] or ""
+  return md.language(op.path or "") or ""
 end
 
 -- A SEARCH/REPLACE block: text between the markers is written as given; a final newline
