@@ -3,6 +3,12 @@
 -- atomically the moment it arrives, so a run cut short (Ctrl-C, a deadline, a crash) resumes
 -- without paying twice. --fresh skips the lookups but still records the new replies.
 -- Offline results are never cached: they cost nothing and must always reflect the files.
+--
+-- Entries are signed (HMAC-SHA256) with a key of the user's own, $XDG_STATE_HOME/agent/
+-- cache.key (default ~/.local/state/agent/cache.key, mode 0600, made on first use). The
+-- repository is untrusted input: without the signature, a clone could ship entries for its
+-- own prompts (which anyone can compute) and have forged approvals read as reviews. An entry
+-- another user or machine wrote is a miss, so a cache committed by mistake is harmless.
 local json = require("agent.json")
 local fs = require("agent.fs")
 local log = require("agent.log")
@@ -11,12 +17,58 @@ local sys = require("agent.sys")
 local M = {}
 
 -- Bump when the entry layout changes: older entries are then misses, never misread.
-local FORMAT = 1
+local FORMAT = 2
 -- A cached reply larger than this is ignored (a corrupt or foreign file, not a reply).
 local ENTRY_MAX_BYTES = 64 * 1024 * 1024
 
 local Store = {}
 Store.__index = Store
+
+local KEY_BYTES = 32
+local HMAC_BLOCK = 64
+
+-- The file holding the user's signing key, or nil when there is no home to keep it in.
+function M.key_file(getenv)
+  getenv = getenv or sys.getenv
+  local state = getenv("XDG_STATE_HOME")
+  if not state or state == "" then
+    local home = getenv("HOME")
+    if not home or home == "" then return nil end
+    state = home .. "/.local/state"
+  end
+  return state .. "/agent/cache.key"
+end
+
+-- The user's signing key (hex), made on first use; nil, message when it cannot be kept.
+local function signing_key()
+  local file = M.key_file()
+  if not file then return nil, "no HOME or XDG_STATE_HOME to keep the cache key in" end
+  local key = fs.read(file, 4096)
+  key = key and key:match("^(%x+)%s*$")
+  if key and #key >= 2 * KEY_BYTES then return key end
+  local ok, err = fs.mkdir_p(file:match("^(.*)/[^/]*$"), 448) -- 0700
+  if not ok then return nil, err end
+  key = sys.random_id(KEY_BYTES)
+  ok, err = fs.write(file, key .. "\n", { mode = 384 }) -- 0600
+  if not ok then return nil, err end
+  return key
+end
+
+local function from_hex(h) return (h:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)) end
+
+-- HMAC-SHA256 (RFC 2104) of message under key, in hex.
+function M.hmac(key, message)
+  if #key > HMAC_BLOCK then key = from_hex(sys.sha256(key)) end
+  key = key .. ("\0"):rep(HMAC_BLOCK - #key)
+  local ipad = key:gsub(".", function(c) return string.char(c:byte() ~ 0x36) end)
+  local opad = key:gsub(".", function(c) return string.char(c:byte() ~ 0x5c) end)
+  return sys.sha256(opad .. from_hex(sys.sha256(ipad .. message)))
+end
+
+-- The signature of an entry for a call: the call's key and the entry's own bytes.
+local function signature(self, call, body)
+  return M.hmac(self.secret, M.key(call) .. "\n" .. body)
+end
 
 -- The cache key of a call: what determines the reply, encoded unambiguously. The output
 -- limit counts: a reply cut off at a small one must not answer a call allowed a larger one.
@@ -28,11 +80,16 @@ end
 -- A store for one story. opts.fresh: lookups always miss (replies are still written).
 function M.open(root, story_id, opts)
   assert(type(root) == "string" and type(story_id) == "string", "cache.open(root, story_id [, opts])")
+  local secret, why = signing_key()
+  if not secret then
+    log.warn(("cache: %s; replies are not cached"):format(why))
+  end
   return setmetatable({
     root = root,
     dir = root .. "/.agent/cache/panel/" .. story_id,
     fresh = opts and opts.fresh or false,
-    warned = false,
+    secret = secret,
+    warned = secret == nil,
   }, Store)
 end
 
@@ -51,10 +108,16 @@ end
 
 -- The cached reply for a call, or nil. A corrupt entry is a miss (and is overwritten later).
 function Store:get(call)
-  if self.fresh or not self:inside(self:path(call)) then return nil end
+  if self.fresh or not self.secret or not self:inside(self:path(call)) then return nil end
   local text = fs.read(self:path(call), ENTRY_MAX_BYTES)
   if not text then return nil end
-  local entry = json.decode(text)
+  local envelope = json.decode(text)
+  if type(envelope) ~= "table" or type(envelope.entry) ~= "string"
+      or envelope.mac ~= signature(self, call, envelope.entry) then
+    log.debug(("cache: ignoring %s: not signed with this user's key"):format(self:path(call)))
+    return nil
+  end
+  local entry = json.decode(envelope.entry)
   if type(entry) ~= "table" or entry.format ~= FORMAT or type(entry.reply) ~= "table"
       or type(entry.reply.text) ~= "string" or entry.provider ~= call.provider or entry.model ~= call.model then
     log.debug(("cache: ignoring unreadable entry %s"):format(self:path(call)))
@@ -71,12 +134,17 @@ function Store:put(call, reply)
     reply = { text = reply.text, finish = reply.finish, truncated = reply.truncated or false,
               usage = reply.usage, model = reply.model },
   }
+  if not self.secret then return nil, "no cache key" end
   if not self:inside(self:path(call)) then return nil, "outside the repository" end
+  local body = json.encode(entry)
   local ok, err = fs.mkdir_p(self.dir)
   -- Atomic but not durable: a reader never sees half an entry, and an entry a crash loses is
   -- only a miss. The fsyncs a durable write makes would queue up on the event loop when many
   -- replies arrive together, and hold up the synthesis (bench/README.md, panel latency).
-  if ok then ok, err = fs.write(self:path(call), json.encode(entry), { sync = false }) end
+  if ok then
+    local envelope = json.encode({ entry = body, mac = signature(self, call, body) })
+    ok, err = fs.write(self:path(call), envelope, { sync = false })
+  end
   if not ok and not self.warned then
     self.warned = true
     log.warn(("cache: cannot record replies (%s); an interrupted run will pay for them again"):format(err))

@@ -744,13 +744,54 @@ describe("cache", function()
     end
     local root = t.tmpdir()
     local call = { provider = "openai", model = "m", system = "s", user = "u" }
-    local ok, err = pcall(function() return cache.open(root, "INFRA-012"):put(call, { text = "hi" }) end)
+    local store = cache.open(root, "INFRA-012") -- the user's cache key, made before counting
+    local ok, err = pcall(function() return store:put(call, { text = "hi" }) end)
     fs.write = real
     assert.is_true(ok, err)
     assert.are.equal(1, #seen)
     assert.are.equal(root .. "/.agent/cache/panel/INFRA-012/" .. cache.key(call) .. ".json", seen[1].path)
     assert.are.same({ sync = false }, seen[1].opts)
     assert.are.equal("hi", cache.open(root, "INFRA-012"):get(call).text)
+  end)
+end)
+
+describe("cache signatures", function()
+  after_each(t.cleanup)
+
+  it("computes HMAC-SHA256 as RFC 4231 says", function()
+    -- test cases 1 and 6 (a key longer than the block is hashed first)
+    assert.are.equal("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+      cache.hmac(("\x0b"):rep(20), "Hi There"))
+    assert.are.equal("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+      cache.hmac(("\xaa"):rep(131), "Test Using Larger Than Block-Size Key - Hash Key First"))
+  end)
+
+  it("reads no entry it did not sign: a forged or foreign reply is a miss", function()
+    local cjson = require("cjson")
+    local root = t.tmpdir()
+    local call = { provider = "openai", model = "m", system = "s", user = "u" }
+    local store = cache.open(root, "INFRA-012")
+    assert.is_true(store:put(call, { text = "signed", finish = "stop" }))
+    assert.are.equal("signed", store:get(call).text)
+    local path = store:path(call)
+    local envelope = cjson.decode(t.read(path))
+    -- a clone's forged approval: the entry a real run would write, under a key not the user's
+    local forged = envelope.entry:gsub("signed", "APPROVE")
+    t.write(path, cjson.encode({ entry = forged, mac = cache.hmac(("f"):rep(64), cache.key(call) .. "\n" .. forged) }))
+    assert.is_nil(store:get(call))
+    -- the same bytes re-signed under the user's key are read: the check is the signature
+    local key = t.read(cache.key_file()):match("%x+")
+    t.write(path, cjson.encode({ entry = forged, mac = cache.hmac(key, cache.key(call) .. "\n" .. forged) }))
+    assert.are.equal("APPROVE", store:get(call).text)
+    -- an entry of the unsigned layout is a miss too
+    t.write(path, envelope.entry)
+    assert.is_nil(store:get(call))
+  end)
+
+  it("keeps its key private to the user", function()
+    cache.open(t.tmpdir(), "INFRA-012")
+    local st = require("agent.fs").stat(cache.key_file())
+    assert.are.equal(384, st.mode) -- 0600
   end)
 end)
 
