@@ -23,16 +23,16 @@ extern "C" {
 
 /* Exit statuses of agent_host_run (and of the agent binary). */
 enum agent_status {
-  AGENT_OK = 0,            /* done */
-  AGENT_EFAIL = 1,         /* runtime failure: bad input file, I/O, network, provider */
-  AGENT_EUSAGE = 2,        /* unknown command or flag, missing argument */
-  AGENT_ESCRIPT = 3,       /* a team script (persona, template, module) failed */
-  AGENT_EGATE = 4,         /* runbook written, but gates still fail (see its Gate report) */
-  AGENT_EINCOMPLETE = 5,   /* runbook written, but a persona gave no usable review */
-  AGENT_EBLOCKED = 6,      /* runbook written, but a persona's verdict is BLOCK */
-  AGENT_EINTERNAL = 70,    /* a bug in agent itself (traceback printed) */
-  AGENT_EINT = 130,        /* interrupted by SIGINT */
-  AGENT_ETERM = 143        /* interrupted by SIGTERM */
+  AGENT_OK = 0,          /* done */
+  AGENT_EFAIL = 1,       /* runtime failure: bad input file, I/O, network, provider */
+  AGENT_EUSAGE = 2,      /* unknown command or flag, missing argument */
+  AGENT_ESCRIPT = 3,     /* a team script (persona, template, module) failed */
+  AGENT_EGATE = 4,       /* runbook written, but gates still fail (see its Gate report) */
+  AGENT_EINCOMPLETE = 5, /* runbook written, but a persona gave no usable review */
+  AGENT_EBLOCKED = 6,    /* runbook written, but a persona's verdict is BLOCK */
+  AGENT_EINTERNAL = 70,  /* a bug in agent itself (traceback printed) */
+  AGENT_EINT = 130,      /* interrupted by SIGINT */
+  AGENT_ETERM = 143      /* interrupted by SIGTERM */
 };
 
 struct agent_host;

@@ -24,7 +24,8 @@ const size_t agent_charclass_count = sizeof(agent_charclasses) / sizeof(agent_ch
 const struct agent_charclass *agent_charclass_find(const char *name, size_t len)
 {
   for (size_t i = 0; i < agent_charclass_count; i++)
-    if (strlen(agent_charclasses[i].name) == len && memcmp(agent_charclasses[i].name, name, len) == 0)
+    if (strlen(agent_charclasses[i].name) == len &&
+        memcmp(agent_charclasses[i].name, name, len) == 0)
       return &agent_charclasses[i];
   return NULL;
 }

@@ -82,8 +82,8 @@ static int opts_arg(lua_State *L, int arg, const char *const known[])
     while (key && known[i] && strcmp(key, known[i]) != 0)
       i++;
     if (!key || !known[i])
-      return luaL_argerror(L, arg,
-                           lua_pushfstring(L, "unknown option '%s'", key ? key : luaL_typename(L, -1)));
+      return luaL_argerror(
+          L, arg, lua_pushfstring(L, "unknown option '%s'", key ? key : luaL_typename(L, -1)));
   }
   return 1;
 }
@@ -472,7 +472,8 @@ static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
   for (size_t i = 0; i < count; i++) {
     if (lua_rawgeti(L, list, (lua_Integer)i + 1) != LUA_TSTRING)
       luaL_argerror(L, opts,
-                    lua_pushfstring(L, "option 'ignore' must be an array of strings (item %I is a %s)",
+                    lua_pushfstring(L,
+                                    "option 'ignore' must be an array of strings (item %I is a %s)",
                                     (lua_Integer)i + 1, luaL_typename(L, -1)));
     pats[i].text = lua_tolstring(L, -1, &pats[i].len);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
@@ -768,39 +769,39 @@ static int fs_lock(lua_State *L)
 /* ==== The module ========================================================================== */
 
 static const luaL_Reg fs_funcs[] = {
-  {"read", fs_read},
-  {"write", fs_write},
-  {"exists", fs_exists},
-  {"stat", fs_stat},
-  {"list", fs_list},
-  {"walk", fs_walk},
-  {"mkdir_p", fs_mkdir_p},
-  {"realpath", fs_realpath},
-  {"remove", fs_remove},
-  {"rename", fs_rename},
-  {"lock", fs_lock},
-  {"cwd", fs_cwd},
-  {NULL, NULL},
+    {"read", fs_read},
+    {"write", fs_write},
+    {"exists", fs_exists},
+    {"stat", fs_stat},
+    {"list", fs_list},
+    {"walk", fs_walk},
+    {"mkdir_p", fs_mkdir_p},
+    {"realpath", fs_realpath},
+    {"remove", fs_remove},
+    {"rename", fs_rename},
+    {"lock", fs_lock},
+    {"cwd", fs_cwd},
+    {NULL, NULL},
 };
 
 static const luaL_Reg lock_methods[] = {
-  {"unlock", lock_unlock},
-  {NULL, NULL},
+    {"unlock", lock_unlock},
+    {NULL, NULL},
 };
 
 static const luaL_Reg lock_meta[] = {
-  {"__gc", lock_release},
-  {"__close", lock_release},
-  {"__tostring", lock_tostring},
-  {NULL, NULL},
+    {"__gc", lock_release},
+    {"__close", lock_release},
+    {"__tostring", lock_tostring},
+    {NULL, NULL},
 };
 
 /* The boxes: __close releases at the end of the call, __gc if a box ever outlives it. */
 static const luaL_Reg fd_box[] = {{"__gc", fdbox_close}, {"__close", fdbox_close}, {NULL, NULL}};
 static const luaL_Reg walk_box[] = {
-  {"__gc", walkbox_close}, {"__close", walkbox_close}, {NULL, NULL}};
+    {"__gc", walkbox_close}, {"__close", walkbox_close}, {NULL, NULL}};
 static const luaL_Reg names_box[] = {
-  {"__gc", namesbox_close}, {"__close", namesbox_close}, {NULL, NULL}};
+    {"__gc", namesbox_close}, {"__close", namesbox_close}, {NULL, NULL}};
 
 /* luaopen_agent_fs(L) -> the agent.fs table; registers the Lock and box classes. */
 int luaopen_agent_fs(lua_State *L)

@@ -42,10 +42,10 @@ struct span {
 
 struct alt {
   size_t seg, nseg;
-  struct span prefix; /* every matching path starts with these bytes */
-  struct span suffix; /* ... ends with these (within the basename) */
-  struct span needle; /* ... contains these somewhere: a cheap memmem test */
-  struct span ext;    /* ... has this extension (after the basename's last '.') */
+  struct span prefix;      /* every matching path starts with these bytes */
+  struct span suffix;      /* ... ends with these (within the basename) */
+  struct span needle;      /* ... contains these somewhere: a cheap memmem test */
+  struct span ext;         /* ... has this extension (after the basename's last '.') */
   struct span base_prefix; /* ... has a basename starting with these (`**` + `/test_*.py`) */
   int has_ext;
   int exact_base; /* the suffix is the whole basename */
@@ -1160,8 +1160,7 @@ static size_t bound_sorted(const struct agent_glob_index *ix, const char *key, s
 }
 
 /* The same search over the sorted basenames. */
-static size_t bound_bases(const struct agent_glob_index *ix, const char *key, size_t len,
-                          int upper)
+static size_t bound_bases(const struct agent_glob_index *ix, const char *key, size_t len, int upper)
 {
   size_t lo = 0, hi = ix->n;
   while (lo < hi) {
@@ -1184,9 +1183,9 @@ static int base_cmp(const void *pa, const void *pb)
   for (size_t w = 0; w < 2; w++)
     if (a->head[w] != b->head[w])
       return a->head[w] < b->head[w] ? -1 : 1;
-  int c = a->len > BASE_HEAD && b->len > BASE_HEAD
-              ? bytes_cmp(a->s + BASE_HEAD, a->len - BASE_HEAD, b->s + BASE_HEAD, b->len - BASE_HEAD)
-              : (a->len > b->len) - (a->len < b->len);
+  int c = a->len > BASE_HEAD && b->len > BASE_HEAD ? bytes_cmp(a->s + BASE_HEAD, a->len - BASE_HEAD,
+                                                               b->s + BASE_HEAD, b->len - BASE_HEAD)
+                                                   : (a->len > b->len) - (a->len < b->len);
   return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
 }
 

@@ -206,10 +206,14 @@ static int traceback_handler(lua_State *L)
 static const char *limit_name(enum limit_kind k)
 {
   switch (k) {
-  case LIMIT_MEMORY: return "memory";
-  case LIMIT_INSTRUCTIONS: return "instructions";
-  case LIMIT_TIME: return "time";
-  default: return "error";
+  case LIMIT_MEMORY:
+    return "memory";
+  case LIMIT_INSTRUCTIONS:
+    return "instructions";
+  case LIMIT_TIME:
+    return "time";
+  default:
+    return "error";
   }
 }
 
@@ -263,8 +267,8 @@ static int push_failure(lua_State *L, int status, const struct budget *spent, in
   const char *err = lua_tostring(L, -1);
   lua_pushboolean(L, 0); /* like pcall: false, not fail */
   if (memory_hit && spent->cap > 0) {
-    lua_pushfstring(L, "%s memory cap of %I bytes exceeded", where[0] ? where : "?:",
-                    (lua_Integer)spent->cap);
+    lua_pushfstring(L, "%s memory cap of %I bytes exceeded",
+                    where[0] ? where : "?:", (lua_Integer)spent->cap);
   } else {
     /* the handler appended a traceback: split it off for the caller */
     const char *tb = err ? strstr(err, "\nstack traceback:") : NULL;
@@ -399,14 +403,14 @@ static int host_share_dir(lua_State *L)
 }
 
 static const luaL_Reg host_funcs[] = {
-  {"call_limited", host_call_limited},
-  {"limit_hit", host_limit_hit},
-  {"memory", host_memory},
-  {"builtin", host_builtin},
-  {"builtins", host_builtins},
-  {"interrupted", host_interrupted},
-  {"share_dir", host_share_dir},
-  {NULL, NULL},
+    {"call_limited", host_call_limited},
+    {"limit_hit", host_limit_hit},
+    {"memory", host_memory},
+    {"builtin", host_builtin},
+    {"builtins", host_builtins},
+    {"interrupted", host_interrupted},
+    {"share_dir", host_share_dir},
+    {NULL, NULL},
 };
 
 /* luaopen_agent_host(L) -> the agent.host table (built-in Lua only: loader.lua keeps it from
@@ -424,15 +428,15 @@ int luaopen_agent_host(lua_State *L)
 /* ==== Opening a state ===================================================================== */
 
 static const luaL_Reg preloads[] = {
-  {"agent.fs", luaopen_agent_fs},
-  {"agent.http", luaopen_agent_http},
-  {"agent.yaml", luaopen_agent_yaml},
-  {"agent.markdown", luaopen_agent_markdown},
-  {"agent.rules", luaopen_agent_rules},
-  {"agent.sys", luaopen_agent_sys},
-  {"agent.host", luaopen_agent_host},
-  {"cjson", luaopen_cjson},
-  {NULL, NULL},
+    {"agent.fs", luaopen_agent_fs},
+    {"agent.http", luaopen_agent_http},
+    {"agent.yaml", luaopen_agent_yaml},
+    {"agent.markdown", luaopen_agent_markdown},
+    {"agent.rules", luaopen_agent_rules},
+    {"agent.sys", luaopen_agent_sys},
+    {"agent.host", luaopen_agent_host},
+    {"cjson", luaopen_cjson},
+    {NULL, NULL},
 };
 
 void agent_open_state(lua_State *L, const char *share_dir)

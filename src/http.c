@@ -89,9 +89,9 @@ struct xfer {
   int sse_on;  /* this response's body goes through the SSE parser */
   struct agent_sse sse;
   struct queued_event *events, **events_tail;
-  size_t events_queued;   /* in this attempt: a transfer that streamed is not retried */
-  struct agent_buf body, head;  /* response body; header lines of the latest response */
-  const char *abort_code; /* why a callback stopped the transfer: "toobig", "aborted" */
+  size_t events_queued;        /* in this attempt: a transfer that streamed is not retried */
+  struct agent_buf body, head; /* response body; header lines of the latest response */
+  const char *abort_code;      /* why a callback stopped the transfer: "toobig", "aborted" */
   const char *abort_what;
   size_t abort_limit; /* the cap that was hit, for the message; 0 when none */
   /* the outcome, once XFER_DONE */
@@ -731,8 +731,8 @@ static long field_ms(lua_State *L, int t, lua_Integer label, const char *field, 
 }
 
 /* The optional `deadline`: an absolute time in ms on sys.clock()'s monotonic scale (the
- * clock agent_monotonic_ms reads), HUGE_VAL without one. One in the past is allowed: the request then
- * fails at once without connecting, as a caller that computed it late would want. */
+ * clock agent_monotonic_ms reads), HUGE_VAL without one. One in the past is allowed: the request
+ * then fails at once without connecting, as a caller that computed it late would want. */
 static double field_deadline(lua_State *L, int t, lua_Integer label)
 {
   double ms = HUGE_VAL;

@@ -236,7 +236,7 @@ void agent_http_reason(char *out, size_t size, const char *what, const char *why
                   : snprintf(out, size, "%s%s", what, why);
   if (len < 0 || (size_t)len >= size)
     memcpy(out + size - 4, "...", 4); /* so a cut is never mistaken for the whole story */
-  for (char *c = out; *c; c++) /* one line, whatever curl wrote */
+  for (char *c = out; *c; c++)        /* one line, whatever curl wrote */
     if (*c == '\n' || *c == '\r')
       *c = ' ';
 }

@@ -17,8 +17,8 @@ long agent_http_parse_status(const char *line, size_t n);
  * trimmed of blanks. folded is 1 for an obsolete folded line (RFC 9112 §5.2: one starting
  * with a space or tab), which continues the previous header: name is then that header's. A
  * non-zero return stops the walk. */
-typedef int (*agent_http_header_fn)(void *ud, const char *name, size_t name_len,
-                                    const char *value, size_t value_len, int folded);
+typedef int (*agent_http_header_fn)(void *ud, const char *name, size_t name_len, const char *value,
+                                    size_t value_len, int folded);
 
 /* Calls fn for each header of head[0..len) (status line first, then "Name: value" lines
  * ended by LF or CRLF; the status line, blank lines and lines without a name before ':' are

@@ -254,7 +254,8 @@ static const uchar *slash_at(const uchar *p, const uchar *pe)
  * directories, and the latest one likewise supersedes earlier ones. On a mismatch: grow the
  * latest `*` by one byte (not over '/'), else let the latest `**` swallow one more directory,
  * else fail. */
-int agent_ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, size_t text_len)
+int agent_ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text,
+                           size_t text_len)
 {
   const uchar *pat = (const uchar *)pattern, *p = pat, *pe = pat + pattern_len;
   const uchar *t = (const uchar *)text, *te = t + text_len;
@@ -350,7 +351,7 @@ static int match_pattern(const struct ignore_list *list, const struct pattern *p
 }
 
 enum ignore_verdict agent_ignore_match(const struct ignore_list *list, const char *path, size_t len,
-                                 int is_dir)
+                                       int is_dir)
 {
   const char *rel = path;
   size_t rel_len = len;

@@ -36,12 +36,13 @@ size_t agent_ignore_count(const struct ignore_list *list);
 /* The verdict of the last pattern of the list that matches `path` (relative to the root, no
  * trailing slash); is_dir says whether the path names a directory, for `dir/` patterns. */
 enum ignore_verdict agent_ignore_match(const struct ignore_list *list, const char *path, size_t len,
-                                 int is_dir);
+                                       int is_dir);
 
 /* git's wildmatch with WM_PATHNAME: `*`, `?` and `[...]` never match '/'; a double star
  * matches across directories only as a whole segment (leading, trailing or between slashes);
  * a backslash escapes the next character. Returns 1 when the whole text matches the whole
  * pattern. Iterative, in constant space, and polynomial whatever the pattern. */
-int agent_ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text, size_t text_len);
+int agent_ignore_wildmatch(const char *pattern, size_t pattern_len, const char *text,
+                           size_t text_len);
 
 #endif

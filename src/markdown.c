@@ -427,9 +427,9 @@ static int markdown_to_html(lua_State *L)
 }
 
 static const luaL_Reg markdown_funcs[] = {
-  {"parse", markdown_parse},
-  {"to_html", markdown_to_html},
-  {NULL, NULL},
+    {"parse", markdown_parse},
+    {"to_html", markdown_to_html},
+    {NULL, NULL},
 };
 
 static const luaL_Reg doc_metamethods[] = {{"__close", doc_gc}, {"__gc", doc_gc}, {NULL, NULL}};

@@ -570,12 +570,19 @@ static int rules_select(lua_State *L)
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
-  struct selection s = {1, 2, 4, 0, 0, 0, NULL, agent_optfield_bool(L, 3, "index", 1),
+  struct selection s = {1,
+                        2,
+                        4,
+                        0,
+                        0,
+                        0,
+                        NULL,
+                        agent_optfield_bool(L, 3, "index", 1),
                         glob_limits(L, 3, "max_glob_bytes", "max_glob_alternatives")};
   lua_settop(L, 3);
   lua_Unsigned npaths = lua_rawlen(L, 2);
   lua_createtable(L, npaths > INT_MAX ? INT_MAX : (int)npaths, 0); /* slot 4: the anchor */
-  s.ix = push_index(L, 2, 4); /* slot 5 */
+  s.ix = push_index(L, 2, 4);                                      /* slot 5 */
   lua_newtable(L);
   s.selected = lua_gettop(L);
   lua_newtable(L);
@@ -597,26 +604,26 @@ static int rules_select(lua_State *L)
 /* ==== The module ========================================================================== */
 
 static const luaL_Reg rules_funcs[] = {
-  {"frontmatter", rules_frontmatter},
-  {"glob", rules_glob},
-  {"select", rules_select},
-  {NULL, NULL},
+    {"frontmatter", rules_frontmatter},
+    {"glob", rules_glob},
+    {"select", rules_select},
+    {NULL, NULL},
 };
 
 static const luaL_Reg glob_methods[] = {
-  {"match", glob_match},
-  {NULL, NULL},
+    {"match", glob_match},
+    {NULL, NULL},
 };
 
 static const luaL_Reg glob_metamethods[] = {
-  {"__call", glob_match},
-  {"__tostring", glob_tostring},
-  {"__gc", glob_gc},
-  {NULL, NULL},
+    {"__call", glob_match},
+    {"__tostring", glob_tostring},
+    {"__gc", glob_gc},
+    {NULL, NULL},
 };
 
 static const luaL_Reg index_metamethods[] = {
-  {"__close", index_close}, {"__gc", index_close}, {NULL, NULL}};
+    {"__close", index_close}, {"__gc", index_close}, {NULL, NULL}};
 
 /* luaopen_agent_rules(L) -> the agent.rules table; registers the Glob and GlobIndex classes. */
 int luaopen_agent_rules(lua_State *L)

@@ -117,7 +117,7 @@ static int strings_merge(const struct walk_strings *in, size_t k, struct walk_st
     size_t pick = k;
     for (size_t j = 0; j < k; j++)
       if (next[j] < in[j].n && (pick == k || strcmp(walk_string(&in[j], next[j]),
-                                                     walk_string(&in[pick], next[pick])) < 0))
+                                                    walk_string(&in[pick], next[pick])) < 0))
         pick = j;
     const char *s = walk_string(&in[pick], next[pick]++);
     size_t slen = strlen(s) + 1;
@@ -288,9 +288,9 @@ struct worker {
   struct walk *wk;
   struct walk_result out; /* its listed paths and errors */
   struct entries entries; /* the buffer it reads every directory into */
-  struct dir **kids; /* subdirectories of the directory being read, pushed when it is done */
+  struct dir **kids;      /* subdirectories of the directory being read, pushed when it is done */
   size_t nkids, cap_kids;
-  struct dir **dirs; /* the dirs and frames it made: others read them, so they are freed */
+  struct dir **dirs;      /* the dirs and frames it made: others read them, so they are freed */
   size_t ndirs, cap_dirs; /* only when the walk is over */
   struct frame **frames;
   size_t nframes, cap_frames;
@@ -311,15 +311,14 @@ static void report(struct worker *w, const char *rel, size_t rel_len, const char
   struct walk_strings *e = &w->out.errors;
   const struct walk *wk = w->wk;
   int root = (int)(rel_len || *tail ? wk->prefix_len : wk->root_shown);
-  int n = snprintf(NULL, 0, "walk '%.*s%.*s%s': %s", root, wk->prefix, (int)rel_len, rel, tail,
-                   reason);
-  if (n < 0 || grow(&e->buf, &e->cap, e->len + (size_t)n + 1, 1) ||
-      strings_list(e, e->len)) {
+  int n =
+      snprintf(NULL, 0, "walk '%.*s%.*s%s': %s", root, wk->prefix, (int)rel_len, rel, tail, reason);
+  if (n < 0 || grow(&e->buf, &e->cap, e->len + (size_t)n + 1, 1) || strings_list(e, e->len)) {
     w->err = ENOMEM;
     return;
   }
-  snprintf(e->buf + e->len, (size_t)n + 1, "walk '%.*s%.*s%s': %s", root, wk->prefix,
-           (int)rel_len, rel, tail, reason);
+  snprintf(e->buf + e->len, (size_t)n + 1, "walk '%.*s%.*s%s': %s", root, wk->prefix, (int)rel_len,
+           rel, tail, reason);
   e->len += (size_t)n + 1;
 }
 

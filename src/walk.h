@@ -36,10 +36,10 @@ struct walk_opts {
   int gitignore; /* honour the .gitignore files found in the tree */
   const struct walk_pattern *ignore; /* extra patterns, as in a .gitignore at the root */
   size_t nignore;
-  size_t max_files; /* stop after this many listed entries (with follow, directories entered
-                       count too); 0: AGENT_FS_WALK_MAX_FILES */
-  size_t threads;   /* readers at most, the caller included (1: the calling thread alone);
-                       0: one per online CPU. Capped at AGENT_FS_WALK_THREADS_MAX. */
+  size_t max_files;        /* stop after this many listed entries (with follow, directories entered
+                              count too); 0: AGENT_FS_WALK_MAX_FILES */
+  size_t threads;          /* readers at most, the caller included (1: the calling thread alone);
+                              0: one per online CPU. Capped at AGENT_FS_WALK_THREADS_MAX. */
   size_t max_ignore_bytes; /* a larger .gitignore is skipped (reported), as git does;
                               0: AGENT_FS_IGNORE_FILE_MAX */
 };

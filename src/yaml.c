@@ -233,9 +233,9 @@ static int scalar_type(const char *tag, yaml_scalar_style_t style)
     const char *tag;
     enum agent_yaml_type type;
   } core[] = {
-    {YAML_STR_TAG, AGENT_YAML_STR},   {YAML_NULL_TAG, AGENT_YAML_NULL},
-    {YAML_BOOL_TAG, AGENT_YAML_BOOL}, {YAML_INT_TAG, AGENT_YAML_INT},
-    {YAML_FLOAT_TAG, AGENT_YAML_FLOAT},
+      {YAML_STR_TAG, AGENT_YAML_STR},     {YAML_NULL_TAG, AGENT_YAML_NULL},
+      {YAML_BOOL_TAG, AGENT_YAML_BOOL},   {YAML_INT_TAG, AGENT_YAML_INT},
+      {YAML_FLOAT_TAG, AGENT_YAML_FLOAT},
   };
   if (tag && strcmp(tag, "!") == 0)
     return AGENT_YAML_STR; /* the non-specific tag: "not resolved", so a string */
@@ -635,9 +635,9 @@ static int yaml_decode_all(lua_State *L)
 }
 
 static const luaL_Reg yaml_funcs[] = {
-  {"decode", yaml_decode},
-  {"decode_all", yaml_decode_all},
-  {NULL, NULL},
+    {"decode", yaml_decode},
+    {"decode_all", yaml_decode_all},
+    {NULL, NULL},
 };
 
 static const luaL_Reg run_metamethods[] = {{"__close", run_gc}, {"__gc", run_gc}, {NULL, NULL}};

@@ -9,38 +9,38 @@
 static int test_failures = 0;
 static int test_checks = 0;
 
-#define CHECK(cond)                                                                            \
-  do {                                                                                         \
-    test_checks++;                                                                             \
-    if (!(cond)) {                                                                             \
-      test_failures++;                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-    }                                                                                          \
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
+    test_checks++;                                                                                 \
+    if (!(cond)) {                                                                                 \
+      test_failures++;                                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
+    }                                                                                              \
   } while (0)
 
-#define CHECK_STR(got, want)                                                                   \
-  do {                                                                                         \
-    const char *got_ = (got), *want_ = (want);                                                 \
-    test_checks++;                                                                             \
-    if (!got_ || !want_ || strcmp(got_, want_) != 0) {                                         \
-      test_failures++;                                                                         \
-      fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__,              \
-              want_ ? want_ : "(null)", got_ ? got_ : "(null)");                               \
-    }                                                                                          \
+#define CHECK_STR(got, want)                                                                       \
+  do {                                                                                             \
+    const char *got_ = (got), *want_ = (want);                                                     \
+    test_checks++;                                                                                 \
+    if (!got_ || !want_ || strcmp(got_, want_) != 0) {                                             \
+      test_failures++;                                                                             \
+      fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__,                  \
+              want_ ? want_ : "(null)", got_ ? got_ : "(null)");                                   \
+    }                                                                                              \
   } while (0)
 
-#define CHECK_INT(got, want)                                                                   \
-  do {                                                                                         \
-    long long got_ = (long long)(got), want_ = (long long)(want);                              \
-    test_checks++;                                                                             \
-    if (got_ != want_) {                                                                       \
-      test_failures++;                                                                         \
-      fprintf(stderr, "%s:%d: expected %lld, got %lld (%s)\n", __FILE__, __LINE__, want_,      \
-              got_, #got);                                                                     \
-    }                                                                                          \
+#define CHECK_INT(got, want)                                                                       \
+  do {                                                                                             \
+    long long got_ = (long long)(got), want_ = (long long)(want);                                  \
+    test_checks++;                                                                                 \
+    if (got_ != want_) {                                                                           \
+      test_failures++;                                                                             \
+      fprintf(stderr, "%s:%d: expected %lld, got %lld (%s)\n", __FILE__, __LINE__, want_, got_,    \
+              #got);                                                                               \
+    }                                                                                              \
   } while (0)
 
-#define TEST_DONE()                                                                            \
+#define TEST_DONE()                                                                                \
   (printf("%d checks, %d failures\n", test_checks, test_failures), test_failures ? 1 : 0)
 
 #endif

@@ -16,30 +16,30 @@ struct split_case {
 };
 
 static const struct split_case split_cases[] = {
-  /* the shapes of the reference rules */
-  {"---\ndescription: Lean code\nglobs: [\"**/*\"]\nalwaysApply: true\n---\n\n# 400: Lean\n", 0,
-   1, "description: Lean code\nglobs: [\"**/*\"]\nalwaysApply: true\n", 2, "\n# 400: Lean\n", 6},
-  {"---\ndescription: The team\nalwaysApply: true\n---\n\n# 101\n\n---\nalwaysApply: true\n---\n",
-   0, 1, "description: The team\nalwaysApply: true\n", 2,
-   "\n# 101\n\n---\nalwaysApply: true\n---\n", 5}, /* the second block is body text */
-  {"---\r\nglobs: *.ts\r\n---\r\nbody\r\n", 0, 1, "globs: *.ts\r\n", 2, "body\r\n", 4},
-  {"\xEF\xBB\xBF---\na: 1\n---\nb", 0, 1, "a: 1\n", 2, "b", 4},
-  {"---\n---\n", 0, 1, "", 2, "", 3},
-  {"---\n---", 0, 1, "", 2, "", 3},
-  {"---\na: 1\n...\nrest", 0, 1, "a: 1\n", 2, "rest", 4},
-  {"--- \t\na: 1\n---  \nB", 0, 1, "a: 1\n", 2, "B", 4},
-  {"---\na: 1\n---", 0, 1, "a: 1\n", 2, "", 4},
-  {"---\n\n\nx: y\n---\nz", 0, 1, "\n\nx: y\n", 2, "z", 6},
-  /* not frontmatter: the whole text is body, from line 1 */
-  {"# Title\n---\na: 1\n---\n", 0, 0, NULL, 0, "# Title\n---\na: 1\n---\n", 1},
-  {"----\na: 1\n---\n", 0, 0, NULL, 0, "----\na: 1\n---\n", 1},
-  {"--- a\n---\n", 0, 0, NULL, 0, "--- a\n---\n", 1},
-  {"", 0, 0, NULL, 0, "", 1},
-  {"\xEF\xBB\xBF# x", 0, 0, NULL, 0, "\xEF\xBB\xBF# x", 1},
-  /* an opening fence that never closes */
-  {"---\na: 1\n", -1, 1, NULL, 0, NULL, 0},
-  {"---", -1, 1, NULL, 0, NULL, 0},
-  {"---\na: 1\n-- -\n....\n", -1, 1, NULL, 0, NULL, 0},
+    /* the shapes of the reference rules */
+    {"---\ndescription: Lean code\nglobs: [\"**/*\"]\nalwaysApply: true\n---\n\n# 400: Lean\n", 0,
+     1, "description: Lean code\nglobs: [\"**/*\"]\nalwaysApply: true\n", 2, "\n# 400: Lean\n", 6},
+    {"---\ndescription: The team\nalwaysApply: true\n---\n\n# 101\n\n---\nalwaysApply: true\n---\n",
+     0, 1, "description: The team\nalwaysApply: true\n", 2,
+     "\n# 101\n\n---\nalwaysApply: true\n---\n", 5}, /* the second block is body text */
+    {"---\r\nglobs: *.ts\r\n---\r\nbody\r\n", 0, 1, "globs: *.ts\r\n", 2, "body\r\n", 4},
+    {"\xEF\xBB\xBF---\na: 1\n---\nb", 0, 1, "a: 1\n", 2, "b", 4},
+    {"---\n---\n", 0, 1, "", 2, "", 3},
+    {"---\n---", 0, 1, "", 2, "", 3},
+    {"---\na: 1\n...\nrest", 0, 1, "a: 1\n", 2, "rest", 4},
+    {"--- \t\na: 1\n---  \nB", 0, 1, "a: 1\n", 2, "B", 4},
+    {"---\na: 1\n---", 0, 1, "a: 1\n", 2, "", 4},
+    {"---\n\n\nx: y\n---\nz", 0, 1, "\n\nx: y\n", 2, "z", 6},
+    /* not frontmatter: the whole text is body, from line 1 */
+    {"# Title\n---\na: 1\n---\n", 0, 0, NULL, 0, "# Title\n---\na: 1\n---\n", 1},
+    {"----\na: 1\n---\n", 0, 0, NULL, 0, "----\na: 1\n---\n", 1},
+    {"--- a\n---\n", 0, 0, NULL, 0, "--- a\n---\n", 1},
+    {"", 0, 0, NULL, 0, "", 1},
+    {"\xEF\xBB\xBF# x", 0, 0, NULL, 0, "\xEF\xBB\xBF# x", 1},
+    /* an opening fence that never closes */
+    {"---\na: 1\n", -1, 1, NULL, 0, NULL, 0},
+    {"---", -1, 1, NULL, 0, NULL, 0},
+    {"---\na: 1\n-- -\n....\n", -1, 1, NULL, 0, NULL, 0},
 };
 
 static void test_split(void)
@@ -70,44 +70,44 @@ struct lenient_case {
 };
 
 static const struct lenient_case lenient_cases[] = {
-  /* rewritten */
-  {"globs: **/*.ts, src/**\n", "globs: '**/*.ts, src/**'\n"},
-  {"globs: *.ts", "globs: '*.ts'"},
-  {"globs: **/*.ts # TypeScript\n", "globs: '**/*.ts' # TypeScript\n"},
-  {"globs: [**/*.ts, src/**]\n", "globs: ['**/*.ts', src/**]\n"},
-  {"globs: [src/{a,b}/*.ts,  lib/[ab].c ]\n", "globs: ['src/{a,b}/*.ts', 'lib/[ab].c']\n"},
-  {"globs: \"**/*.ts\", \"src/**\"\n", "globs: '\"**/*.ts\", \"src/**\"'\n"},
-  {"globs: {src,lib}/**/*.ts\n", "globs: '{src,lib}/**/*.ts'\n"},
-  {"globs: {*.ts,*.tsx}\n", "globs: '{*.ts,*.tsx}'\n"},
-  {"globs: [abc]*.ts\n", "globs: '[abc]*.ts'\n"},
-  {"globs: @scope/**\n", "globs: '@scope/**'\n"},
-  {"description: Use this: always\n", "description: 'Use this: always'\n"},
-  {"description: It's *bold*: yes\n", "description: 'It''s *bold*: yes'\n"},
-  {"description: ends with:\n", "description: 'ends with:'\n"},
-  {"key: 'a' 'b'\n", "key: '''a'' ''b'''\n"},
-  {"globs:\n  - **/*.ts\n  - src/**\n", "globs:\n  - '**/*.ts'\n  - src/**\n"},
-  {"globs:\r\n- *.c\r\nalwaysApply: true\r\n", "globs:\n- '*.c'\nalwaysApply: true\n"},
-  {"a: x\ry\r\r\nb: 1\r", "a: x y \nb: 1"}, /* lone CRs: YAML would count them as lines */
-  /* left alone */
-  {"globs: [\"**/*\"]\n", NULL},
-  {"globs: [\"**/*.py\", \"**/*.tsx\", \"**/*.ts\"]\n", NULL},
-  {"globs: \"**/*.ts\"\n", NULL},
-  {"globs: src/**/*.ts, lib/*.js\n", NULL},
-  {"alwaysApply: true\n", NULL},
-  {"description: Don't panic\n", NULL},
-  {"url: http://example.com/a\n", NULL},
-  {"map: {a: 1, b: 2}\n", NULL},
-  {"list: [a, b, [c, d]]\n", NULL},
-  {"anchor: &x value\nalias: *x\n", "anchor: &x value\nalias: '*x'\n"}, /* rules use no aliases */
-  {"  nested: *glob\n", NULL},
-  {"# comment: *x\n", NULL},
-  {"items:\n  - name: a: b\n", NULL},
-  {"description: |\n  - *not a glob\n  key: value: x\nglobs: *.c\n",
-   "description: |\n  - *not a glob\n  key: value: x\nglobs: '*.c'\n"},
-  {"items:\n  - >\n    - *literal\n  - *.md\n", "items:\n  - >\n    - *literal\n  - '*.md'\n"},
-  {"description: \"multi\n  line: *still quoted\"\n", NULL},
-  {"empty:\n", NULL},
-  {"", NULL},
+    /* rewritten */
+    {"globs: **/*.ts, src/**\n", "globs: '**/*.ts, src/**'\n"},
+    {"globs: *.ts", "globs: '*.ts'"},
+    {"globs: **/*.ts # TypeScript\n", "globs: '**/*.ts' # TypeScript\n"},
+    {"globs: [**/*.ts, src/**]\n", "globs: ['**/*.ts', src/**]\n"},
+    {"globs: [src/{a,b}/*.ts,  lib/[ab].c ]\n", "globs: ['src/{a,b}/*.ts', 'lib/[ab].c']\n"},
+    {"globs: \"**/*.ts\", \"src/**\"\n", "globs: '\"**/*.ts\", \"src/**\"'\n"},
+    {"globs: {src,lib}/**/*.ts\n", "globs: '{src,lib}/**/*.ts'\n"},
+    {"globs: {*.ts,*.tsx}\n", "globs: '{*.ts,*.tsx}'\n"},
+    {"globs: [abc]*.ts\n", "globs: '[abc]*.ts'\n"},
+    {"globs: @scope/**\n", "globs: '@scope/**'\n"},
+    {"description: Use this: always\n", "description: 'Use this: always'\n"},
+    {"description: It's *bold*: yes\n", "description: 'It''s *bold*: yes'\n"},
+    {"description: ends with:\n", "description: 'ends with:'\n"},
+    {"key: 'a' 'b'\n", "key: '''a'' ''b'''\n"},
+    {"globs:\n  - **/*.ts\n  - src/**\n", "globs:\n  - '**/*.ts'\n  - src/**\n"},
+    {"globs:\r\n- *.c\r\nalwaysApply: true\r\n", "globs:\n- '*.c'\nalwaysApply: true\n"},
+    {"a: x\ry\r\r\nb: 1\r", "a: x y \nb: 1"}, /* lone CRs: YAML would count them as lines */
+    /* left alone */
+    {"globs: [\"**/*\"]\n", NULL},
+    {"globs: [\"**/*.py\", \"**/*.tsx\", \"**/*.ts\"]\n", NULL},
+    {"globs: \"**/*.ts\"\n", NULL},
+    {"globs: src/**/*.ts, lib/*.js\n", NULL},
+    {"alwaysApply: true\n", NULL},
+    {"description: Don't panic\n", NULL},
+    {"url: http://example.com/a\n", NULL},
+    {"map: {a: 1, b: 2}\n", NULL},
+    {"list: [a, b, [c, d]]\n", NULL},
+    {"anchor: &x value\nalias: *x\n", "anchor: &x value\nalias: '*x'\n"}, /* rules use no aliases */
+    {"  nested: *glob\n", NULL},
+    {"# comment: *x\n", NULL},
+    {"items:\n  - name: a: b\n", NULL},
+    {"description: |\n  - *not a glob\n  key: value: x\nglobs: *.c\n",
+     "description: |\n  - *not a glob\n  key: value: x\nglobs: '*.c'\n"},
+    {"items:\n  - >\n    - *literal\n  - *.md\n", "items:\n  - >\n    - *literal\n  - '*.md'\n"},
+    {"description: \"multi\n  line: *still quoted\"\n", NULL},
+    {"empty:\n", NULL},
+    {"", NULL},
 };
 
 static long count_newlines(const char *s, size_t n)
@@ -156,20 +156,20 @@ struct glob_list_case {
 };
 
 static const struct glob_list_case glob_list_cases[] = {
-  {"**/*.ts, src/**", "**/*.ts|src/**"},
-  {"**/*.ts,src/**", "**/*.ts|src/**"},
-  {" a ,  , b ,", "a|b"},
-  {"\"**/*.ts\", \"src/**\"", "**/*.ts|src/**"},
-  {"'**/*.md'", "**/*.md"},
-  {"\" src/** \"", "src/**"},
-  {"'a, b', c", "a, b|c"},
-  {"src/{a,b}/*.ts, *.md", "src/{a,b}/*.ts|*.md"},
-  {"[a,b]*.c, x", "[a,b]*.c|x"},
-  {"a\\,b, c", "a\\,b|c"},
-  {"\"\", ''", ""},
-  {"", ""},
-  {"single", "single"},
-  {"\"unclosed, x", "\"unclosed|x"},
+    {"**/*.ts, src/**", "**/*.ts|src/**"},
+    {"**/*.ts,src/**", "**/*.ts|src/**"},
+    {" a ,  , b ,", "a|b"},
+    {"\"**/*.ts\", \"src/**\"", "**/*.ts|src/**"},
+    {"'**/*.md'", "**/*.md"},
+    {"\" src/** \"", "src/**"},
+    {"'a, b', c", "a, b|c"},
+    {"src/{a,b}/*.ts, *.md", "src/{a,b}/*.ts|*.md"},
+    {"[a,b]*.c, x", "[a,b]*.c|x"},
+    {"a\\,b, c", "a\\,b|c"},
+    {"\"\", ''", ""},
+    {"", ""},
+    {"single", "single"},
+    {"\"unclosed, x", "\"unclosed|x"},
 };
 
 static void test_next_glob(void)

@@ -17,144 +17,144 @@ struct match_case {
 };
 
 static const struct match_case match_cases[] = {
-  /* a pattern without '/' matches the basename at any depth */
-  {"*.ts", "a.ts", 1},
-  {"*.ts", "src/a.ts", 1},
-  {"*.ts", "src/deep/er/a.ts", 1},
-  {"*.ts", "a.tsx", 0},
-  {"*.ts", "src/a.ts/b", 0},
-  {"*.ts", ".ts", 1}, /* `*` matches dot files */
-  {"*", ".env", 1},
-  {"Makefile", "Makefile", 1},
-  {"Makefile", "sub/dir/Makefile", 1},
-  {"Makefile", "sub/Makefile.am", 0},
-  {"Makefile", "xMakefile", 0},
-  {"*.TS", "a.ts", 0},    /* case-sensitive */
-  {"**.ts", "x/a.ts", 1}, /* `**` inside a segment is `*` */
-  {"a**b", "axxb", 1},
-  {"a**b", "ax/xb", 0},
-  /* Cursor rule globs as teams write them */
-  {"**/*", "README.md", 1},
-  {"**/*", "a/b/c.py", 1},
-  {"**/*.py", "tool.py", 1},
-  {"**/*.py", "pkg/mod/tool.py", 1},
-  {"**/*.py", "pkg/mod/tool.pyc", 0},
-  {"**/*.tsx", "app/page.tsx", 1},
-  {"src/components/**/*.tsx", "src/components/ui/Button.tsx", 1},
-  {"src/components/**/*.tsx", "src/components/Button.tsx", 1},
-  {"src/components/**/*.tsx", "src/pages/Button.tsx", 0},
-  {"**/.github/**", ".github/workflows/ci.yml", 1},
-  {"**/Dockerfile", "services/api/Dockerfile", 1},
-  {"**/Dockerfile", "Dockerfile", 1},
-  {"**/Dockerfile", "Dockerfile.dev", 0},
-  /* anchoring */
-  {"/*.ts", "a.ts", 1},
-  {"/*.ts", "src/a.ts", 0},
-  {"./*.ts", "a.ts", 1},
-  {"./*.ts", "src/a.ts", 0},
-  {"./*.ts", "./a.ts", 1}, /* a path's "./" is ignored too */
-  {"src/*.ts", "./src/a.ts", 1},
-  {"src/*.ts", "src/a.ts", 1},
-  {"src/*.ts", "src/x/a.ts", 0},
-  {"src/*.ts", "lib/src/a.ts", 0},
-  {"src/a.ts", "src/a.ts", 1},
-  {"src/a.ts", "src/a.tsx", 0},
-  {"src//*.ts", "src/a.ts", 1},
-  {"src/./*.ts", "src/a.ts", 1},
-  /* `**` at the start, in the middle, at the end */
-  {"**/*.ts", "a.ts", 1},
-  {"**/*.ts", "x/y/a.ts", 1},
-  {"**/*.ts", "a.js", 0},
-  {"src/**/*.ts", "src/a.ts", 1},
-  {"src/**/*.ts", "src/x/y/a.ts", 1},
-  {"src/**/*.ts", "lib/a.ts", 0},
-  {"src/**/*.ts", "srcx/a.ts", 0},
-  {"a/**/b/**/c", "a/b/c", 1},
-  {"a/**/b/**/c", "a/x/b/y/z/c", 1},
-  {"a/**/b/**/c", "a/b/x", 0},
-  {"a/**/**/b", "a/b", 1},
-  {"src/**", "src/a", 1},
-  {"src/**", "src/a/b/c", 1},
-  {"src/**", "src", 0}, /* everything below src/, not src itself */
-  {"src/**", "srcx/a", 0},
-  {"src/**", "lib/src/a", 0},
-  {"**/test/**", "test/a", 1},
-  {"**/test/**", "a/test/b/c", 1},
-  {"**/test/**", "a/test", 0},
-  {"**/test/**", "a/tests/b", 0},
-  {"**", "a", 1},
-  {"**", "a/b/c", 1},
-  /* a trailing slash means everything below */
-  {"build/", "build/x.o", 1},
-  {"build/", "a/build/x.o", 1},
-  {"build/", "build", 0},
-  {"build/", "builds/x", 0},
-  {"src/gen/", "src/gen/a.c", 1},
-  {"src/gen/", "x/src/gen/a.c", 0},
-  /* `?` and classes: one character, never '/' */
-  {"?.c", "a.c", 1},
-  {"?.c", "ab.c", 0},
-  {"?.c", "\xc3\xa9.c", 1}, /* é is one character */
-  {"??.c", "\xc3\xa9.c", 0},
-  {"?", "\xe6\x97\xa5", 1}, /* 日 */
-  {"a?b", "a/b", 0},
-  {"a*b", "a/b", 0},
-  {"[abc].ts", "a.ts", 1},
-  {"[abc].ts", "d.ts", 0},
-  {"[a-c]x", "bx", 1},
-  {"[a-c]x", "dx", 0},
-  {"[!a-c]x", "dx", 1},
-  {"[!a-c]x", "bx", 0},
-  {"[^a-c]x", "dx", 1},
-  {"[]]", "]", 1},
-  {"[!]]", "a", 1},
-  {"[!]]", "]", 0},
-  {"[a-]", "-", 1},
-  {"[a-]", "b", 0},
-  {"[\\]]", "]", 1},
-  {"[[:digit:]]*.log", "1a.log", 1},
-  {"[[:digit:]]*.log", "a1.log", 0},
-  {"[[:upper:][:digit:]]", "A", 1},
-  {"[[:upper:][:digit:]]", "5", 1},
-  {"[[:upper:][:digit:]]", "a", 0},
-  {"[\xc3\xa9-\xc3\xab]", "\xc3\xaa", 1}, /* [é-ë] matches ê */
-  {"[\xc3\xa9-\xc3\xab]", "e", 0},
-  {"[!a]", "\xc3\xa9", 1}, /* a negated class takes a whole character */
-  {"x[/]y", "x/y", 0},
-  /* braces */
-  {"*.{ts,tsx}", "a.ts", 1},
-  {"*.{ts,tsx}", "a.tsx", 1},
-  {"*.{ts,tsx}", "a.js", 0},
-  {"{src,lib}/**/*.c", "src/a.c", 1},
-  {"{src,lib}/**/*.c", "lib/x/b.c", 1},
-  {"{src,lib}/**/*.c", "test/a.c", 0},
-  {"a{b,c{d,e}}f", "abf", 1},
-  {"a{b,c{d,e}}f", "acdf", 1},
-  {"a{b,c{d,e}}f", "acef", 1},
-  {"a{b,c{d,e}}f", "acf", 0},
-  {"{a}", "a", 1},
-  {"{a}", "{a}", 0},
-  {"a{,.min}.js", "a.js", 1},
-  {"a{,.min}.js", "a.min.js", 1},
-  {"{*.md,docs/**}", "x/README.md", 1}, /* each alternative decides basename mode */
-  {"{*.md,docs/**}", "docs/a/b", 1},
-  {"{*.md,docs/**}", "x/docs/a", 0},
-  {"\\{a,b\\}", "{a,b}", 1},
-  {"[{]a", "{a", 1},
-  /* escapes */
-  {"\\*.ts", "*.ts", 1},
-  {"\\*.ts", "a.ts", 0},
-  {"a\\?", "a?", 1},
-  {"a\\?", "ab", 0},
-  {"\\[x]", "[x]", 1},
-  {"\\[x]", "x", 0},
-  /* the star takes the right amount */
-  {"*a*a*b", "aaab", 1},
-  {"*a*a*b", "ab", 0},
-  {"a*", "a", 1},
-  {"*a", "a", 1},
-  {"a*b*c", "abbbc", 1},
-  {"a*b*c", "acb", 0},
+    /* a pattern without '/' matches the basename at any depth */
+    {"*.ts", "a.ts", 1},
+    {"*.ts", "src/a.ts", 1},
+    {"*.ts", "src/deep/er/a.ts", 1},
+    {"*.ts", "a.tsx", 0},
+    {"*.ts", "src/a.ts/b", 0},
+    {"*.ts", ".ts", 1}, /* `*` matches dot files */
+    {"*", ".env", 1},
+    {"Makefile", "Makefile", 1},
+    {"Makefile", "sub/dir/Makefile", 1},
+    {"Makefile", "sub/Makefile.am", 0},
+    {"Makefile", "xMakefile", 0},
+    {"*.TS", "a.ts", 0},    /* case-sensitive */
+    {"**.ts", "x/a.ts", 1}, /* `**` inside a segment is `*` */
+    {"a**b", "axxb", 1},
+    {"a**b", "ax/xb", 0},
+    /* Cursor rule globs as teams write them */
+    {"**/*", "README.md", 1},
+    {"**/*", "a/b/c.py", 1},
+    {"**/*.py", "tool.py", 1},
+    {"**/*.py", "pkg/mod/tool.py", 1},
+    {"**/*.py", "pkg/mod/tool.pyc", 0},
+    {"**/*.tsx", "app/page.tsx", 1},
+    {"src/components/**/*.tsx", "src/components/ui/Button.tsx", 1},
+    {"src/components/**/*.tsx", "src/components/Button.tsx", 1},
+    {"src/components/**/*.tsx", "src/pages/Button.tsx", 0},
+    {"**/.github/**", ".github/workflows/ci.yml", 1},
+    {"**/Dockerfile", "services/api/Dockerfile", 1},
+    {"**/Dockerfile", "Dockerfile", 1},
+    {"**/Dockerfile", "Dockerfile.dev", 0},
+    /* anchoring */
+    {"/*.ts", "a.ts", 1},
+    {"/*.ts", "src/a.ts", 0},
+    {"./*.ts", "a.ts", 1},
+    {"./*.ts", "src/a.ts", 0},
+    {"./*.ts", "./a.ts", 1}, /* a path's "./" is ignored too */
+    {"src/*.ts", "./src/a.ts", 1},
+    {"src/*.ts", "src/a.ts", 1},
+    {"src/*.ts", "src/x/a.ts", 0},
+    {"src/*.ts", "lib/src/a.ts", 0},
+    {"src/a.ts", "src/a.ts", 1},
+    {"src/a.ts", "src/a.tsx", 0},
+    {"src//*.ts", "src/a.ts", 1},
+    {"src/./*.ts", "src/a.ts", 1},
+    /* `**` at the start, in the middle, at the end */
+    {"**/*.ts", "a.ts", 1},
+    {"**/*.ts", "x/y/a.ts", 1},
+    {"**/*.ts", "a.js", 0},
+    {"src/**/*.ts", "src/a.ts", 1},
+    {"src/**/*.ts", "src/x/y/a.ts", 1},
+    {"src/**/*.ts", "lib/a.ts", 0},
+    {"src/**/*.ts", "srcx/a.ts", 0},
+    {"a/**/b/**/c", "a/b/c", 1},
+    {"a/**/b/**/c", "a/x/b/y/z/c", 1},
+    {"a/**/b/**/c", "a/b/x", 0},
+    {"a/**/**/b", "a/b", 1},
+    {"src/**", "src/a", 1},
+    {"src/**", "src/a/b/c", 1},
+    {"src/**", "src", 0}, /* everything below src/, not src itself */
+    {"src/**", "srcx/a", 0},
+    {"src/**", "lib/src/a", 0},
+    {"**/test/**", "test/a", 1},
+    {"**/test/**", "a/test/b/c", 1},
+    {"**/test/**", "a/test", 0},
+    {"**/test/**", "a/tests/b", 0},
+    {"**", "a", 1},
+    {"**", "a/b/c", 1},
+    /* a trailing slash means everything below */
+    {"build/", "build/x.o", 1},
+    {"build/", "a/build/x.o", 1},
+    {"build/", "build", 0},
+    {"build/", "builds/x", 0},
+    {"src/gen/", "src/gen/a.c", 1},
+    {"src/gen/", "x/src/gen/a.c", 0},
+    /* `?` and classes: one character, never '/' */
+    {"?.c", "a.c", 1},
+    {"?.c", "ab.c", 0},
+    {"?.c", "\xc3\xa9.c", 1}, /* é is one character */
+    {"??.c", "\xc3\xa9.c", 0},
+    {"?", "\xe6\x97\xa5", 1}, /* 日 */
+    {"a?b", "a/b", 0},
+    {"a*b", "a/b", 0},
+    {"[abc].ts", "a.ts", 1},
+    {"[abc].ts", "d.ts", 0},
+    {"[a-c]x", "bx", 1},
+    {"[a-c]x", "dx", 0},
+    {"[!a-c]x", "dx", 1},
+    {"[!a-c]x", "bx", 0},
+    {"[^a-c]x", "dx", 1},
+    {"[]]", "]", 1},
+    {"[!]]", "a", 1},
+    {"[!]]", "]", 0},
+    {"[a-]", "-", 1},
+    {"[a-]", "b", 0},
+    {"[\\]]", "]", 1},
+    {"[[:digit:]]*.log", "1a.log", 1},
+    {"[[:digit:]]*.log", "a1.log", 0},
+    {"[[:upper:][:digit:]]", "A", 1},
+    {"[[:upper:][:digit:]]", "5", 1},
+    {"[[:upper:][:digit:]]", "a", 0},
+    {"[\xc3\xa9-\xc3\xab]", "\xc3\xaa", 1}, /* [é-ë] matches ê */
+    {"[\xc3\xa9-\xc3\xab]", "e", 0},
+    {"[!a]", "\xc3\xa9", 1}, /* a negated class takes a whole character */
+    {"x[/]y", "x/y", 0},
+    /* braces */
+    {"*.{ts,tsx}", "a.ts", 1},
+    {"*.{ts,tsx}", "a.tsx", 1},
+    {"*.{ts,tsx}", "a.js", 0},
+    {"{src,lib}/**/*.c", "src/a.c", 1},
+    {"{src,lib}/**/*.c", "lib/x/b.c", 1},
+    {"{src,lib}/**/*.c", "test/a.c", 0},
+    {"a{b,c{d,e}}f", "abf", 1},
+    {"a{b,c{d,e}}f", "acdf", 1},
+    {"a{b,c{d,e}}f", "acef", 1},
+    {"a{b,c{d,e}}f", "acf", 0},
+    {"{a}", "a", 1},
+    {"{a}", "{a}", 0},
+    {"a{,.min}.js", "a.js", 1},
+    {"a{,.min}.js", "a.min.js", 1},
+    {"{*.md,docs/**}", "x/README.md", 1}, /* each alternative decides basename mode */
+    {"{*.md,docs/**}", "docs/a/b", 1},
+    {"{*.md,docs/**}", "x/docs/a", 0},
+    {"\\{a,b\\}", "{a,b}", 1},
+    {"[{]a", "{a", 1},
+    /* escapes */
+    {"\\*.ts", "*.ts", 1},
+    {"\\*.ts", "a.ts", 0},
+    {"a\\?", "a?", 1},
+    {"a\\?", "ab", 0},
+    {"\\[x]", "[x]", 1},
+    {"\\[x]", "x", 0},
+    /* the star takes the right amount */
+    {"*a*a*b", "aaab", 1},
+    {"*a*a*b", "ab", 0},
+    {"a*", "a", 1},
+    {"*a", "a", 1},
+    {"a*b*c", "abbbc", 1},
+    {"a*b*c", "acb", 0},
 };
 
 static void test_match_table(void)
@@ -182,19 +182,19 @@ struct error_case {
 };
 
 static const struct error_case error_cases[] = {
-  {"", "empty pattern"},
-  {"/", "empty pattern"},
-  {"./", "empty pattern"},
-  {"[abc", "unclosed '['"},
-  {"a[\\", "unclosed '['"},
-  {"a{b", "unclosed '{'"},
-  {"{a,{b}", "unclosed '{'"},
-  {"a}b", "unmatched '}'"},
-  {"abc\\", "trailing backslash"},
-  {"[z-a]", "reversed range in '[...]'"},
-  {"[[:nope:]]", "unknown character class '[:nope:]'"},
-  {"{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}",
-   "braces expand to more than 256 alternatives"},
+    {"", "empty pattern"},
+    {"/", "empty pattern"},
+    {"./", "empty pattern"},
+    {"[abc", "unclosed '['"},
+    {"a[\\", "unclosed '['"},
+    {"a{b", "unclosed '{'"},
+    {"{a,{b}", "unclosed '{'"},
+    {"a}b", "unmatched '}'"},
+    {"abc\\", "trailing backslash"},
+    {"[z-a]", "reversed range in '[...]'"},
+    {"[[:nope:]]", "unknown character class '[:nope:]'"},
+    {"{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}",
+     "braces expand to more than 256 alternatives"},
 };
 
 static void test_errors(void)
@@ -587,8 +587,15 @@ static void test_index_agrees(void)
 static void test_index_basename_prefixes(void)
 {
   static const char *dirs[] = {"a", "b/c", "./d", "e/f/g", "h"};
-  static const char *heads[] = {"file00", "file0", "file", "fil", "a_long_shared_name_prefix_",
-                                "a_long_shared_name_prefix_x", "caf\xc3\xa9", "test_", ""};
+  static const char *heads[] = {"file00",
+                                "file0",
+                                "file",
+                                "fil",
+                                "a_long_shared_name_prefix_",
+                                "a_long_shared_name_prefix_x",
+                                "caf\xc3\xa9",
+                                "test_",
+                                ""};
   static const char *tails[] = {"", "1", "12.go", "2.py", ".c", "x", "\xff"};
   enum { NPATHS = 4000 };
   static char storage[NPATHS][96];
@@ -605,10 +612,24 @@ static void test_index_basename_prefixes(void)
   }
   CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
   static const char *const patterns[] = {
-      "**/file00*",  "**/file0*.go", "**/file*",    "**/fil?*",       "**/file1*",
-      "**/a_long_shared_name_prefix_x*", "**/a_long_shared_name_prefix_*1", "**/caf\xc3\xa9*",
-      "**/test_*.py", "**/test_*",   "d/file*",     "**/f*",          "e/**/file00?2.*",
-      "**/file0[0-9]*", "**/zzz*",   "**/file00{1,x}*", "**/\xff*",   "{a,h}/fil*.c",
+      "**/file00*",
+      "**/file0*.go",
+      "**/file*",
+      "**/fil?*",
+      "**/file1*",
+      "**/a_long_shared_name_prefix_x*",
+      "**/a_long_shared_name_prefix_*1",
+      "**/caf\xc3\xa9*",
+      "**/test_*.py",
+      "**/test_*",
+      "d/file*",
+      "**/f*",
+      "e/**/file00?2.*",
+      "**/file0[0-9]*",
+      "**/zzz*",
+      "**/file00{1,x}*",
+      "**/\xff*",
+      "{a,h}/fil*.c",
   };
   check_index(ix, paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
   agent_glob_index_free(ix);
@@ -620,15 +641,23 @@ static void test_index_basename_prefixes(void)
 static void test_index_basename_heads(void)
 {
   static const char *const heads[] = {"ab", "abcdefghijklmnop", "abcdefghijklmno", "abcdefgh"};
-#define BYTES(s) {s, sizeof(s) - 1} /* a literal with its NUL bytes */
+#define BYTES(s)                                                                                   \
+  {                                                                                                \
+    s, sizeof(s) - 1                                                                               \
+  } /* a literal with its NUL bytes */
   static const struct {
     const char *s;
     size_t len;
-  } tails[] = {BYTES(""), BYTES("q"), BYTES("\0"), BYTES("\0\0"), BYTES("\0x"), BYTES("qr.c"),
-               BYTES("\xff"), BYTES(".c")},
-    patterns[] = {BYTES("**/ab*"), BYTES("**/abcdefghijklmnop*"), BYTES("**/abcdefghijklmno\0*"),
-                  BYTES("**/abcdefghijklmnopq*"), BYTES("**/ab\0*"), BYTES("**/abcdefgh*.c"),
-                  BYTES("**/abcdefghijklmno?*"), BYTES("e/**/ab\0x*")};
+  } tails[] = {BYTES(""),    BYTES("q"),    BYTES("\0"),   BYTES("\0\0"),
+               BYTES("\0x"), BYTES("qr.c"), BYTES("\xff"), BYTES(".c")},
+    patterns[] = {BYTES("**/ab*"),
+                  BYTES("**/abcdefghijklmnop*"),
+                  BYTES("**/abcdefghijklmno\0*"),
+                  BYTES("**/abcdefghijklmnopq*"),
+                  BYTES("**/ab\0*"),
+                  BYTES("**/abcdefgh*.c"),
+                  BYTES("**/abcdefghijklmno?*"),
+                  BYTES("e/**/ab\0x*")};
 #undef BYTES
   enum { NPATHS = 2000 };
   static char storage[NPATHS][48];
@@ -654,12 +683,14 @@ static void test_index_basename_heads(void)
     for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
       struct agent_glob *g = NULL;
       char err[128];
-      CHECK_INT(agent_glob_compile(patterns[i].s, patterns[i].len, &g, err, sizeof(err)), AGENT_GLOB_OK);
+      CHECK_INT(agent_glob_compile(patterns[i].s, patterns[i].len, &g, err, sizeof(err)),
+                AGENT_GLOB_OK);
       if (!g)
         continue;
       long fast = agent_glob_index_first(ix, g), slow = agent_glob_index_scan(ix, g);
       if (fast != slow)
-        fprintf(stderr, "  index differs for pattern %zu (%d paths): %ld vs %ld\n", i, npaths, fast, slow);
+        fprintf(stderr, "  index differs for pattern %zu (%d paths): %ld vs %ld\n", i, npaths, fast,
+                slow);
       CHECK_INT(fast, slow);
       agent_glob_free(g);
     }

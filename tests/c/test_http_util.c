@@ -37,8 +37,8 @@ static void test_parse_status(void)
 }
 
 /* Collects every header as "name=value|" (folded lines as "+name=value|"). */
-static int collect(void *ud, const char *name, size_t name_len, const char *value,
-                   size_t value_len, int folded)
+static int collect(void *ud, const char *name, size_t name_len, const char *value, size_t value_len,
+                   int folded)
 {
   char *out = ud;
   size_t len = strlen(out);

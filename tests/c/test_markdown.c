@@ -20,9 +20,17 @@ static void test_count_lines(void)
     const char *text;
     size_t len, lines;
   } cases[] = {
-    {LIT(""), 0},         {LIT("a"), 1},         {LIT("a\n"), 1},      {LIT("a\nb"), 2},
-    {LIT("a\r\nb\r\n"), 2}, {LIT("a\rb\r"), 2},     {LIT("\n\n"), 2},    {LIT("\r\r\n\n"), 3},
-    {LIT("\xEF\xBB\xBF"), 0}, {LIT("\xEF\xBB\xBFx\n"), 1}, {LIT("x\0y\n"), 1},
+      {LIT(""), 0},
+      {LIT("a"), 1},
+      {LIT("a\n"), 1},
+      {LIT("a\nb"), 2},
+      {LIT("a\r\nb\r\n"), 2},
+      {LIT("a\rb\r"), 2},
+      {LIT("\n\n"), 2},
+      {LIT("\r\r\n\n"), 3},
+      {LIT("\xEF\xBB\xBF"), 0},
+      {LIT("\xEF\xBB\xBFx\n"), 1},
+      {LIT("x\0y\n"), 1},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     CHECK_INT(agent_md_count_lines(cases[i].text, cases[i].len), cases[i].lines);
@@ -79,16 +87,16 @@ struct fence_case {
 static void test_fence_length(void)
 {
   static const struct fence_case cases[] = {
-    {"```", 0, "", "x\n", 3, '`'},
-    {"````markdown", 0, "markdown", "```c\n", 4, '`'},
-    {"  ~~~~~  ", 2, "", "", 5, '~'},
-    {"> ```", 2, "", "q\n", 3, '`'},
-    {"    code", 4, "", "code\n", 0, 0},
-    {"    ```", 4, "", "```\n", 0, 0},          /* indented code starting with backticks */
-    {"    ``` x", 4, "", "``` x\n", 0, 0},      /* not an opening fence: text after, no info */
-    {"````", 0, "", "```\n", 4, '`'},          /* content differs from the opening line */
-    {"``", 0, "", "", 0, 0},
-    {"~~~ a", 0, "a", "``` a\n", 3, '~'},
+      {"```", 0, "", "x\n", 3, '`'},
+      {"````markdown", 0, "markdown", "```c\n", 4, '`'},
+      {"  ~~~~~  ", 2, "", "", 5, '~'},
+      {"> ```", 2, "", "q\n", 3, '`'},
+      {"    code", 4, "", "code\n", 0, 0},
+      {"    ```", 4, "", "```\n", 0, 0},     /* indented code starting with backticks */
+      {"    ``` x", 4, "", "``` x\n", 0, 0}, /* not an opening fence: text after, no info */
+      {"````", 0, "", "```\n", 4, '`'},      /* content differs from the opening line */
+      {"``", 0, "", "", 0, 0},
+      {"~~~ a", 0, "a", "``` a\n", 3, '~'},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     const struct fence_case *c = &cases[i];

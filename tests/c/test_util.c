@@ -50,19 +50,19 @@ static void test_scan_decimal(void)
     size_t used;
     long long v;
   } cases[] = {
-    {"0", 100, 1, 0},
-    {"42abc", 100, 2, 42},
-    {"100", 100, 3, 100},
-    {"101", 100, 0, 0}, /* over max */
-    {"7", 5, 0, 0},     /* a single digit over a small max */
-    {"5", 5, 1, 5},
-    {"", 100, 0, 0},
-    {"x1", 100, 0, 0},
-    {"-1", 100, 0, 0},
-    {"9223372036854775807", INT64_MAX, 19, INT64_MAX},
-    {"9223372036854775808", INT64_MAX, 0, 0},
-    {"99999999999999999999999", INT64_MAX, 0, 0},
-    {"000000000000000000000012", 100, 24, 12}, /* leading zeros never overflow */
+      {"0", 100, 1, 0},
+      {"42abc", 100, 2, 42},
+      {"100", 100, 3, 100},
+      {"101", 100, 0, 0}, /* over max */
+      {"7", 5, 0, 0},     /* a single digit over a small max */
+      {"5", 5, 1, 5},
+      {"", 100, 0, 0},
+      {"x1", 100, 0, 0},
+      {"-1", 100, 0, 0},
+      {"9223372036854775807", INT64_MAX, 19, INT64_MAX},
+      {"9223372036854775808", INT64_MAX, 0, 0},
+      {"99999999999999999999999", INT64_MAX, 0, 0},
+      {"000000000000000000000012", 100, 24, 12}, /* leading zeros never overflow */
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     long long v = -1;
@@ -79,15 +79,15 @@ static void test_excerpt(void)
     size_t max, keep;
     int cut;
   } cases[] = {
-    {"short", 60, 5, 0},
-    {"", 60, 0, 0},
-    {"line one\nline two", 60, 8, 1},
-    {"crlf\r\n", 60, 4, 1},
-    {"abcdefgh", 4, 4, 1},
-    {"abcd", 4, 4, 0},
-    {"ab\xC3\xA9z", 3, 2, 1},         /* é is two bytes: not split after its first */
-    {"ab\xC3\xA9z", 4, 4, 1},         /* é whole */
-    {"\xE2\x82\xAC\xE2\x82\xAC", 5, 3, 1}, /* two euro signs, five bytes: one */
+      {"short", 60, 5, 0},
+      {"", 60, 0, 0},
+      {"line one\nline two", 60, 8, 1},
+      {"crlf\r\n", 60, 4, 1},
+      {"abcdefgh", 4, 4, 1},
+      {"abcd", 4, 4, 0},
+      {"ab\xC3\xA9z", 3, 2, 1},              /* é is two bytes: not split after its first */
+      {"ab\xC3\xA9z", 4, 4, 1},              /* é whole */
+      {"\xE2\x82\xAC\xE2\x82\xAC", 5, 3, 1}, /* two euro signs, five bytes: one */
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     int cut = -1;

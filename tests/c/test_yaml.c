@@ -20,47 +20,47 @@ struct scalar_case {
 };
 
 static const struct scalar_case plain_cases[] = {
-  {"", AGENT_YAML_NULL, 0, 0},
-  {"~", AGENT_YAML_NULL, 0, 0},
-  {"null", AGENT_YAML_NULL, 0, 0},
-  {"NULL", AGENT_YAML_NULL, 0, 0},
-  {"nul", AGENT_YAML_STR, 0, 0},
-  {"True", AGENT_YAML_BOOL, 0, 1},
-  {"FALSE", AGENT_YAML_BOOL, 0, 0},
-  {"yes", AGENT_YAML_STR, 0, 0},
-  {"0", AGENT_YAML_INT, 0, 0},
-  {"-0", AGENT_YAML_INT, 0, 0},
-  {"+12", AGENT_YAML_INT, 12, 0},
-  {"0012", AGENT_YAML_INT, 12, 0},
-  {"0o777", AGENT_YAML_INT, 511, 0},
-  {"0o", AGENT_YAML_STR, 0, 0},
-  {"0O7", AGENT_YAML_STR, 0, 0},
-  {"0xDEADbeef", AGENT_YAML_INT, 0xDEADBEEFLL, 0},
-  {"0x0000000000000000000001", AGENT_YAML_INT, 1, 0}, /* leading zeros are not bits */
-  {"9223372036854775807", AGENT_YAML_INT, 9223372036854775807LL, 0},
-  {"-9223372036854775808", AGENT_YAML_INT, -9223372036854775807LL - 1, 0},
-  {"9223372036854775808", AGENT_YAML_FLOAT, 0, 9223372036854775808.0},
-  {"0x7FFFFFFFFFFFFFFF", AGENT_YAML_INT, 9223372036854775807LL, 0},
-  {"0x8000000000000000", AGENT_YAML_FLOAT, 0, 9223372036854775808.0},
-  /* 2^64 + 2^11 + 1: just above half an ulp, so it rounds up to 2^64 + 2^12. Dropping the
-   * last digit's bit would make it a tie and round down to 2^64. */
-  {"0x10000000000000801", AGENT_YAML_FLOAT, 0, 18446744073709555712.0},
-  {"0x10000000000000800", AGENT_YAML_FLOAT, 0, 18446744073709551616.0}, /* a tie: to even */
-  {"18446744073709553665", AGENT_YAML_FLOAT, 0, 18446744073709555712.0},
-  {"0o2000000000000000000000", AGENT_YAML_FLOAT, 0, 18446744073709551616.0},
-  {"1.5", AGENT_YAML_FLOAT, 0, 1.5},
-  {"-.25", AGENT_YAML_FLOAT, 0, -0.25},
-  {"6.02e23", AGENT_YAML_FLOAT, 0, 6.02e23},
-  {"1e-400", AGENT_YAML_FLOAT, 0, 0.0},
-  {"+.inf", AGENT_YAML_FLOAT, 0, HUGE_VAL},
-  {"-.INF", AGENT_YAML_FLOAT, 0, -HUGE_VAL},
-  {".NaN", AGENT_YAML_FLOAT, 0, NAN},
-  {"+.nan", AGENT_YAML_STR, 0, 0},
-  {"1e+", AGENT_YAML_STR, 0, 0},
-  {"--1", AGENT_YAML_STR, 0, 0},
-  {"1 ", AGENT_YAML_STR, 0, 0},
-  {"0x1p3", AGENT_YAML_STR, 0, 0}, /* strtod would take it; the core schema does not */
-  {"infinity", AGENT_YAML_STR, 0, 0},
+    {"", AGENT_YAML_NULL, 0, 0},
+    {"~", AGENT_YAML_NULL, 0, 0},
+    {"null", AGENT_YAML_NULL, 0, 0},
+    {"NULL", AGENT_YAML_NULL, 0, 0},
+    {"nul", AGENT_YAML_STR, 0, 0},
+    {"True", AGENT_YAML_BOOL, 0, 1},
+    {"FALSE", AGENT_YAML_BOOL, 0, 0},
+    {"yes", AGENT_YAML_STR, 0, 0},
+    {"0", AGENT_YAML_INT, 0, 0},
+    {"-0", AGENT_YAML_INT, 0, 0},
+    {"+12", AGENT_YAML_INT, 12, 0},
+    {"0012", AGENT_YAML_INT, 12, 0},
+    {"0o777", AGENT_YAML_INT, 511, 0},
+    {"0o", AGENT_YAML_STR, 0, 0},
+    {"0O7", AGENT_YAML_STR, 0, 0},
+    {"0xDEADbeef", AGENT_YAML_INT, 0xDEADBEEFLL, 0},
+    {"0x0000000000000000000001", AGENT_YAML_INT, 1, 0}, /* leading zeros are not bits */
+    {"9223372036854775807", AGENT_YAML_INT, 9223372036854775807LL, 0},
+    {"-9223372036854775808", AGENT_YAML_INT, -9223372036854775807LL - 1, 0},
+    {"9223372036854775808", AGENT_YAML_FLOAT, 0, 9223372036854775808.0},
+    {"0x7FFFFFFFFFFFFFFF", AGENT_YAML_INT, 9223372036854775807LL, 0},
+    {"0x8000000000000000", AGENT_YAML_FLOAT, 0, 9223372036854775808.0},
+    /* 2^64 + 2^11 + 1: just above half an ulp, so it rounds up to 2^64 + 2^12. Dropping the
+     * last digit's bit would make it a tie and round down to 2^64. */
+    {"0x10000000000000801", AGENT_YAML_FLOAT, 0, 18446744073709555712.0},
+    {"0x10000000000000800", AGENT_YAML_FLOAT, 0, 18446744073709551616.0}, /* a tie: to even */
+    {"18446744073709553665", AGENT_YAML_FLOAT, 0, 18446744073709555712.0},
+    {"0o2000000000000000000000", AGENT_YAML_FLOAT, 0, 18446744073709551616.0},
+    {"1.5", AGENT_YAML_FLOAT, 0, 1.5},
+    {"-.25", AGENT_YAML_FLOAT, 0, -0.25},
+    {"6.02e23", AGENT_YAML_FLOAT, 0, 6.02e23},
+    {"1e-400", AGENT_YAML_FLOAT, 0, 0.0},
+    {"+.inf", AGENT_YAML_FLOAT, 0, HUGE_VAL},
+    {"-.INF", AGENT_YAML_FLOAT, 0, -HUGE_VAL},
+    {".NaN", AGENT_YAML_FLOAT, 0, NAN},
+    {"+.nan", AGENT_YAML_STR, 0, 0},
+    {"1e+", AGENT_YAML_STR, 0, 0},
+    {"--1", AGENT_YAML_STR, 0, 0},
+    {"1 ", AGENT_YAML_STR, 0, 0},
+    {"0x1p3", AGENT_YAML_STR, 0, 0}, /* strtod would take it; the core schema does not */
+    {"infinity", AGENT_YAML_STR, 0, 0},
 };
 
 static void check_scalar(const struct scalar_case *c, const struct agent_yaml_scalar *v)
@@ -131,16 +131,16 @@ struct tagged_case {
 static void test_tagged_scalars(void)
 {
   static const struct tagged_case cases[] = {
-    {AGENT_YAML_STR, "0x10", 1, AGENT_YAML_STR},
-    {AGENT_YAML_INT, "0x10", 1, AGENT_YAML_INT},
-    {AGENT_YAML_INT, "1.0", 0, AGENT_YAML_STR},
-    {AGENT_YAML_INT, "99999999999999999999", 1, AGENT_YAML_FLOAT}, /* past long long */
-    {AGENT_YAML_FLOAT, "3", 1, AGENT_YAML_FLOAT},
-    {AGENT_YAML_FLOAT, "0o7", 0, AGENT_YAML_STR},
-    {AGENT_YAML_BOOL, "False", 1, AGENT_YAML_BOOL},
-    {AGENT_YAML_BOOL, "no", 0, AGENT_YAML_STR},
-    {AGENT_YAML_NULL, "", 1, AGENT_YAML_NULL},
-    {AGENT_YAML_NULL, "none", 0, AGENT_YAML_STR},
+      {AGENT_YAML_STR, "0x10", 1, AGENT_YAML_STR},
+      {AGENT_YAML_INT, "0x10", 1, AGENT_YAML_INT},
+      {AGENT_YAML_INT, "1.0", 0, AGENT_YAML_STR},
+      {AGENT_YAML_INT, "99999999999999999999", 1, AGENT_YAML_FLOAT}, /* past long long */
+      {AGENT_YAML_FLOAT, "3", 1, AGENT_YAML_FLOAT},
+      {AGENT_YAML_FLOAT, "0o7", 0, AGENT_YAML_STR},
+      {AGENT_YAML_BOOL, "False", 1, AGENT_YAML_BOOL},
+      {AGENT_YAML_BOOL, "no", 0, AGENT_YAML_STR},
+      {AGENT_YAML_NULL, "", 1, AGENT_YAML_NULL},
+      {AGENT_YAML_NULL, "none", 0, AGENT_YAML_STR},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct agent_yaml_scalar v;
@@ -210,15 +210,15 @@ static void test_error_paths(void)
     const char *text;
     const char *want;
   } cases[] = {
-    {"a: [1, 2\n", "yaml: line 2, column 1: did not find expected ','"},
-    {"a: 1\na: 2\n", "yaml: line 2, column 1: duplicate key 'a'"},
-    {"a: &x [1]\nb: *y\n", "yaml: line 2, column 4: undefined alias '*y'"},
-    {"&a {k: *a}", "yaml: line 1, column 8: alias '*a' refers to a node that contains it"},
-    {"{[1]: 2}", "yaml: line 1, column 2: a mapping key must be a scalar"},
-    {"a: \xc0\xaf\n", "yaml: line 1, column 4: invalid"},
-    {"x: !!int y", "yaml: line 1, column 4: invalid !!int value 'y'"},
-    {"<<: [1]", "yaml: line 1, column 5: a merge key '<<' needs a mapping"},
-    {"--- 1\n--- [\n", "yaml: line 3, column 1: "},
+      {"a: [1, 2\n", "yaml: line 2, column 1: did not find expected ','"},
+      {"a: 1\na: 2\n", "yaml: line 2, column 1: duplicate key 'a'"},
+      {"a: &x [1]\nb: *y\n", "yaml: line 2, column 4: undefined alias '*y'"},
+      {"&a {k: *a}", "yaml: line 1, column 8: alias '*a' refers to a node that contains it"},
+      {"{[1]: 2}", "yaml: line 1, column 2: a mapping key must be a scalar"},
+      {"a: \xc0\xaf\n", "yaml: line 1, column 4: invalid"},
+      {"x: !!int y", "yaml: line 1, column 4: invalid !!int value 'y'"},
+      {"<<: [1]", "yaml: line 1, column 5: a merge key '<<' needs a mapping"},
+      {"--- 1\n--- [\n", "yaml: line 3, column 1: "},
   };
   struct alloc_limit lim;
   lua_State *L = new_state(&lim);

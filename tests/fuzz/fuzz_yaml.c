@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (!L)
     return 0;
   luaL_requiref(L, "agent.yaml", luaopen_agent_yaml, 0); /* stack: yaml */
-  lua_pushnil(L);                                         /* stack: yaml opts */
+  lua_pushnil(L);                                        /* stack: yaml opts */
   fuzz_decode(L, text, size);
   lua_newtable(L);
   lua_pushinteger(L, 8);
