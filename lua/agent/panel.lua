@@ -28,9 +28,7 @@ local RETRY_MAX_TOKENS = 32768
 local ID_PATTERN = "^[%a][%w_-]*$"
 
 
-local function handle(id)
-  return "@" .. (id:gsub("[-_](%w)", string.upper):gsub("^%l", string.upper))
-end
+local handle = roster.handle
 
 -- Messages name files relative to the repository, so runbooks read the same on every
 -- checkout.
@@ -475,10 +473,7 @@ local function choose_for(member, env)
   return chosen, m
 end
 
-local function is_offline(name)
-  local provider = require("agent.providers").get(name)
-  return provider ~= nil and provider.offline == true
-end
+local function is_offline(name) return require("agent.providers").is_offline(name) end
 
 local function base_result(m)
   return { id = m.id, name = m.name or handle(m.id), title = m.title, file = m.file, role = m.persona and m.persona.role,

@@ -64,9 +64,11 @@ function M.load(root)
   return members, warnings
 end
 
+-- A persona's handle from its id or role: "data-steward" -> "@DataSteward".
 local function handle(role)
-  return "@" .. role:gsub("[-_](%w)", function(c) return c:upper() end):gsub("^%l", string.upper)
+  return "@" .. role:gsub("[-_](%w)", string.upper):gsub("^%l", string.upper)
 end
+M.handle = handle
 
 local function focus_of(member)
   if member.description and #member.responsibilities > 0 then

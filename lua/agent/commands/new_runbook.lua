@@ -123,10 +123,7 @@ local function union_cut(results, extra)
   return out
 end
 
-local function is_offline(name)
-  local p = require("agent.providers").get(name)
-  return p ~= nil and p.offline == true
-end
+local function is_offline(name) return require("agent.providers").is_offline(name) end
 
 -- Adds what a synthesis or repair prompt carried to the run's redaction report (S.redactions,
 -- the table every document's provenance holds): the rendered context's counts plus what

@@ -31,6 +31,12 @@ function M.get(name)
   return require("agent.providers." .. name)
 end
 
+-- Whether name is a known provider that sends no requests (the offline panel).
+function M.is_offline(name)
+  local provider = M.get(name)
+  return provider ~= nil and provider.offline == true
+end
+
 -- choose(flags, config) -> name, model | nil, msg. flags are the CLI options
 -- (--provider, --model); config the loaded .agent/etc/agent.yaml. Precedence: the flag,
 -- then agent.provider / agent.models.<name>, then "offline" / the provider's default.
