@@ -172,9 +172,16 @@ local function document(kind, bytes)
   return path
 end
 
+-- A directory under the output directory that a run rewrites. Smoke runs (scripts/test.sh
+-- makes one) get their own: a smoke run recreating the repository or the server log a full
+-- run was timing made that run fail (exit 70).
+local function scratch(name)
+  return opts.out .. "/" .. name .. (opts.smoke and "-smoke" or "")
+end
+
 -- A fresh copy of rules-examples (the demo repository) under the output directory.
 local function example_repo(name)
-  local dir = opts.out .. "/" .. name
+  local dir = scratch(name)
   sh(("rm -rf %s && mkdir -p %s && cp -R %s/. %s"):format(q(dir), q(dir), q(SRC .. "/rules-examples"), q(dir)))
   return dir
 end
@@ -353,7 +360,7 @@ end
 
 function BENCH.panel()
   local L = SIZE.latency_ms
-  local dir = opts.out .. "/llm-server"
+  local dir = scratch("llm-server")
   assert(fs.mkdir_p(dir))
   local roots = {}
   for _, n in ipairs(SIZE.panels) do roots[n] = panel_repo(n) end
