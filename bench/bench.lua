@@ -173,8 +173,9 @@ local function document(kind, bytes)
 end
 
 -- A directory under the output directory that a run rewrites. Smoke runs (scripts/test.sh
--- makes one) get their own: a smoke run recreating the repository or the server log a full
--- run was timing made that run fail (exit 70).
+-- makes one) get their own, so a smoke run cannot recreate the repository or the server log
+-- of a full run it overlaps (one full run's panel failed with exit 70 that way or otherwise:
+-- it did not happen again).
 local function scratch(name)
   return opts.out .. "/" .. name .. (opts.smoke and "-smoke" or "")
 end
