@@ -110,22 +110,60 @@ local function convert(cmdname, flag, value)
   return value
 end
 
+local function set_flag(opts, flag, value)
+  if flag.type == "list" then
+    opts[flag.name] = opts[flag.name] or {}
+    table.insert(opts[flag.name], value)
+  else
+    opts[flag.name] = value
+  end
+end
+
+-- Reads the flag at argv[i] (--name, --name=value, -x; a value may be the next word) into
+-- opts. Returns the index of the last word it used.
+local function read_flag(cmd, argv, i, opts)
+  local cmdname, a = "agent " .. cmd.name, argv[i]
+  local name, value = a:match("^%-%-([^=]+)=(.*)$")
+  local short
+  if not name then name = a:match("^%-%-(.+)$") end
+  if not name then short = a:match("^%-(%a)$") end
+  local flag = find_flag({ cmd.flags or {}, M.GLOBAL_FLAGS }, name, short)
+  if not flag then
+    M.usage_error(("%s: unknown flag '%s' (see 'agent help %s')"):format(cmdname, a, cmd.name))
+  end
+  if flag.type == "boolean" then
+    if value ~= nil then M.usage_error(("%s: flag --%s takes no value"):format(cmdname, flag.name)) end
+    set_flag(opts, flag, true)
+    return i
+  end
+  if value == nil then
+    i = i + 1
+    value = argv[i]
+    if value == nil then M.usage_error(("%s: flag --%s needs a value (%s)"):format(cmdname, flag.name, flag.arg or "VALUE")) end
+  end
+  set_flag(opts, flag, convert(cmdname, flag, value))
+  return i
+end
+
+-- Checks the positionals against the command's declared args (required ones, how many).
+local function check_args(cmd, args)
+  local cmdname, specs, n = "agent " .. cmd.name, cmd.args or {}, 0
+  for _, spec in ipairs(specs) do
+    if spec.many then n = math.huge else n = n + 1 end
+    if spec.required and #args < (spec.many and #specs or n) then
+      M.usage_error(("%s: missing %s (usage: %s)"):format(cmdname, spec.name, cmd.usage))
+    end
+  end
+  if #args > n then
+    M.usage_error(("%s: unexpected argument '%s' (usage: %s)"):format(cmdname, args[n + 1], cmd.usage))
+  end
+end
+
 -- Parses argv[first..] against the command's flags and the global ones.
 -- Returns opts: flag values by name (dashes kept) plus opts.args, the positionals.
 function M.parse(cmd, argv, first)
-  local cmdname = "agent " .. cmd.name
-  local sets = { cmd.flags or {}, M.GLOBAL_FLAGS }
   local opts = { args = {} }
-  local i = first
-  local only_positional = false
-  local function set(flag, value)
-    if flag.type == "list" then
-      opts[flag.name] = opts[flag.name] or {}
-      table.insert(opts[flag.name], value)
-    else
-      opts[flag.name] = value
-    end
-  end
+  local i, only_positional = first, false
   while i <= #argv do
     local a = argv[i]
     if only_positional or a == "-" or not a:match("^%-") then
@@ -135,40 +173,11 @@ function M.parse(cmd, argv, first)
     elseif a == "--" then
       only_positional = true
     else
-      local name, value = a:match("^%-%-([^=]+)=(.*)$")
-      local short
-      if not name then name = a:match("^%-%-(.+)$") end
-      if not name then short = a:match("^%-(%a)$") end
-      local flag = find_flag(sets, name, short)
-      if not flag then
-        M.usage_error(("%s: unknown flag '%s' (see 'agent help %s')"):format(cmdname, a, cmd.name))
-      end
-      if flag.type == "boolean" then
-        if value ~= nil then M.usage_error(("%s: flag --%s takes no value"):format(cmdname, flag.name)) end
-        set(flag, true)
-      else
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then M.usage_error(("%s: flag --%s needs a value (%s)"):format(cmdname, flag.name, flag.arg or "VALUE")) end
-        end
-        set(flag, convert(cmdname, flag, value))
-      end
+      i = read_flag(cmd, argv, i, opts)
     end
     i = i + 1
   end
-  if opts.help then return opts end
-  local specs = cmd.args or {}
-  local n = 0
-  for _, spec in ipairs(specs) do
-    if spec.many then n = math.huge else n = n + 1 end
-    if spec.required and #opts.args < (spec.many and #specs or n) then
-      M.usage_error(("%s: missing %s (usage: %s)"):format(cmdname, spec.name, cmd.usage))
-    end
-  end
-  if #opts.args > n then
-    M.usage_error(("%s: unexpected argument '%s' (usage: %s)"):format(cmdname, opts.args[n + 1], cmd.usage))
-  end
+  if not opts.help then check_args(cmd, opts.args) end
   return opts
 end
 
@@ -267,6 +276,42 @@ local function report_failure(argv, code, msg, traceback)
   log.error(msg, { event = "failed", exit = code, kind = kind_of(code), traceback = traceback })
 end
 
+-- Runs the command `name` on argv; run.json is set once its flags are parsed.
+local function dispatch(name, argv, run)
+  if name:match("^%-") then
+    M.usage_error(("unknown flag '%s' before the command (see 'agent help')"):format(name))
+  end
+  local cmd = M.command(name)
+  if not cmd then M.usage_error(("unknown command '%s' (see 'agent help')"):format(name)) end
+  local opts = M.parse(cmd, argv, 2)
+  run.json = opts.json or false
+  if not opts.help then return cmd.run(opts, M.setup(cmd, opts)) end
+  if run.json then
+    io.stdout:write(require("agent.json").encode(M.describe(cmd)), "\n")
+  else
+    io.stdout:write(M.help_text(cmd))
+  end
+  return M.EXIT.ok
+end
+
+-- Reports what ended a run (a failure, a signal, a bug) on stderr, and on stdout in --json
+-- mode; returns the exit status.
+local function failed(argv, err, json_mode)
+  local code, msg, doc_msg, traceback
+  if M.is_failure(err) then
+    code, msg = err.code, err.message
+  elseif host.interrupted() then
+    code, msg = host.interrupted() == "SIGINT" and M.EXIT.sigint or M.EXIT.sigterm, "interrupted"
+  else
+    local first, rest = tostring(err):match("^([^\n]*)\n?(.*)$")
+    code, msg, doc_msg = M.EXIT.internal, "internal error (please report it): " .. first, "internal error: " .. first
+    traceback = rest ~= "" and rest or nil
+  end
+  report_failure(argv, code, msg, traceback)
+  if json_mode then write_json_error(code, doc_msg or msg) end
+  return code
+end
+
 -- Runs one invocation. argv[0] is the program name. Returns the exit status.
 function M.main(argv)
   local name = argv[1]
@@ -276,44 +321,13 @@ function M.main(argv)
   end
   if name == "--version" or name == "-V" then name = "version" end -- `--version --json`
   if name == nil or name == "--help" or name == "-h" then name = "help" end
-  local json_mode = wants_json(argv)
-  local ok, status = xpcall(function()
-    if name:match("^%-") then
-      M.usage_error(("unknown flag '%s' before the command (see 'agent help')"):format(name))
-    end
-    local cmd = M.command(name)
-    if not cmd then M.usage_error(("unknown command '%s' (see 'agent help')"):format(name)) end
-    local opts = M.parse(cmd, argv, 2)
-    json_mode = opts.json or false
-    if opts.help then
-      if json_mode then
-        io.stdout:write(require("agent.json").encode(M.describe(cmd)), "\n")
-      else
-        io.stdout:write(M.help_text(cmd))
-      end
-      return M.EXIT.ok
-    end
-    return cmd.run(opts, M.setup(cmd, opts))
-  end, function(err)
+  local run = { json = wants_json(argv) }
+  local ok, status = xpcall(dispatch, function(err)
     if M.is_failure(err) then return err end
     return debug.traceback(tostring(err), 2)
-  end)
+  end, name, argv, run)
   if ok then return status or M.EXIT.ok end
-  if M.is_failure(status) then
-    report_failure(argv, status.code, status.message)
-    if json_mode then write_json_error(status.code, status.message) end
-    return status.code
-  end
-  if host.interrupted() then
-    local code = host.interrupted() == "SIGINT" and M.EXIT.sigint or M.EXIT.sigterm
-    report_failure(argv, code, "interrupted")
-    if json_mode then write_json_error(code, "interrupted") end
-    return code
-  end
-  local first, rest = tostring(status):match("^([^\n]*)\n?(.*)$")
-  report_failure(argv, M.EXIT.internal, "internal error (please report it): " .. first, rest ~= "" and rest or nil)
-  if json_mode then write_json_error(M.EXIT.internal, "internal error: " .. first) end
-  return M.EXIT.internal
+  return failed(argv, status, run.json)
 end
 
 return M
