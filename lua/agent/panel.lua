@@ -256,6 +256,59 @@ local function retry_call(call, reason, truncated)
   return c
 end
 
+-- One batch of calls through the cache and the providers, each reply's attempts, time and
+-- tokens added to its outcome (outcomes[indices[k]] for batch_calls[k]) as it arrives.
+local function run_batch(env, outcomes, indices, batch_calls, emit)
+  local t0 = sys.clock()
+  return cache.run(env.store, batch_calls, {
+    timeout = env.timeout, deadline = remaining_s(env), retries = env.retries, parallel = env.jobs,
+    config = env.config,
+    on_done = function(k, result)
+      local o = outcomes[indices[k]]
+      count_attempts(o, result, t0)
+      o.cached = o.cached and result.cached == true
+      add_usage(o.tokens, result.reply, result.cached)
+      emit("reply", indices[k], result)
+    end,
+    on_progress = function(k, chars) emit("progress", indices[k], chars) end,
+  })
+end
+
+-- Judges the first round: values and final failures go into outcomes; the unusable replies
+-- come back as the retry round {indices, calls, reasons}, each call with the reason added.
+local function judge_first(requests, calls, first, outcomes, redact_opts, emit)
+  local retry = { indices = {}, calls = {}, reasons = {} }
+  for i, result in ipairs(first) do
+    local value, reason, kind, truncated = evaluate(requests[i], result)
+    local o = outcomes[i]
+    if value ~= nil then
+      o.value = value
+    elseif kind == "unusable" then
+      retry.reasons[i] = reason
+      retry.indices[#retry.indices + 1] = i
+      retry.calls[#retry.calls + 1] = (redacted_call(retry_call(calls[i], reason, truncated), redact_opts))
+      emit("retry", i, reason)
+    else
+      o.error, o.kind = reason, kind == "transport" and (result.kind or "transport") or kind
+    end
+  end
+  return retry
+end
+
+-- Judges the retry round: a value, or the first reason with the second.
+local function judge_retry(requests, retry, second, outcomes)
+  for k, result in ipairs(second) do
+    local i = retry.indices[k]
+    local value, reason, kind = evaluate({ call = retry.calls[k], validate = requests[i].validate }, result)
+    if value ~= nil then
+      outcomes[i].value = value
+    else
+      outcomes[i].error = ("%s; retried once: %s"):format(retry.reasons[i], reason)
+      outcomes[i].kind = kind == "script" and "script" or "unusable"
+    end
+  end
+end
+
 -- Runs model requests: cached replies first, the rest in one concurrent batch (each reply
 -- cached as it arrives), then one concurrent batch of retries for the unusable ones, with
 -- the reason in the prompt.
@@ -277,55 +330,16 @@ function M.ask(requests, env)
     outcomes[i] = { tokens = { input = 0, output = 0 }, attempts = 0, cached = true, elapsed_ms = 0, redactions = counts }
     calls[i], idx[i] = call, i
   end
-  local function batch(indices, batch_calls)
-    local t0 = sys.clock()
-    return cache.run(env.store, batch_calls, {
-      timeout = env.timeout, deadline = remaining_s(env), retries = env.retries, parallel = env.jobs,
-      config = env.config,
-      on_done = function(k, result)
-        local o = outcomes[indices[k]]
-        count_attempts(o, result, t0)
-        o.cached = o.cached and result.cached == true
-        add_usage(o.tokens, result.reply, result.cached)
-        emit("reply", indices[k], result)
-      end,
-      on_progress = function(k, chars) emit("progress", indices[k], chars) end,
-    })
-  end
-  local first = batch(idx, calls)
+  local first = run_batch(env, outcomes, idx, calls, emit)
   local sig = host.interrupted()
   if sig then
     -- the replies that arrived are cached; judging them now would only be cut short too
     for _, o in ipairs(outcomes) do o.error, o.kind = "interrupted by " .. sig, "interrupted" end
     return outcomes
   end
-  local again, again_calls, reasons = {}, {}, {}
-  for i, result in ipairs(first) do
-    local value, reason, kind, truncated = evaluate(requests[i], result)
-    local o = outcomes[i]
-    if value ~= nil then
-      o.value = value
-    elseif kind == "unusable" then
-      reasons[i] = reason
-      again[#again + 1] = i
-      again_calls[#again_calls + 1] = (redacted_call(retry_call(calls[i], reason, truncated), redact_opts))
-      emit("retry", i, reason)
-    else
-      o.error, o.kind = reason, kind == "transport" and (result.kind or "transport") or kind
-    end
-  end
-  if #again > 0 then
-    local second = batch(again, again_calls)
-    for k, result in ipairs(second) do
-      local i = again[k]
-      local value, reason, kind = evaluate({ call = again_calls[k], validate = requests[i].validate }, result)
-      if value ~= nil then
-        outcomes[i].value = value
-      else
-        outcomes[i].error = ("%s; retried once: %s"):format(reasons[i], reason)
-        outcomes[i].kind = kind == "script" and "script" or "unusable"
-      end
-    end
+  local retry = judge_first(requests, calls, first, outcomes, redact_opts, emit)
+  if #retry.indices > 0 then
+    judge_retry(requests, retry, run_batch(env, outcomes, retry.indices, retry.calls, emit), outcomes)
   end
   return outcomes
 end
