@@ -160,8 +160,8 @@ local function safe_json()
     end,
     decode = function(s)
       if type(s) ~= "string" then error("bad argument #1 to 'decode' (string expected)", 2) end
-      local ok, v = pcall(cjson.decode, s)
-      if not ok then return nil, "json decode: " .. tostring(v) end
+      local v, err = require("agent.json").decode(s)
+      if v == nil then return nil, "json decode: " .. err:gsub("^json: ", "") end
       return v
     end,
   }
