@@ -85,8 +85,10 @@ struct xfer {
   enum xfer_state state;
   int attempts;
   double started_ms, wake_ms, elapsed_ms;
-  long status; /* of the response whose headers are arriving */
-  int sse_on;  /* this response's body goes through the SSE parser */
+  int deadline_bound; /* this attempt's timeout is the time left before the deadline, and no
+                         connect timeout can come first: its timeout is the deadline's */
+  long status;        /* of the response whose headers are arriving */
+  int sse_on;         /* this response's body goes through the SSE parser */
   struct agent_sse sse;
   struct queued_event *events, **events_tail;
   size_t events_queued;        /* in this attempt: a transfer that streamed is not retried */
@@ -324,6 +326,7 @@ static void start_attempt(lua_State *L, struct batch *b, struct xfer *x, double 
   long timeout_ms = x->timeout_ms;
   if (x->deadline_ms - now < (double)timeout_ms)
     timeout_ms = (long)ceil(x->deadline_ms - now);
+  x->deadline_bound = timeout_ms < x->timeout_ms && timeout_ms <= x->connect_timeout_ms;
   b->curl->easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
   x->body.len = x->head.len = 0;
   x->status = 0;
@@ -366,9 +369,11 @@ static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
   struct agent_http_failure f = agent_http_classify(rc, b->curl->easy_strerror(rc));
   const char *what = f.what;
   x->fail_code = f.code;
-  /* The attempt's timeout was cut to the deadline (start_attempt), and curl's clock is this
-   * same monotonic one: a timeout at or past the deadline is the deadline's doing. */
-  if (rc == CURLE_OPERATION_TIMEDOUT && now >= x->deadline_ms)
+  /* The attempt's timeout was cut to the deadline (start_attempt): a timeout at or past the
+   * deadline is the deadline's doing, and so is any timeout of an attempt whose cut timeout
+   * comes before its connect timeout (curl counts whole milliseconds and may stop a fraction
+   * of one before our clock reaches the deadline). */
+  if (rc == CURLE_OPERATION_TIMEDOUT && (now >= x->deadline_ms || x->deadline_bound))
     what = "the deadline passed";
   /* For a failed connection the system's word ("Connection refused") says most; curl's own
    * text adds the specifics (which host: the target or a proxy, port, milliseconds). */
