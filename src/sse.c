@@ -21,36 +21,18 @@ void agent_sse_init(struct agent_sse *p, size_t max_line, agent_sse_fn *fn, void
 
 void agent_sse_free(struct agent_sse *p)
 {
-  struct agent_sse_buf *bufs[] = {&p->line, &p->data, &p->type, &p->id};
-  for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
-    free(bufs[i]->p);
-    memset(bufs[i], 0, sizeof(*bufs[i]));
-  }
+  struct agent_buf *bufs[] = {&p->line, &p->data, &p->type, &p->id};
+  for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+    agent_buf_free(bufs[i]);
 }
 
-static int buf_add(struct agent_sse_buf *b, const char *s, size_t n)
+/* agent_buf_add with the parser's status codes. */
+static int buf_add(struct agent_buf *b, const char *s, size_t n)
 {
-  if (n == 0)
-    return AGENT_SSE_OK;
-  if (n > b->cap - b->len) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap - b->len < n) {
-      if (cap > SIZE_MAX / 2)
-        return AGENT_SSE_ENOMEM;
-      cap *= 2;
-    }
-    char *q = realloc(b->p, cap);
-    if (!q)
-      return AGENT_SSE_ENOMEM;
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  return AGENT_SSE_OK;
+  return agent_buf_add(b, s, n) ? AGENT_SSE_ENOMEM : AGENT_SSE_OK;
 }
 
-static int buf_set(struct agent_sse_buf *b, const char *s, size_t n)
+static int buf_set(struct agent_buf *b, const char *s, size_t n)
 {
   b->len = 0;
   return buf_add(b, s, n);
@@ -67,13 +49,9 @@ static void set_retry(struct agent_sse *p, const char *v, size_t n)
 {
   if (n == 0)
     return;
-  long ms = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] < '0' || v[i] > '9' || ms > (LONG_MAX - 9) / 10)
-      return;
-    ms = ms * 10 + (v[i] - '0');
-  }
-  p->retry = ms;
+  long long ms;
+  if (agent_scan_decimal(v, n, LONG_MAX, &ms) == n)
+    p->retry = (long)ms;
 }
 
 /* A blank line: hand over the pending event, if it has data, and start the next one. */

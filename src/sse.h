@@ -4,6 +4,8 @@
 #ifndef AGENT_SSE_H
 #define AGENT_SSE_H
 
+#include "util.h"
+
 #include <stddef.h>
 
 /* One dispatched event. The pointers are valid only during the callback; none is
@@ -28,21 +30,15 @@ enum {
   AGENT_SSE_ETOOLONG = -2, /* a line, or one event's data, is longer than max_line */
 };
 
-/* A growable byte string, owned by the parser. */
-struct agent_sse_buf {
-  char *p;
-  size_t len, cap;
-};
-
 /* Parser state. Fields are private; the struct is public so callers can embed it. */
 struct agent_sse {
   agent_sse_fn *fn;
   void *ud;
   size_t max_line;
-  struct agent_sse_buf line; /* the current line while it spans chunks */
-  struct agent_sse_buf data; /* data lines of the pending event, each followed by "\n" */
-  struct agent_sse_buf type; /* `event:` of the pending event */
-  struct agent_sse_buf id;   /* last event id */
+  struct agent_buf line; /* the current line while it spans chunks */
+  struct agent_buf data; /* data lines of the pending event, each followed by "\n" */
+  struct agent_buf type; /* `event:` of the pending event */
+  struct agent_buf id;   /* last event id */
   long retry;
   int bom;     /* bytes of a leading byte-order mark matched so far; 3 once past the start */
   int skip_lf; /* the last line ended with CR: an LF right after it belongs to that end */
