@@ -161,6 +161,8 @@ static int budget_spent(struct budget *b)
   return 0;
 }
 
+/* The count hook of limited calls: notes the script's line for messages, then raises when a
+ * budget is spent (re-armed to fire on every instruction from then on) or a signal came. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
   struct agent_ctx *ctx = get_ctx(L);
