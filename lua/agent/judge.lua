@@ -63,15 +63,23 @@ local function starts_block(line)
   return line:match("^%s*[-*+]%s") or line:match("^%s*%d+[.)]%s") or line:match("^%s*|") or line:match("^%s*>")
 end
 
+-- A redaction marker ([REDACTED:GITHUB_TOKEN]) stands for a secret the document leaked, so
+-- its words ("redacted", "token") must not read as the document addressing secrets: each is
+-- shown as [***], which no evidence word matches.
+local function unmarked(line)
+  if not line:find("[REDACTED:", 1, true) then return line end
+  return (line:gsub("%[REDACTED:[%u%d_]+%]", "[***]"))
+end
+
 -- A document's units of text with the section each sits in: {text=, section=, line=}. A unit
 -- is a paragraph or a list item with its wrapped lines joined, or one line of code. Headings,
 -- fence markers, the H1 title and the state (section or line) are left out: they are never
--- evidence.
+-- evidence; nor are redaction markers (unmarked).
 function M.story_lines(text)
   local out, section, fence, unit = {}, nil, text_mod.fences(), nil
   local function close() unit = nil end
-  for n, line in text_mod.lines(text) do
-    local where = fence(line)
+  for n, raw in text_mod.lines(text) do
+    local where, line = fence(raw), unmarked(raw)
     if where == "open" or where == "close" then
       close()
     elseif where == "code" then

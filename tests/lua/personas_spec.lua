@@ -145,6 +145,23 @@ describe("built-in personas", function()
     end
   end)
 
+  it("never take a redaction marker for evidence: a story that leaked a token has not addressed secrets", function()
+    local _, by = builtin_members()
+    local s = story({
+      "# INFRA-012: Rate limiting", "", "## State", "", "COMMITTED", "",
+      "## Non-Functional Requirements", "",
+      "- Deploy with the token [REDACTED:GITHUB_TOKEN] from the CI settings.",
+    })
+    local sec = review_offline({ by.security }, s)[1]
+    local item
+    for _, c in ipairs(sec.checklist) do
+      if c.item:find("No secrets or personal data", 1, true) then item = c end
+    end
+    assert.is_table(item)
+    assert.are_not.equal("met", item.status, item.note)
+    assert.is_nil((item.note or ""):find("REDACTED", 1, true))
+  end)
+
   it("quote the story line that meets an item and the rule that covers what the story does not", function()
     local _, by = builtin_members()
     local s = story({
