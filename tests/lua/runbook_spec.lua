@@ -79,6 +79,25 @@ describe("runbook.parse on real runbooks", function()
   end)
 end)
 
+describe("runbook.verdicts", function()
+  it("reads each Compliance Checklist line the template writes, and names a line in no known form", function()
+    local p = parse(table.concat({
+      "# X-1: t", "", "Status: PROPOSED", "", "## Compliance Checklist", "",
+      "- [x] **@Architect** (Lead \\(platform\\)): APPROVE",
+      "- [ ] **@QA**: CHANGES requested",
+      "- [ ] **@Security\\_Team** (CISO): BLOCK",
+      "- [ ] **@Docs**: no usable review: timed out; not approved",
+      "- [ ] **@Odd**: looks fine to me",
+      "", "```", "- [ ] **@InCode**: BLOCK", "```", "",
+      "## Panel Review Findings", "", "- [ ] **@Later**: BLOCK", "",
+    }, "\n"))
+    local got = {}
+    for i, v in ipairs(runbook.verdicts(p)) do got[i] = v.name .. "=" .. v.verdict end
+    assert.are.same({ "@Architect=APPROVE", "@QA=CHANGES", "@Security_Team=BLOCK", "@Docs=NONE", "@Odd=UNKNOWN" }, got)
+    assert.are.same({}, runbook.verdicts(parse("# X-1: t\n\nStatus: PROPOSED\n")))
+  end)
+end)
+
 describe("runbook.parse status forms", function()
   local cases = {
     { "# A-1: t\n\nStatus: PROPOSED\n\n## Goal Description\n", "PROPOSED", "line", 3 },
