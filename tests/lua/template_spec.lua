@@ -348,6 +348,26 @@ describe("the runbook template", function()
     assert.are.equal(render(a), render(full_doc()))
   end)
 
+  it("is loaded through agent.template, which names a team template that is no template", function()
+    local root = t.tmpdir()
+    loader.configure({ repo = root .. "/.agent", limits = { instructions = 1e8, memory = 64 * 1024 * 1024, time_ms = 5000 } })
+    loader.set_api({ api_version = 1, md = md })
+    local tmpl = require("agent.template")
+    local tpl, file, origin = tmpl.load(root, "runbook", "doc")
+    assert.are.same({ "function", "builtin" }, { type(tpl.render), origin })
+    assert.are.equal("lua/agent/templates/runbook.lua", file) -- the built-in, as the binary carries it
+    t.write(root .. "/.agent/templates/runbook.lua", "return 42\n")
+    assert.are.same({ nil, ".agent/templates/runbook.lua: a template must return a table with a render(doc) function" },
+      { tmpl.load(root, "runbook", "doc") })
+    t.write(root .. "/.agent/templates/runbook.lua", "return { api = 2, render = function() return '' end }\n")
+    assert.are.same({ nil, ".agent/templates/runbook.lua: written for template API 2, but this agent implements API 1" },
+      { tmpl.load(root, "runbook", "doc") })
+    t.write(root .. "/.agent/templates/runbook.lua", "error('nope')\n")
+    local none, err = tmpl.load(root, "runbook", "doc")
+    assert.is_nil(none)
+    assert.are.equal(".agent/templates/runbook.lua:1: nope", err)
+  end)
+
   it("can be replaced by a team's .agent/templates/runbook.lua", function()
     local team = t.tmpdir()
     t.write(team .. "/templates/runbook.lua", "local b = base()\nreturn { api = 1, render = function(doc) return 'team\\n' .. b.render(doc) end }\n")

@@ -168,16 +168,8 @@ end
 -- Renders doc with the template on the search path (a team's .agent/templates/runbook.lua
 -- replaces the built-in). A broken template is a script error.
 local function render(S, doc)
-  local tpl, second = loader.load_script("templates", "runbook")
-  local file = type(second) == "table" and relpath(S, second.path) or "templates/runbook.lua"
-  if tpl == nil and type(second) == "string" then cli.fail(cli.EXIT.script, strip_root(S, second)) end
-  if type(tpl) ~= "table" or type(tpl.render) ~= "function" then
-    cli.fail(cli.EXIT.script, file .. ": a template must return a table with a render(doc) function")
-  end
-  if tpl.api ~= loader.PERSONA_API then
-    cli.fail(cli.EXIT.script, ("%s: written for template API %s, but this agent implements API %d")
-      :format(file, tostring(tpl.api), loader.PERSONA_API))
-  end
+  local tpl, file = require("agent.template").load(S.root, "runbook", "doc")
+  if not tpl then cli.fail(cli.EXIT.script, file) end
   local ok, text = loader.call(tpl.render, loader.readonly(doc))
   if not ok then cli.fail(cli.EXIT.script, strip_root(S, text)) end
   if type(text) ~= "string" then cli.fail(cli.EXIT.script, file .. ": render(doc) must return a string") end

@@ -137,17 +137,9 @@ local function relative(root, msg) return paths.strip(root, tostring(msg)) end
 -- repository when inside it), origin. A broken template is a script error (exit 3).
 function M.template(root)
   require("agent.script_api").install(root)
-  local tpl, second = loader.load_script("templates", "story")
-  if tpl == nil then cli.fail(cli.EXIT.script, relative(root, second)) end
-  local file = relative(root, second.path)
-  if type(tpl) ~= "table" or type(tpl.render) ~= "function" then
-    cli.fail(cli.EXIT.script, file .. ": a story template must return a table with a render(story) function")
-  end
-  if tpl.api ~= loader.PERSONA_API then
-    cli.fail(cli.EXIT.script, ("%s: written for template API %s, but this agent implements API %d")
-      :format(file, tostring(tpl.api), loader.PERSONA_API))
-  end
-  return tpl, file, second.origin
+  local tpl, file, origin = require("agent.template").load(root, "story", "story")
+  if not tpl then cli.fail(cli.EXIT.script, file) end
+  return tpl, file, origin
 end
 
 -- Renders the story; the text must carry the state it was given, or commit-story and
