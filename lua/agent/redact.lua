@@ -115,20 +115,22 @@ local PREFIXED = {
 local function prefixed(s, spans)
   for _, d in ipairs(PREFIXED) do
     for _, lit in ipairs(d.lits) do
-      each(s, lit, function(p)
-        if TOKEN_CHAR[before(s, p)] then return end
-        local _, e = find(s, d.pat, p)
-        if not e then return end
-        local ok
-        if d.len then ok = e - p + 1 == d.len else ok = e - p + 1 - #lit >= d.body end
-        if ok and d.unless and find(s, d.unless, p) then ok = false end
-        if ok and d.mixed then
-          local tail = sub(s, p + #lit, e)
-          ok = find(tail, "%a") ~= nil and find(tail, "%d") ~= nil
-        end
-        if ok then span(spans, p, e, d.kind) end
-        return e + 1
-      end)
+      if find(s, lit, 1, true) then -- most texts hold no anchor: no callback for those
+        each(s, lit, function(p)
+          if TOKEN_CHAR[before(s, p)] then return end
+          local _, e = find(s, d.pat, p)
+          if not e then return end
+          local ok
+          if d.len then ok = e - p + 1 == d.len else ok = e - p + 1 - #lit >= d.body end
+          if ok and d.unless and find(s, d.unless, p) then ok = false end
+          if ok and d.mixed then
+            local tail = sub(s, p + #lit, e)
+            ok = find(tail, "%a") ~= nil and find(tail, "%d") ~= nil
+          end
+          if ok then span(spans, p, e, d.kind) end
+          return e + 1
+        end)
+      end
     end
   end
 end
@@ -238,27 +240,29 @@ local ASSIGN_WORDS = { "pass", "secret", "token", "api", "private" }
 local function assignments(s, low, spans)
   local seen = {}
   for _, word in ipairs(ASSIGN_WORDS) do
-    each(low, word, function(p)
-      local first = p
-      while NAME[before(s, first)] and p - first < NAME_MAX do first = first - 1 end
-      local _, last = find(s, "^[%w_%-]*", p + #word)
-      -- a name longer than NAME_MAX is no credential name: skip its whole run at once
-      if last - first >= NAME_MAX or NAME[before(s, first)] then return last + 1 end
-      if seen[last] then return last + 1 end
-      seen[last] = true
-      local kind = name_kind(sub(s, first, last))
-      if not kind then return last + 1 end
-      local _, op_end, op = find(s, "^[\"']?[ \t]*([:=]=?>?)[ \t]*", last + 1)
-      -- `::` is a path (Token::new), not an assignment
-      if not op_end or byte(s, op_end + 1) == 58 then return last + 1 end
-      local a, b = value_at(s, op_end + 1, op)
-      if not a then return last + 1 end
-      local value = sub(s, a, b)
-      if placeholder(value) then return b + 1 end
-      if kind == "AWS_SECRET_KEY" and not aws_secret_like(value) then kind = "SECRET" end
-      span(spans, a, b, kind)
-      return b + 1
-    end)
+    if find(low, word, 1, true) then -- most texts hold no anchor: no callback for those
+      each(low, word, function(p)
+        local first = p
+        while NAME[before(s, first)] and p - first < NAME_MAX do first = first - 1 end
+        local _, last = find(s, "^[%w_%-]*", p + #word)
+        -- a name longer than NAME_MAX is no credential name: skip its whole run at once
+        if last - first >= NAME_MAX or NAME[before(s, first)] then return last + 1 end
+        if seen[last] then return last + 1 end
+        seen[last] = true
+        local kind = name_kind(sub(s, first, last))
+        if not kind then return last + 1 end
+        local _, op_end, op = find(s, "^[\"']?[ \t]*([:=]=?>?)[ \t]*", last + 1)
+        -- `::` is a path (Token::new), not an assignment
+        if not op_end or byte(s, op_end + 1) == 58 then return last + 1 end
+        local a, b = value_at(s, op_end + 1, op)
+        if not a then return last + 1 end
+        local value = sub(s, a, b)
+        if placeholder(value) then return b + 1 end
+        if kind == "AWS_SECRET_KEY" and not aws_secret_like(value) then kind = "SECRET" end
+        span(spans, a, b, kind)
+        return b + 1
+      end)
+    end
   end
 end
 
