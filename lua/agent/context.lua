@@ -634,7 +634,7 @@ local function shortened_story(gathered, full, room)
     { ("%s: %s"):format(story.id or "?", story.title or ""),
       ("Truncated: the first %d of %d bytes."):format(#keep, #text) }, keep, "markdown")
   -- keep is redacted text: its markers are what it carries (redacting it again finds none)
-  for kind in keep:gmatch("%[REDACTED:([%u%d_]+)%]") do it.counts[kind] = (it.counts[kind] or 0) + 1 end
+  for _, kind in ipairs(markers(keep).kinds) do it.counts[kind] = (it.counts[kind] or 0) + 1 end
   it.truncated = true
   return it
 end

@@ -408,6 +408,14 @@ describe("context.render", function()
     assert.is_true(report.tokens <= 1000, tostring(report.tokens))
     assert.are.same({ "BIG-1.md (truncated)" }, report.cut)
     assert.truthy(text:find("Truncated: the first %d+ of 42000 bytes"))
+    -- the secrets counted are those of the part sent: two in the first line, none past the cut
+    local leaky = { id = "BIG-1", title = "Big", relpath = "BIG-1.md",
+      text = "Use " .. GHP .. " or " .. GHP .. ".\n" .. big.text .. "password=hunter2-LATE\n" }
+    local g3 = { story = leaky, rules = {}, adrs = {}, excluded_adrs = {}, compliance = {}, instructions = {},
+      files = {}, tree = {}, warnings = {}, redact = {} }
+    local cut_text, cut_report = context.render(g3, { budget_tokens = 1000 })
+    assert.is_nil(cut_text:find("hunter2-LATE", 1, true))
+    assert.are.same({ GITHUB_TOKEN = 2 }, cut_report.redactions)
   end)
 
   it("uses context.budget_tokens from the config when the caller gives none", function()
