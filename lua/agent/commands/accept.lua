@@ -6,6 +6,7 @@ local cli = require("agent.cli")
 local fs = require("agent.fs")
 local json = require("agent.json")
 local log = require("agent.log")
+local paths = require("agent.paths")
 local runbook = require("agent.runbook")
 
 local LOCK_WAIT_MS = 30000 -- how long to wait for a new-runbook run on the same story
@@ -13,7 +14,7 @@ local LOCK_WAIT_MS = 30000 -- how long to wait for a new-runbook run on the same
 -- Refuses a runbook (or its lock) a planted symlink would place outside the repository:
 -- accept rewrites the one and may create the other.
 local function stay_inside(ctx, where, path)
-  local ok, why = require("agent.paths").check_inside(ctx.root, path)
+  local ok, why = paths.check_inside(ctx.root, path)
   if not ok then cli.fail(cli.EXIT.fail, ("%s: %s; refusing to write there"):format(where.display, why)) end
 end
 
@@ -22,8 +23,9 @@ local function lock(ctx, where)
   if not fs.lock then return nil end
   local dir, name = where.path:match("^(.*)/([^/]+)%-runbook%.md$")
   if not dir then return nil end
-  stay_inside(ctx, where, dir .. "/." .. name .. ".lock")
-  local handle, err = fs.lock(dir .. "/." .. name .. ".lock", { wait = true, timeout_ms = LOCK_WAIT_MS })
+  local lock_path = dir .. "/." .. name .. ".lock"
+  stay_inside(ctx, where, lock_path)
+  local handle, err = fs.lock(lock_path, { wait = true, timeout_ms = LOCK_WAIT_MS })
   if not handle then cli.fail(cli.EXIT.fail, ("accept: %s"):format(err)) end
   return handle
 end
