@@ -118,12 +118,28 @@ local function check_sections(p, add)
   end
 end
 
--- Any section whose whole body is TBD, TODO or FIXME (list marker and emphasis aside).
+-- The first line of text in the i-th section's own body, or nil.
+local function first_line(p, i)
+  local h, next_h = p.sections[i], p.sections[i + 1]
+  local stop = next_h and math.min(h.end_line, next_h.line - 1) or h.end_line
+  for n = h.line + 1, stop do
+    local line = p.lines[n] or ""
+    if line:find("%S") then return line end
+  end
+end
+
+-- Any section whose whole body is TBD, TODO or FIXME (list marker and emphasis aside), or
+-- whose text starts "TBD:" (how an offline runbook marks a section the story left it no
+-- text for: it must be written before the runbook can be accepted).
 local function check_placeholder_sections(p, add)
   for i, h in ipairs(p.sections) do
     local word = trim(sole_line(p, i) or ""):gsub("^[-*+]%s+", ""):gsub("[%*_%.:!]", "")
+    local lead = trim(first_line(p, i) or ""):gsub("^[-*+]%s+", ""):gsub("^[%*_]+", ""):match("^(%a+)[%*_]*:")
     if PLACEHOLDER_WORDS[word:lower()] then
       add(h.line, ("section '%s' is a placeholder ('%s')"):format(h.title, word))
+    elseif lead and PLACEHOLDER_WORDS[lead:lower()] then
+      add(h.line, ("section '%s' is a placeholder: it starts '%s:' and must be written before acceptance")
+        :format(h.title, lead))
     end
   end
 end

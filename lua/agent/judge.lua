@@ -397,6 +397,20 @@ local function section_markdown(entries, field_title)
   return table.concat(out, "\n\n")
 end
 
+-- Why the story itself gives this checklist nothing to approve, or nil. The governance
+-- documents say what every change must do, not what this one does: a story with no sections,
+-- or one that meets none of the items that apply to it, is not approved on their word alone.
+function M.unsupported(sources, counts)
+  if #sources.titles == 0 then
+    return "The story has no sections ('## ' headings): there is nothing in it to review; write its sections "
+      .. "(Problem Statement, User Story, Acceptance Criteria, ...) and run the panel again."
+  end
+  if counts.met == 0 and counts.partial + counts.missing > 0 then
+    return "Nothing in the story meets any item of this checklist: the governance documents alone do not say "
+      .. "what this change does."
+  end
+end
+
 -- The default offline review: every checklist item judged against the story and the
 -- governance documents, deterministically. A "missing" item is a CHANGES finding; an item
 -- only the documents speak to is a minor finding citing them. Owned fields get sections
@@ -421,6 +435,8 @@ function M.offline(ctx)
       }
     end
   end
+  local unsupported = M.unsupported(M.sources(ctx), counts)
+  if unsupported then findings.items[#findings.items + 1] = { severity = "major", text = unsupported } end
   local by = require("agent.synthesis").BY_KEY
   for _, key in ipairs(p.owns or {}) do
     local mine = {}
@@ -429,7 +445,8 @@ function M.offline(ctx)
     findings.sections[key] = section_markdown(mine, f and f.title or key)
   end
   -- the rule every review's verdict follows: a missing item means CHANGES
-  findings.verdict = require("agent.findings").settle_verdict("APPROVE", findings.items, findings.checklist)
+  findings.verdict = require("agent.findings").settle_verdict(unsupported and "CHANGES" or "APPROVE", findings.items,
+    findings.checklist)
   findings.summary = ("Offline checklist review: %d met in the story, %d covered only by the governance documents, %d missing, %d not applicable.")
     :format(counts.met, counts.partial, counts.missing, counts["n/a"])
   return findings

@@ -174,6 +174,14 @@ local function redact_options(input)
   return { emails = r.emails == true, ips = r.ips == true }
 end
 
+-- The story as prose names it: "INFRA-012 (Idempotent order creation)", or the bare ID when
+-- its title is empty (never "()").
+local function story_name(story)
+  local title = story.title
+  if type(title) ~= "string" or not title:find("%S") then return story.id end
+  return ("%s (%s)"):format(story.id, title)
+end
+
 local function goal(story, red)
   local problem = embeddable(section(story, "Problem Statement", "Problem", "Background", "Context"), red)
   local user_story = embeddable(section(story, "User Story"), red)
@@ -181,8 +189,9 @@ local function goal(story, red)
   if problem then parts[#parts + 1] = problem end
   if user_story then parts[#parts + 1] = "User story: " .. user_story end
   if #parts == 0 then
-    return ("Implement %s: %s. The story has no Problem Statement or User Story section; add them to "
-      .. "`%s` so the goal can be stated from them."):format(story.id, story.title or "", story.relpath or "the story")
+    return ("TBD: implement %s. The story has no Problem Statement or User Story section; add them to "
+      .. "`%s` and regenerate this runbook so the goal can be stated from them."):format(story_name(story),
+      story.relpath or "the story")
   end
   return table.concat(parts, "\n\n")
 end
@@ -220,7 +229,7 @@ end
 -- comments (JSON) starts as its empty value.
 local function new_file_header(path, story, said)
   local ext = extension(path)
-  local why = ("%s: new in %s (%s)."):format(path, story.id, story.title or "")
+  local why = ("%s: new in %s."):format(path, story_name(story))
   local lines = { why }
   for _, s in ipairs(said) do lines[#lines + 1] = "The story says: " .. s end
   lines[#lines + 1] = "Written from the acceptance criteria of the story; see its runbook."
@@ -266,15 +275,15 @@ local function offline_changes(input, red)
     local op
     if file_exists(input, path) then
       op = { op = "MODIFY", path = path, blocks = {},
-             description = ("Change this file for %s (%s).%s Make the edits the acceptance criteria in the "
+             description = ("Change this file for %s.%s Make the edits the acceptance criteria in the "
                .. "Verification Plan require of it. This offline runbook quotes no current code, so the exact "
                .. "SEARCH/REPLACE edits are written at implementation time (or by a run with a model provider).")
-               :format(story.id, story.title or "", because) }
+               :format(story_name(story), because) }
     else
       op = { op = "NEW", path = path, lang = language(path),
-             description = ("Create this file for %s (%s).%s It starts with the header below; its "
+             description = ("Create this file for %s.%s It starts with the header below; its "
                .. "implementation follows the acceptance criteria in the Verification Plan.")
-               :format(story.id, story.title or "", because),
+               :format(story_name(story), because),
              content = new_file_header(path, story, said) }
     end
     table.insert(groups[comp].ops, op)
@@ -291,8 +300,8 @@ local function verification(story, red)
   if ac then parts[#parts + 1] = "Acceptance criteria (from the story), each to be demonstrated:\n\n" .. ac end
   if ts then parts[#parts + 1] = "Test strategy (from the story):\n\n" .. ts end
   if #parts == 0 then
-    return ("The story states no acceptance criteria or test strategy. Add them to `%s` and regenerate this "
-      .. "runbook; until then there is no agreed definition of done."):format(story.relpath or story.id)
+    return ("TBD: the story states no acceptance criteria or test strategy. Add them to `%s` and regenerate "
+      .. "this runbook; until then there is no agreed definition of done."):format(story.relpath or story.id)
   end
   parts[#parts + 1] = ("Before accepting this runbook, `agent check-runbook %s` must pass."):format(story.id)
   return table.concat(parts, "\n\n")
@@ -301,8 +310,8 @@ end
 local function rollback(story, red)
   local plan = embeddable(section(story, "Rollback Plan", "Rollback"), red)
   if plan then return plan end
-  return ("The story has no rollback plan. Add a Rollback Plan section to `%s` (how to revert the change and "
-    .. "any data it wrote) before this runbook is accepted."):format(story.relpath or story.id)
+  return ("TBD: the story has no rollback plan. Add a Rollback Plan section to `%s` (how to revert the change "
+    .. "and any data it wrote) and regenerate this runbook."):format(story.relpath or story.id)
 end
 
 -- The deterministic runbook document: no clock, no randomness, only the inputs.
