@@ -487,6 +487,10 @@ local function choose_for(member, env)
   return chosen, m
 end
 
+-- provider_for(member, env) -> name, model | nil, nil, msg: the provider and model member
+-- would review with (env as for review: config=, provider=, model=, explicit_provider=).
+M.provider_for = choose_for
+
 local function is_offline(name) return require("agent.providers").is_offline(name) end
 
 local function base_result(m)

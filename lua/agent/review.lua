@@ -160,6 +160,42 @@ local function choose_provider(opts, config)
   return name, model
 end
 
+-- The members (by name) each provider of the panel would serve; the run's own provider is
+-- keyed too (the synthesis uses it), with no names when no member uses it.
+local function providers_needed(S)
+  local panel = require("agent.panel")
+  local env = { config = S.config, provider = S.provider, model = S.model, explicit_provider = S.explicit_provider }
+  local needed = { [S.provider] = {} }
+  for _, m in ipairs(S.members) do
+    local name = m.status == "ok" and panel.provider_for(m, env)
+    if name then
+      needed[name] = needed[name] or {}
+      table.insert(needed[name], m.name or ("@" .. m.id))
+    end
+  end
+  return needed
+end
+
+-- Fails (exit 1, one line, nothing sent or written) when a provider the run would call has
+-- no key: every call would fail, and a runbook of "no usable review" helps nobody.
+-- with_synthesis: the run's own provider is called even when no persona uses it.
+function M.check_keys(S, with_synthesis)
+  local providers = require("agent.providers")
+  local needed = providers_needed(S)
+  local names = {}
+  for name, who in pairs(needed) do
+    if #who > 0 or with_synthesis then names[#names + 1] = name end
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local ok, msg = providers.check_key(name, S.config)
+    if not ok then
+      if name ~= S.provider then msg = ("%s (needed by %s)"):format(msg, table.concat(needed[name], ", ")) end
+      cli.fail(cli.EXIT.fail, msg)
+    end
+  end
+end
+
 -- Redaction counts of everything sent: per kind, the most any one prompt carried (each
 -- prompt holds the same documents, so a sum would count one secret once per persona).
 function M.redactions(results, extra)
@@ -199,6 +235,7 @@ function M.prepare(opts, ctx, require_committed)
   if not members then cli.fail(cli.EXIT.fail, warnings) end
   for _, w in ipairs(warnings) do log.warn(w) end
   S.members = members
+  M.check_keys(S, require_committed)
   S.store = require("agent.cache").open(ctx.root, S.story.id, { fresh = opts.fresh })
   return S
 end

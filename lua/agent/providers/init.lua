@@ -67,6 +67,19 @@ local function settings(name, opts)
   return cfg
 end
 
+-- check_key(name, config [, getenv]) -> true | nil, msg: whether a call to provider name can
+-- be sent as far as its key goes. The provider's own request() is the one judge (openai needs
+-- no key for a local server), asked with an empty call: a missing key is its "auth" refusal.
+function M.check_key(name, config, getenv)
+  local provider, err = M.get(name)
+  if not provider then return nil, err end
+  if provider.offline then return true end
+  local req, msg, kind = provider.request({ model = provider.default_model, user = "" },
+    settings(name, { config = config, getenv = getenv }))
+  if not req and kind == "auth" then return nil, msg end
+  return true
+end
+
 local function failure(call, msg, kind)
   return { error = msg, kind = kind, provider = call.provider }
 end

@@ -1,0 +1,69 @@
+-- The real binary on what a user gets wrong: a missing key, a misspelt roster or override, a
+-- bad environment variable, a budget that cuts the story, a broken rule, and what -v shows.
+-- Each case is a defect a reviewer found by using agent (docs/usage.md, docs/providers.md).
+local t = require("testutil")
+
+local ID = "INFRA-012"
+local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
+
+local function repo()
+  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+end
+
+local KEYS = { "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "AGENT_LOG_FORMAT",
+  "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "XDG_CONFIG_HOME" }
+
+-- Runs agent in root with no provider key in the environment but those env sets.
+local function agent(root, args, env)
+  env = env or {}
+  for _, k in ipairs(KEYS) do if env[k] == nil then env[k] = false end end
+  env.NO_COLOR = "1"
+  return t.run(args, { cwd = root, env = env })
+end
+
+local function config(root, extra)
+  t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\n" .. (extra or ""))
+end
+
+describe("a missing API key", function()
+  after_each(t.cleanup)
+
+  local function offline_runbook(root)
+    assert.are.equal(0, agent(root, { "new-runbook", ID }).code)
+    return t.read(root .. "/" .. RUNBOOK)
+  end
+
+  it("fails new-runbook before any request, in one line, and leaves the runbook alone", function()
+    local root = repo()
+    local before = offline_runbook(root)
+    local r = agent(root, { "new-runbook", ID, "--force", "--provider", "anthropic" })
+    assert.are.equal(1, r.code, r.stderr)
+    assert.are.equal("agent: anthropic: no API key: set ANTHROPIC_API_KEY\n", r.stderr)
+    assert.are.equal("", r.stdout)
+    assert.are.equal(before, t.read(root .. "/" .. RUNBOOK))
+    assert.is_nil(t.read(root .. "/" .. RUNBOOK .. ".bak"))
+  end)
+
+  it("fails agent panel the same way", function()
+    local r = agent(repo(), { "panel", ID, "--provider", "gemini" })
+    assert.are.equal(1, r.code, r.stderr)
+    assert.matches("^agent: gemini: no API key: set GEMINI_API_KEY %(or GOOGLE_API_KEY%)\n$", r.stderr)
+  end)
+
+  it("is found for a persona's own provider (panel.overrides) and names the persona", function()
+    local root = repo()
+    config(root, "panel:\n  overrides:\n    security: {provider: openai}\n")
+    local r = agent(root, { "panel", ID })
+    assert.are.equal(1, r.code, r.stderr)
+    assert.matches("openai: no API key: set OPENAI_API_KEY %(needed by @Security%)", r.stderr)
+    assert.is_nil(r.stderr:find("NO USABLE REVIEW", 1, true))
+  end)
+
+  it("is not asked for when the key is set (the request is then sent and fails on its own)", function()
+    local root = repo()
+    local r = agent(root, { "panel", ID, "--provider", "anthropic", "--timeout", "2" },
+      { ANTHROPIC_API_KEY = "sk-test", ANTHROPIC_BASE_URL = "http://127.0.0.1:9" })
+    assert.are.equal(5, r.code, r.stderr)
+    assert.is_nil(r.stderr:find("no API key", 1, true))
+  end)
+end)
