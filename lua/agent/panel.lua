@@ -124,7 +124,9 @@ end
 local function load_member(id, member, root)
   local winner = loader.resolve("personas", id .. ".lua")
   if not winner then
-    return { id = id, file = roster.RELPATH, origin = "roster", persona = roster.persona(member), status = "ok" }
+    local persona, err = roster.persona(member)
+    if not persona then return nil, err end
+    return { id = id, file = roster.RELPATH, origin = "roster", persona = persona, status = "ok" }
   end
   local file = relative(winner.path, root)
   local value, second = loader.load_script("personas", id)
@@ -188,7 +190,8 @@ function M.load(root, config)
   for _, m in ipairs(members) do by_role[m.role] = m end
   local panel = {}
   for i, id in ipairs(ids) do
-    local m = load_member(id, by_role[id], root)
+    local m, err = load_member(id, by_role[id], root)
+    if not m then return nil, err end
     if m.persona then m.name, m.title = m.persona.name, m.persona.title end
     panel[i] = m
   end

@@ -27,6 +27,48 @@ local function strings(v, where, warnings)
   return out
 end
 
+-- The keys a roster and its members may carry; any other is a warning (a misspelt
+-- governance_checks would otherwise leave a reviewer with nothing to check, silently).
+local TOP_KEYS = { team = true }
+local MEMBER_KEYS = { role = true, name = true, description = true, responsibilities = true,
+                      governance_checks = true, instruction = true }
+
+local function sorted_keys(set)
+  local out = {}
+  for k in pairs(set) do out[#out + 1] = k end
+  table.sort(out)
+  return table.concat(out, ", ")
+end
+
+local function warn_unknown(t, known, where, warnings)
+  local bad = {}
+  for k in pairs(t) do
+    if not known[k] then bad[#bad + 1] = tostring(k) end
+  end
+  table.sort(bad)
+  for _, k in ipairs(bad) do
+    warnings[#warnings + 1] = ("%s: unknown key '%s' ignored (known: %s)"):format(where, k, sorted_keys(known))
+  end
+end
+
+-- The 1-based line of the roster text that sets `role: <role>` (nil when not found), so a
+-- message can point at the member as file:line.
+local function role_line(text, role)
+  local n = 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    local v = line:match("^[%s-]*role:%s*[\"']?([%w_-]+)[\"']?%s*$")
+    if v and v:lower() == role then return n end
+  end
+  return nil
+end
+
+-- "file:line: team[i] (role 'x')" or, without a line, "file: team[i] (role 'x')".
+local function member_where(member)
+  local at = member.line and (M.RELPATH .. ":" .. member.line) or M.RELPATH
+  return ("%s: team[%d] (role '%s')"):format(at, member.index, member.role)
+end
+
 -- Reads the roster of the repo at root. Returns members (possibly empty), warnings; or nil
 -- and a message naming the file when it cannot be used at all.
 -- member = {role=, name=, description=, responsibilities={}, governance_checks={}, instruction=}
@@ -42,6 +84,7 @@ function M.load(root)
     return nil, ("%s: expected a mapping with a 'team:' list of members"):format(M.RELPATH)
   end
   local members, warnings, seen = {}, {}, {}
+  if type(data) == "table" then warn_unknown(data, TOP_KEYS, M.RELPATH, warnings) end
   for i, e in ipairs(data.team or {}) do
     local where = ("%s: team[%d]"):format(M.RELPATH, i)
     local role = type(e) == "table" and type(e.role) == "string" and e.role:lower() or nil
@@ -51,8 +94,10 @@ function M.load(root)
       warnings[#warnings + 1] = ("%s: role '%s' is listed twice; the later entry is skipped"):format(where, role)
     else
       seen[role] = true
+      local line = role_line(text, role)
+      warn_unknown(e, MEMBER_KEYS, member_where({ line = line, index = i, role = role }), warnings)
       members[#members + 1] = {
-        role = role,
+        role = role, index = i, line = line,
         name = type(e.name) == "string" and e.name or nil,
         description = type(e.description) == "string" and e.description or nil,
         responsibilities = strings(e.responsibilities, where .. ".responsibilities", warnings),
@@ -77,10 +122,16 @@ local function focus_of(member)
   return member.description or table.concat(member.responsibilities, "; ")
 end
 
--- The generic persona of a roster member. Its checklist is the member's governance checks
--- (its responsibilities when it lists none), judged offline like any free-text item.
+-- The generic persona of a roster member, or nil and a file:line message when the member
+-- lists nothing to check: a reviewer with an empty checklist would approve everything. Its
+-- checklist is the member's governance checks (its responsibilities when it lists none),
+-- judged offline like any free-text item.
 function M.persona(member)
   local checklist = #member.governance_checks > 0 and member.governance_checks or member.responsibilities
+  if #checklist == 0 then
+    return nil, ("%s: no governance_checks (or responsibilities) to review against, and no persona script '%s.lua' to extend; "
+      .. "a reviewer with nothing to check would approve everything"):format(member_where(member), member.role)
+  end
   return {
     api = api.API_VERSION,
     id = member.role,

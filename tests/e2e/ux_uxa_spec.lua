@@ -67,3 +67,36 @@ describe("a missing API key", function()
     assert.is_nil(r.stderr:find("no API key", 1, true))
   end)
 end)
+
+describe("the roster (.agent/etc/agents.yaml)", function()
+  after_each(t.cleanup)
+
+  local function roster(root, text)
+    t.write(root .. "/.agent/etc/agents.yaml", text)
+  end
+
+  it("warns about a misspelt member key, naming the file, line and key", function()
+    local root = repo()
+    roster(root, "team:\n  - role: dba\n    name: DBA\n    responsibilities: [\"Review migrations\"]\n"
+      .. "    governance_chekcs: [\"Is there a down migration?\"]\n")
+    local r = agent(root, { "panel", ID })
+    assert.matches("warning: %.agent/etc/agents%.yaml:2: team%[1%] %(role 'dba'%): unknown key 'governance_chekcs' ignored", r.stderr)
+  end)
+
+  it("refuses a member with nothing to check rather than let it approve everything", function()
+    local root = repo()
+    roster(root, "team:\n  - role: qa\n    governance_checks: [\"Tests?\"]\n  - role: dba\n    name: DBA\n"
+      .. "    governance_chekcs: [\"Is there a down migration?\"]\n")
+    local r = agent(root, { "new-runbook", ID })
+    assert.are.equal(1, r.code, r.stderr)
+    assert.matches("agent: %.agent/etc/agents%.yaml:4: team%[2%] %(role 'dba'%): no governance_checks", r.stderr)
+    assert.is_nil(t.read(root .. "/" .. RUNBOOK))
+  end)
+
+  it("warns about an unknown top-level key (a misspelt team: drops the whole roster)", function()
+    local root = repo()
+    roster(root, "teem:\n  - role: dba\n    governance_checks: [\"Down migration?\"]\n")
+    local r = agent(root, { "panel", ID })
+    assert.matches("warning: %.agent/etc/agents%.yaml: unknown key 'teem' ignored %(known: team%)", r.stderr)
+  end)
+end)
