@@ -53,8 +53,13 @@ local function is_budget(v)
   return true
 end
 
+local function is_provider(v)
+  return type(v) == "string" and require("agent.providers").get(v) ~= nil
+end
+
 -- Value kinds: what a message calls them, and the test.
 local KINDS = {
+  provider = { "one of " .. table.concat(require("agent.providers").names(), ", "), is_provider },
   string = { "a string", function(v) return type(v) == "string" end },
   boolean = { "true or false", function(v) return type(v) == "boolean" end },
   seconds = { "a positive number of seconds", function(v) return type(v) == "number" and v > 0 end },
@@ -70,7 +75,7 @@ local SCHEMA = {
   agent = { provider = "string", models = { ["*"] = "string" } },
   providers = { ["*"] = { base_url = "string", json_mode = "boolean" } },
   panel = {
-    personas = "ids", overrides = { ["*"] = { provider = "string", model = "string" } },
+    personas = "ids", overrides = { ["*"] = { provider = "provider", model = "string" } },
     jobs = "count", timeout = "seconds", deadline = "seconds", max_tokens = "count", synthesis_max_tokens = "count",
   },
   scripts = { trusted = "boolean", limits = { memory = "limit", instructions = "limit", time_ms = "limit" } },

@@ -174,6 +174,26 @@ local function panel_ids(config, members)
   return ids
 end
 
+-- An override for an id not on the panel would be ignored: a misspelt persona id would
+-- silently keep that persona on the run's provider. Named in a warning instead.
+local function warn_stray_overrides(config, ids, warnings)
+  local overrides = config.panel and config.panel.overrides
+  if type(overrides) ~= "table" then return end
+  local on = {}
+  for _, id in ipairs(ids) do on[id] = true end
+  local stray = {}
+  for id in pairs(overrides) do
+    if not on[id] then stray[#stray + 1] = tostring(id) end
+  end
+  table.sort(stray)
+  local listed = { table.unpack(ids) }
+  table.sort(listed)
+  for _, id in ipairs(stray) do
+    warnings[#warnings + 1] = ("panel.overrides.%s: no persona '%s' on the panel; ignored (on the panel: %s)")
+      :format(id, id, table.concat(listed, ", "))
+  end
+end
+
 -- Loads the panel of the repository at root (nil: built-ins only). Returns members and the
 -- roster's warnings, or nil and a message when the configuration itself is unusable.
 -- member = {id=, name=, title=, file=, origin=, persona=, status="ok"|"script_error", error=}
@@ -186,6 +206,7 @@ function M.load(root, config)
   end
   local ids, err = panel_ids(config or {}, members)
   if not ids then return nil, err end
+  warn_stray_overrides(config or {}, ids, warnings)
   local by_role = {}
   for _, m in ipairs(members) do by_role[m.role] = m end
   local panel = {}
