@@ -118,6 +118,23 @@ local function shown(v)
   return tostring(v)
 end
 
+-- A budget map's first bad entry, named by its own key ("context.budget_tokens.ollama"):
+-- the message must point at the one value to fix, not at the whole map.
+local function check_budget_map(v, name, file)
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local x = v[k]
+    if type(k) ~= "string" then
+      return ("%s: %s: key %s must be a model or provider name (or 'default')"):format(file, name, shown(k))
+    end
+    if type(x) ~= "number" or x <= 0 then
+      return ("%s: %s.%s must be a positive number of tokens (got %s)"):format(file, name, k, shown(x))
+    end
+  end
+end
+
 -- Checks data against schema in place: a key left empty (YAML null) is dropped so the
 -- default stands; an unknown key is dropped and named in `unknown`. Returns nil, or the
 -- message for a value of the wrong kind (naming the key).
@@ -137,6 +154,9 @@ local function check(data, schema, prefix, unknown, file)
     elseif type(want) == "table" then
       if not is_mapping(v) then return ("%s: %s must be a mapping (got %s)"):format(file, name, shown(v)) end
       local err = check(v, want, name .. ".", unknown, file)
+      if err then return err end
+    elseif want == "budget" and is_mapping(v) then
+      local err = check_budget_map(v, name, file)
       if err then return err end
     elseif not KINDS[want][2](v) then
       return ("%s: %s must be %s (got %s)"):format(file, name, KINDS[want][1], shown(v))

@@ -39,9 +39,11 @@ end
 
 -- Sets up logging from the global flags. Returns true, or nil and a usage message.
 local function log_setup(cmd, opts)
-  local format = opts["log-format"] or sys.getenv("AGENT_LOG_FORMAT") or "text"
+  local format, source = opts["log-format"], "--log-format"
+  if not format then format, source = sys.getenv("AGENT_LOG_FORMAT"), "AGENT_LOG_FORMAT" end
+  format = format or "text"
   if format ~= "text" and format ~= "json" then
-    return nil, ("--log-format must be 'text' or 'json', got '%s'"):format(format)
+    return nil, ("%s must be 'text' or 'json', got '%s'"):format(source, format)
   end
   local no_color = opts["no-color"] or (sys.getenv("NO_COLOR") or "") ~= ""
   log.setup({

@@ -62,7 +62,8 @@ describe("config", function()
       { "panel: [a]", "panel must be a mapping %(got a list%)" },
       { "scripts: {trusted: yes}", "scripts.trusted must be true or false %(got 'yes'%)" },
       { "scripts: {limits: {memory: -1}}", "scripts.limits.memory must be a non%-negative integer" },
-      { "context: {budget_tokens: {default: 0}}", "context.budget_tokens must be a positive number of tokens, or a map" },
+      { "context: {budget_tokens: {default: 0}}", "context.budget_tokens.default must be a positive number of tokens %(got 0%)" },
+      { "context: {budget_tokens: [1]}", "context.budget_tokens must be a positive number of tokens, or a map" },
       { "hello", "expected a mapping of sections" },
     }
     for _, c in ipairs(cases) do
