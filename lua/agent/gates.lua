@@ -172,18 +172,41 @@ local function gate_report_lines(p)
   return skip
 end
 
+-- Every placeholder on a line, in order of position: the runbook template's shapes and the
+-- story template's `<role>`-style ones (which a story's text can carry into the runbook).
+local function line_placeholders(line)
+  local text, found = visible_text(line), {}
+  for _, pat in ipairs(PLACEHOLDERS) do
+    local init = 1
+    while true do
+      local s, e = text:find(pat, init)
+      if not s then break end
+      found[#found + 1] = { at = s, stop = e, hit = text:sub(s, e) }
+      init = e + 1
+    end
+  end
+  local init = 1
+  for _, hit in ipairs(text_mod.angle_placeholders(line)) do
+    local s = text:find(hit, init, true)
+    if s then
+      found[#found + 1] = { at = s, stop = s + #hit - 1, hit = hit }
+      init = s + #hit
+    end
+  end
+  table.sort(found, function(a, b) return a.at < b.at or (a.at == b.at and a.stop > b.stop) end)
+  -- one report per span: `{{ panel_checks }}` holds a `{panel_checks}` of its own
+  local out, reach = {}, 0
+  for _, f in ipairs(found) do
+    if f.at > reach then out[#out + 1] = f.hit reach = f.stop end
+  end
+  return out
+end
+
 local function check_placeholders(p, in_code, add)
   local quoted = gate_report_lines(p)
   for n, line in ipairs(p.lines) do
     if not in_code[n] and not quoted[n] and line:find("[{<%[]") then
-      local text = visible_text(line)
-      for _, pat in ipairs(PLACEHOLDERS) do
-        local hit = text:match(pat)
-        if hit then
-          add(n, ("unfilled placeholder '%s'"):format(hit))
-          break
-        end
-      end
+      for _, hit in ipairs(line_placeholders(line)) do add(n, ("unfilled placeholder '%s'"):format(hit)) end
     end
   end
 end

@@ -71,10 +71,20 @@ local function unmarked(line)
   return (line:gsub("%[REDACTED:[%u%d_]+%]", "[***]"))
 end
 
+-- The units that hold no template placeholder: "As a **<role>**, I want ..." is a line
+-- nobody wrote, so it is evidence of nothing.
+local function without_placeholders(units)
+  local out = {}
+  for _, u in ipairs(units) do
+    if not u.text:find("<", 1, true) or #text_mod.angle_placeholders(u.text) == 0 then out[#out + 1] = u end
+  end
+  return out
+end
+
 -- A document's units of text with the section each sits in: {text=, section=, line=}. A unit
 -- is a paragraph or a list item with its wrapped lines joined, or one line of code. Headings,
 -- fence markers, the H1 title and the state (section or line) are left out: they are never
--- evidence; nor are redaction markers (unmarked).
+-- evidence; nor are redaction markers (unmarked) or units holding a template placeholder.
 function M.story_lines(text)
   local out, section, fence, unit = {}, nil, text_mod.fences(), nil
   local function close() unit = nil end
@@ -97,7 +107,7 @@ function M.story_lines(text)
       out[#out + 1] = unit
     end
   end
-  return out
+  return without_placeholders(out)
 end
 
 -- Sections of the story by title (case-insensitive): title -> {units...}.

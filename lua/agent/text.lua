@@ -125,4 +125,30 @@ function M.status_value(line)
   return value, #line - #rest + #pad + 1
 end
 
+-- ---- Template placeholders ---------------------------------------------------------------
+
+-- HTML elements a markdown text may use as they are: `<br>` is markup, not a placeholder.
+local HTML_TAGS = {}
+for tag in ([[a abbr b blockquote br code dd del details div dl dt em h1 h2 h3 h4 h5 h6 hr i img
+  ins kbd li mark ol p pre q s samp small span strong sub summary sup table tbody td th thead
+  tr u ul var wbr]]):gmatch("%S+") do
+  HTML_TAGS[tag] = true
+end
+
+-- The `<role>`-style placeholders a story or runbook template leaves for a writer (lower-case
+-- words in angle brackets, "<what must not happen, and how it is refused>") outside code
+-- spans, each once per occurrence, in order. An HTML tag, an autolink (`<https://...>`,
+-- `<a@b.c>`) or a generic (`List<string>`, after a word) is none.
+function M.angle_placeholders(line)
+  local hits = {}
+  local text = line:gsub("(`+).-%1", function(ticks) return (" "):rep(#ticks) end)
+  for before, body in text:gmatch("(.?)<(%l[^<>]-)>") do
+    local word = body:match("^(%l[%w]*)/?$") or body:match("^(%l[%w]*)%s+[%w%-]+=")
+    if not before:match("[%w_]") and not body:find("[:@=/\\]") and not (word and HTML_TAGS[word]) then
+      hits[#hits + 1] = "<" .. body .. ">"
+    end
+  end
+  return hits
+end
+
 return M

@@ -54,3 +54,69 @@ describe("a story with no sections", function()
     assert.are.equal(0, agent(root, { "check-runbook", "INFRA-012" }).code)
   end)
 end)
+
+-- A story from the built-in template with `lines` (line number -> text) replaced.
+local function fill(root, scope, title, lines)
+  local r = agent(root, { "new-story", scope, title })
+  assert.are.equal(0, r.code, r.stderr)
+  local path = r.stdout:match("^(.-)\n")
+  local out, n = {}, 0
+  for line in (t.read(path) .. "\n"):gmatch("(.-)\n") do
+    n = n + 1
+    out[n] = lines[n] or line
+  end
+  t.write(path, table.concat(out, "\n"))
+  return path, path:match("/([%u]+%-%d+)%-[^/]*$")
+end
+
+local FILLED = {
+  [9] = "Clients retry order creation and get duplicate orders; 14 tickets last month.",
+  [22] = "p99 under 200 ms for order creation; duplicates logged.",
+  [34] = "Integration tests per acceptance criterion, including the negative one.",
+  [38] = "Revert the release; the idempotency table can stay.",
+}
+
+describe("template placeholders", function()
+  after_each(t.cleanup)
+
+  it("commit-story refuses every line still holding one, at its own line", function()
+    local root = repo()
+    local lines = {}
+    for k, v in pairs(FILLED) do lines[k] = v end
+    lines[13] = "As a **client developer**, I want **<capability>** so that **<benefit>**."
+    lines[17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned."
+    local path, id = fill(root, "INFRA", "Half filled", lines)
+    local r = agent(root, { "commit-story", id })
+    assert.are.equal(4, r.code, r.stderr)
+    local rel = path:sub(#root + 2)
+    assert.matches(rel .. ":13: section 'User Story' still holds the template's placeholder '<capability>'", r.stderr, 1, true)
+    assert.matches(rel .. ":13: section 'User Story' still holds the template's placeholder '<benefit>'", r.stderr, 1, true)
+    assert.matches(rel .. ":18: section 'Acceptance Criteria' still holds the template's placeholder "
+      .. "'<what must not happen, and how it is refused>'", r.stderr, 1, true)
+    assert.matches("DRAFT", t.read(path))
+  end)
+
+  it("are reported by the gates, each one, and never taken as evidence by the judge", function()
+    local root = repo()
+    local lines = {}
+    for k, v in pairs(FILLED) do lines[k] = v end
+    lines[5] = "COMMITTED" -- as if committed by hand, past commit-story
+    lines[13] = "As a **client developer**, I want **retries to be safe** so that **orders are never doubled**."
+    lines[17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned."
+    local _, id = fill(root, "INFRA", "Half filled", lines)
+    local r = agent(root, { "panel", id, "--json" })
+    local doc = assert(require("cjson").decode(r.stdout))
+    for _, p in ipairs(doc.personas) do
+      for _, c in ipairs(p.checklist or {}) do
+        assert.is_nil((c.note or ""):find("<what must not happen", 1, true), p.name .. ": " .. c.item)
+      end
+    end
+    local check_text = "# INFRA-099: X\n\nStatus: PROPOSED\n\n## Goal Description\n\nAs a **<role>**, I want "
+      .. "**<capability>** so that `<code>` <br> stays.\n"
+    t.write(root .. "/rb.md", check_text)
+    local check = agent(root, { "check-runbook", root .. "/rb.md" })
+    assert.matches("rb.md:7: unfilled placeholder '<role>'\n[^\n]*rb.md:7: unfilled placeholder '<capability>'\n", check.stderr)
+    assert.is_nil(check.stderr:find("'<code>'", 1, true))
+    assert.is_nil(check.stderr:find("'<br>'", 1, true))
+  end)
+end)

@@ -112,6 +112,7 @@ describe("gates", function()
       } })
       assert.are.same({
         line_of(text, "{panel_checks}") .. ": unfilled placeholder '{panel_checks}'",
+        line_of(text, "Story <STORY-ID>") .. ": unfilled placeholder '<STORY-ID>'", -- each one on a line
         line_of(text, "Story <STORY-ID>") .. ": unfilled placeholder '{{ title }}'",
         line_of(text, "\\{escaped") .. ": unfilled placeholder '{escaped_too}'",
         line_of(text, "### [Component]") .. ": unfilled placeholder '[Component]'",

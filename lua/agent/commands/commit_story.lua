@@ -21,7 +21,8 @@ local M = {
   args = { { name = "ID", required = true, complete = "story" } },
   help = [[Checks that the story's required sections (Problem Statement, User Story, Acceptance
 Criteria, Test Strategy, Rollback Plan; a team's story template may name others) exist and
-hold more than the template's placeholder text and HTML comments, then sets its state to
+hold more than the template's placeholder text and HTML comments, and that no line of them
+still holds one of the template's <placeholders>, then sets its state to
 COMMITTED where the state stands ('## State' then the value, 'State: X' or 'Status: X'). A
 story without a state line gets '## State' / COMMITTED under its title. Only the state
 changes; the file is replaced atomically.
@@ -49,26 +50,57 @@ local function sections(text)
   local out = {}
   for _, h in ipairs(doc and doc.headings or {}) do
     local key = norm_title(h.title)
-    if h.level == 2 and not out[key] then out[key] = { title = h.title, line = h.line, text = h.text or "" } end
+    if h.level == 2 and not out[key] then
+      out[key] = { title = h.title, line = h.line, body_line = h.body_line, text = h.text or "" }
+    end
   end
   return out
 end
 
--- The non-blank lines of a section's text once HTML comments are gone, trimmed.
+-- The non-blank lines of a section's text once HTML comments are gone, trimmed, each with
+-- its offset from the section's first body line: { {text=, at=} }. A comment's line breaks
+-- stay, so the offsets still count the file's lines.
 local function content_lines(text)
   local lines = {}
-  for _, line in text_mod.lines((text:gsub("<!%-%-.-%-%->", ""))) do
+  local bare = text:gsub("<!%-%-.-%-%->", function(c) return (c:gsub("[^\n]", "")) end)
+  for n, line in text_mod.lines(bare) do
     local trimmed = text_mod.trim(line)
-    if trimmed ~= "" then lines[#lines + 1] = trimmed end
+    if trimmed ~= "" then lines[#lines + 1] = { text = trimmed, at = n - 1 } end
   end
   return lines
 end
 
+-- The template's `<role>`-style placeholders, as a set.
+local function placeholder_tokens(template)
+  local tokens = {}
+  for _, t in pairs(template) do
+    for _, l in ipairs(content_lines(t.text)) do
+      for _, hit in ipairs(text_mod.angle_placeholders(l.text)) do tokens[hit] = true end
+    end
+  end
+  return tokens
+end
+
+-- A problem per line of section s that still holds one of the template's placeholders (a
+-- line whose other half was filled in is as unfinished as an untouched one).
+local function placeholder_problems(s, lines, tokens, problems)
+  for _, l in ipairs(lines) do
+    for _, hit in ipairs(text_mod.angle_placeholders(l.text)) do
+      if tokens[hit] then
+        problems[#problems + 1] = { line = (s.body_line or s.line + 1) + l.at,
+          message = ("section '%s' still holds the template's placeholder '%s'"):format(s.title, hit) }
+      end
+    end
+  end
+end
+
 -- Problems of the required sections: { {line=, message=} } (line nil for a missing section).
 -- A section is unfilled when nothing is left of it but comments and lines of the template's
--- own placeholder for that section.
+-- own placeholder for that section; any line still holding one of the template's
+-- `<placeholder>`s is reported at its own line.
 function M.check_sections(text, template_text, required)
   local have, template = sections(text), sections(template_text)
+  local tokens = placeholder_tokens(template)
   local problems = {}
   for _, title in ipairs(required) do
     local s = have[norm_title(title)]
@@ -77,14 +109,16 @@ function M.check_sections(text, template_text, required)
     else
       local placeholder = {}
       local t = template[norm_title(title)]
-      for _, l in ipairs(t and content_lines(t.text) or {}) do placeholder[l] = true end
+      for _, l in ipairs(t and content_lines(t.text) or {}) do placeholder[l.text] = true end
       local lines, own = content_lines(s.text), 0
-      for _, l in ipairs(lines) do if not placeholder[l] then own = own + 1 end end
+      for _, l in ipairs(lines) do if not placeholder[l.text] then own = own + 1 end end
       if #lines == 0 then
         problems[#problems + 1] = { line = s.line, message = ("section '%s' is empty"):format(s.title) }
       elseif own == 0 then
         problems[#problems + 1] = { line = s.line,
           message = ("section '%s' still holds the template's placeholder text"):format(s.title) }
+      else
+        placeholder_problems(s, lines, tokens, problems)
       end
     end
   end
