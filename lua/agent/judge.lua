@@ -81,15 +81,41 @@ local function without_placeholders(units)
   return out
 end
 
+-- A function that takes the lines of prose in order and returns each without its HTML
+-- comments (`<!-- ADR-NNN: ... -->`, the template's hints), which may span lines: a comment
+-- is what a writer is told, never what they wrote.
+local function comment_stripper()
+  local open = false
+  return function(line)
+    local out, pos = {}, 1
+    while pos <= #line do
+      if open then
+        local _, e = line:find("-->", pos, true)
+        if not e then return table.concat(out) end
+        open, pos = false, e + 1
+      else
+        local s = line:find("<!--", pos, true)
+        if not s then out[#out + 1] = line:sub(pos) break end
+        out[#out + 1] = line:sub(pos, s - 1)
+        open, pos = true, s + 4
+      end
+    end
+    return table.concat(out)
+  end
+end
+
 -- A document's units of text with the section each sits in: {text=, section=, line=}. A unit
 -- is a paragraph or a list item with its wrapped lines joined, or one line of code. Headings,
 -- fence markers, the H1 title and the state (section or line) are left out: they are never
--- evidence; nor are redaction markers (unmarked) or units holding a template placeholder.
+-- evidence; nor are HTML comments, redaction markers (unmarked) or units holding a template
+-- placeholder.
 function M.story_lines(text)
   local out, section, fence, unit = {}, nil, text_mod.fences(), nil
+  local uncomment = comment_stripper()
   local function close() unit = nil end
   for n, raw in text_mod.lines(text) do
     local where, line = fence(raw), unmarked(raw)
+    if where == nil then line = uncomment(line) end
     if where == "open" or where == "close" then
       close()
     elseif where == "code" then

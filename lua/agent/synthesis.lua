@@ -85,12 +85,13 @@ local function embeddable(text, opts)
 end
 M.embeddable = embeddable
 
--- A story section's text by title, case-insensitively (nil when absent or empty).
+-- A story section's text by title, case-insensitively, without its HTML comments (nil when
+-- absent or empty: a section holding only the template's hint comment was never written).
 local function section(story, ...)
   local by = {}
   for name, text in pairs(story.sections or {}) do by[name:lower()] = text end
   for _, title in ipairs({ ... }) do
-    local t = text_or_nil(by[title:lower()])
+    local t = text_or_nil(by[title:lower()] and (by[title:lower()]:gsub("<!%-%-.-%-%->", "")))
     if t then return t end
   end
 end

@@ -120,3 +120,36 @@ describe("template placeholders", function()
     assert.is_nil(check.stderr:find("'<br>'", 1, true))
   end)
 end)
+
+describe("the story template's HTML comments", function()
+  after_each(t.cleanup)
+
+  it("are never evidence, and a section holding only one is empty", function()
+    local root = repo()
+    local lines = {}
+    for k, v in pairs(FILLED) do lines[k] = v end
+    lines[5] = "COMMITTED"
+    lines[13] = "As a **client developer**, I want **retries to be safe** so that **orders are never doubled**."
+    lines[17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned."
+    lines[18] = "- [ ] **Negative Test**: a reused key with another body is refused with 422."
+    lines[34] = "<!-- How each acceptance criterion is tested:\n  unit, integration and negative tests. -->"
+    lines[38] = "<!-- How to undo the change safely: switches, reverts, data repair. -->"
+    local _, id = fill(root, "INFRA", "Commented", lines)
+    local r = agent(root, { "panel", id, "--json" })
+    local doc = assert(require("cjson").decode(r.stdout))
+    local notes = 0
+    for _, p in ipairs(doc.personas) do
+      for _, c in ipairs(p.checklist or {}) do
+        notes = notes + 1
+        assert.is_nil((c.note or ""):find("<!--", 1, true), p.name .. ": " .. c.note)
+        assert.is_nil((c.note or ""):find("ADR-NNN", 1, true), p.name .. ": " .. c.note)
+        assert.is_nil((c.note or ""):find("negative tests", 1, true), p.name .. ": " .. c.note)
+      end
+    end
+    assert.is_true(notes > 0)
+    assert.are.equal(4, agent(root, { "new-runbook", id }).code) -- the TBD: rollback plan is a gate problem
+    local text = assert(runbook_of(root, id))
+    assert.matches("## Rollback Plan\n\nTBD: the story has no rollback plan", text, 1, true)
+    assert.is_nil(text:find("How to undo the change safely", 1, true))
+  end)
+end)
