@@ -57,6 +57,12 @@ function M.strip(root, msg)
   return (msg:gsub(root:gsub("%p", "%%%0") .. "/", ""))
 end
 
+-- The reason of an agent.fs message ("mkdir_p '/x': No such file or directory" -> "No such
+-- file or directory"): a user message says what failed in its own words, not which primitive.
+function M.reason(msg)
+  return (tostring(msg):gsub("^[%w_.]+ '.-': ", "", 1))
+end
+
 -- The first max bytes of the file at path (all of it when shorter): text | nil, message.
 -- agent.fs.read refuses a file over its cap; a truncated excerpt or a listing of titles
 -- wants the file's head instead, and this is the one place that reads one.

@@ -11,8 +11,13 @@ local M = {}
 function M.find_root(explicit)
   local fs = require("agent.fs")
   if explicit then
+    if explicit == "" then return nil, "--root: an empty path names no directory (omit --root to search from here)" end
     local abs, err = fs.realpath(explicit)
-    if not abs then return nil, ("--root: %s"):format(err) end
+    if not abs then return nil, ("--root '%s': %s"):format(explicit, require("agent.paths").reason(err)) end
+    local top = fs.stat(abs)
+    if top and top.type ~= "directory" then
+      return nil, ("--root '%s': it is a %s, not a directory (--root names the repository's top directory)"):format(explicit, top.type)
+    end
     local st = fs.stat(abs .. "/.agent")
     if not st or st.type ~= "directory" then
       return nil, ("--root %s: no .agent/ directory there (run 'agent init %s' to create one)"):format(explicit, explicit)

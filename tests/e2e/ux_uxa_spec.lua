@@ -141,3 +141,35 @@ describe("a bad value names where it came from", function()
     assert.matches("%-%-log%-format must be 'text' or 'json', got 'xml'", flag.stderr)
   end)
 end)
+
+describe("messages in user terms", function()
+  after_each(t.cleanup)
+
+  it("init says what it could not create, without naming a primitive", function()
+    local dir = t.tmpdir()
+    local r = agent(dir, { "init", "/proc/nope" })
+    assert.are.equal(1, r.code)
+    assert.are.equal("agent: cannot create '/proc/nope': No such file or directory\n", r.stderr)
+    t.write(dir .. "/afile", "x")
+    r = agent(dir, { "init", "afile" })
+    assert.are.equal(1, r.code)
+    assert.are.equal("agent: cannot set up 'afile': it is a file, not a directory\n", r.stderr)
+  end)
+
+  it("--root explains an empty path, a missing one and a file, and suggests init only for a directory", function()
+    local dir = t.tmpdir()
+    t.write(dir .. "/afile", "x")
+    local cases = {
+      { "", "^agent: %-%-root: an empty path names no directory" },
+      { dir .. "/none", "^agent: %-%-root '[^']+/none': No such file or directory\n$" },
+      { dir .. "/afile", "^agent: %-%-root '[^']+/afile': it is a file, not a directory" },
+      { dir, "^agent: %-%-root [^ ]+: no %.agent/ directory there %(run 'agent init " },
+    }
+    for _, c in ipairs(cases) do
+      local r = agent(dir, { "list", "stories", "--root", c[1] })
+      assert.are.equal(1, r.code, c[1])
+      assert.matches(c[2], r.stderr)
+      assert.is_nil(r.stderr:find("realpath", 1, true), r.stderr)
+    end
+  end)
+end)

@@ -7,6 +7,7 @@ local fs = require("agent.fs")
 local host = require("agent.host")
 local json = require("agent.json")
 local log = require("agent.log")
+local paths = require("agent.paths")
 
 local EXAMPLE = "rules-examples/.agent"
 
@@ -65,17 +66,23 @@ local function place(file, dest)
     local current = st.type == "file" and fs.read(dest)
     return "kept", current == data
   end
-  local ok, merr = fs.mkdir_p(dest:match("^(.*)/[^/]+$"))
-  if not ok then return nil, merr end
+  local dir = dest:match("^(.*)/[^/]+$")
+  local ok, merr = fs.mkdir_p(dir)
+  if not ok then return nil, ("cannot create the directory: %s"):format(paths.reason(merr)) end
   local written, werr = fs.write(dest, data)
-  if not written then return nil, werr end
+  if not written then return nil, ("cannot write it: %s"):format(paths.reason(werr)) end
   return "created"
 end
 
 local function target(arg)
   local dir = arg or "."
+  if dir == "" then cli.usage_error("DIR must not be empty (omit it for the current directory)") end
+  local st = fs.stat(dir)
+  if st and st.type ~= "directory" then
+    cli.fail(cli.EXIT.fail, ("cannot set up '%s': it is a %s, not a directory"):format(dir, st.type))
+  end
   local ok, err = fs.mkdir_p(dir)
-  if not ok then cli.fail(cli.EXIT.fail, "init: " .. err) end
+  if not ok then cli.fail(cli.EXIT.fail, ("cannot create '%s': %s"):format(dir, paths.reason(err))) end
   return fs.realpath(dir) or dir
 end
 
