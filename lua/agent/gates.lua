@@ -449,6 +449,17 @@ local function check_steps(p, root, add)
   end
 end
 
+-- report_markdown(problems) -> the body of a runbook's Gate Report section: each problem
+-- that remains, with its line, as a markdown list.
+function M.report_markdown(problems)
+  local md = require("agent.mdutil")
+  local lines = {}
+  for _, p in ipairs(problems) do
+    lines[#lines + 1] = (p.line and ("line " .. tostring(p.line) .. ": ") or "") .. md.escape_inline(p.message)
+  end
+  return "These gate problems remain; fix them before accepting this runbook:\n\n" .. md.bullets(lines)
+end
+
 -- ---- check -------------------------------------------------------------------------------
 
 -- check(text_or_parsed, root) -> problems: {{line=, message=}} sorted by line (ties keep the

@@ -153,3 +153,35 @@ describe("the story template's HTML comments", function()
     assert.is_nil(text:find("How to undo the change safely", 1, true))
   end)
 end)
+
+describe("a team's runbook template", function()
+  after_each(t.cleanup)
+
+  local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
+
+  it("that drops the status line fails naming the template, and the good runbook stays", function()
+    local root = repo()
+    assert.are.equal(0, agent(root, { "new-runbook", "INFRA-012" }).code)
+    local good = t.read(root .. "/" .. RUNBOOK)
+    t.write(root .. "/.agent/templates/runbook.lua", 'return { api = 1, render = function(doc) return "# hi\\n" end }\n')
+    local r = agent(root, { "new-runbook", "INFRA-012", "--force", "--json" })
+    assert.are.equal(3, r.code)
+    assert.matches(".agent/templates/runbook.lua: render(doc) returned a runbook without a 'Status: PROPOSED' line",
+      r.stderr, 1, true)
+    assert.is_nil(r.stderr:find("Gate Report", 1, true))
+    assert.are.equal(good, t.read(root .. "/" .. RUNBOOK))
+  end)
+
+  it("that drops the sections and the Gate Report still gets the report appended", function()
+    local root = repo()
+    t.write(root .. "/.agent/templates/runbook.lua",
+      'return { api = 1, render = function(doc) return "# " .. doc.id .. ": " .. doc.title .. "\\n\\nStatus: PROPOSED\\n" end }\n')
+    local r = agent(root, { "new-runbook", "INFRA-012", "--json" })
+    assert.are.equal(4, r.code, r.stderr)
+    assert.are.equal("PROPOSED", require("cjson").decode(r.stdout).status)
+    local text = t.read(root .. "/" .. RUNBOOK)
+    assert.matches("\n## Gate Report\n\nThese gate problems remain", text, 1, true)
+    assert.matches("missing section '## Goal Description'", text, 1, true)
+    assert.matches("see the runbook's Gate Report", r.stderr, 1, true)
+  end)
+end)

@@ -166,14 +166,30 @@ local function synthesize(S, results)
 end
 
 -- Renders doc with the template on the search path (a team's .agent/templates/runbook.lua
--- replaces the built-in). A broken template is a script error.
+-- replaces the built-in). A broken template is a script error, and so is one whose runbook
+-- has no status line: nothing could accept it, and --json would report a status it lacks.
 local function render(S, doc)
   local tpl, file = require("agent.template").load(S.root, "runbook", "doc")
   if not tpl then cli.fail(cli.EXIT.script, file) end
   local ok, text = loader.call(tpl.render, loader.readonly(doc))
   if not ok then cli.fail(cli.EXIT.script, strip_root(S, text)) end
   if type(text) ~= "string" then cli.fail(cli.EXIT.script, file .. ": render(doc) must return a string") end
+  local parsed = require("agent.runbook").parse(text)
+  if not (parsed and parsed.status) then
+    cli.fail(cli.EXIT.script, ("%s: render(doc) returned a runbook without a 'Status: %s' line under its title; "
+      .. "nothing was written"):format(file, tostring(doc.status or "PROPOSED")))
+  end
   return text
+end
+
+-- The text with a Gate Report section appended when the template left it out: the problems
+-- that remain must be in the runbook whatever the template renders.
+local function with_gate_report(text, problems)
+  local parsed = require("agent.runbook").parse(text)
+  for _, h in ipairs(parsed and parsed.sections or {}) do
+    if h.level == 2 and h.title:lower() == "gate report" then return text end
+  end
+  return text:gsub("\n*$", "\n") .. "\n## Gate Report\n\n" .. require("agent.gates").report_markdown(problems)
 end
 
 -- Renders and gates; with a model provider, one repair call when the gates fail. Whatever
@@ -199,7 +215,7 @@ local function render_and_gate(S, doc, input)
   end
   if #problems > 0 then
     doc.gate_report = problems
-    text = render(S, doc)
+    text = with_gate_report(render(S, doc), problems)
   end
   return text, problems, repair
 end
@@ -268,7 +284,7 @@ local function summary_json(S, path, text, results, extra, problems, status)
   for i, p in ipairs(problems) do gate[i] = { line = p.line, message = p.message } end
   return json.encode({
     path = path or json.null, relpath = path and relpath(S, path) or json.null, story = { id = S.story.id, title = S.story.title, scope = S.story.scope, relpath = S.story.relpath },
-    status = "PROPOSED", provider = S.provider, model = S.model, verdicts = verdicts, timings = timings,
+    status = (require("agent.runbook").parse(text) or {}).status or json.null, provider = S.provider, model = S.model, verdicts = verdicts, timings = timings,
     tokens = tokens, redactions = S.redactions, gate_problems = gate, personas = personas,
     exit = status, runbook = S.opts["dry-run"] and text or nil,
   })
