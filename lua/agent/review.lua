@@ -120,6 +120,10 @@ end
 
 -- ---- The review session ------------------------------------------------------------------
 
+local function budget_configured(config)
+  return config and config.context and config.context.budget_tokens ~= nil
+end
+
 local function positive(opts, name, integer)
   local v = opts[name]
   if v == nil then return nil end
@@ -263,7 +267,48 @@ function M.run_panel(S)
     on_event = function(kind, i, data) progress:event(kind, i, data) end,
   })
   S.results = results
+  M.warn_cuts(S, results)
   return results
+end
+
+-- What the cut lists of results took that a review cannot do without: the story (cut to
+-- fit) and the alwaysApply rules. Returns story_cut, rules (sorted relpaths), the first
+-- result that lost any of them.
+local function essential_cuts(S, results)
+  local always = {}
+  for _, rule in ipairs(S.gathered and S.gathered.rules or {}) do
+    if rule.always_apply then always[rule.relpath] = true end
+  end
+  local story_name = S.story.relpath
+  local story_cut, seen, rules, first = false, {}, {}, nil
+  for _, r in ipairs(results) do
+    for _, name in ipairs(r.cut or {}) do
+      local path = tostring(name):gsub(" %(truncated%)$", "")
+      local hit = path == story_name or always[path]
+      if path == story_name then story_cut = true end
+      if always[path] and not seen[path] then seen[path] = true rules[#rules + 1] = path end
+      if hit then first = first or r end
+    end
+  end
+  table.sort(rules)
+  return story_cut, rules, first
+end
+
+-- Warns once when the budget cut the story or an alwaysApply rule out of a persona's prompt:
+-- a review that never saw them cites them "(not in context)" and says little.
+function M.warn_cuts(S, results)
+  local story_cut, rules, r = essential_cuts(S, results)
+  if not r then return end
+  local budget = require("agent.panel").budget_for(S.config, S.budget, r.provider, r.model)
+    or require("agent.context").DEFAULT_BUDGET_TOKENS
+  local source = S.budget and "--budget" or (budget_configured(S.config) and "context.budget_tokens" or "the default")
+  local what = {}
+  if story_cut then what[#what + 1] = "the story (truncated)" end
+  if #rules > 0 then
+    what[#what + 1] = ("%d alwaysApply rule%s (%s)"):format(#rules, #rules == 1 and "" or "s", table.concat(rules, ", "))
+  end
+  log.warn(("context budget of %d tokens (%s) cut %s from the personas' prompts; raise --budget or context.budget_tokens")
+    :format(budget, source, table.concat(what, " and ")))
 end
 
 -- Exits with the signal's status when a SIGINT/SIGTERM arrived: the replies that came in are

@@ -173,3 +173,22 @@ describe("messages in user terms", function()
     end
   end)
 end)
+
+describe("a budget that cuts the story or the alwaysApply rules", function()
+  after_each(t.cleanup)
+
+  it("is warned about once, naming the budget, what was cut and how to raise it", function()
+    local root = repo()
+    local r = agent(root, { "new-runbook", ID, "--budget", "10" })
+    local _, n = r.stderr:gsub("warning: context budget", "")
+    assert.are.equal(1, n, r.stderr)
+    assert.matches("warning: context budget of 10 tokens %(%-%-budget%) cut the story %(truncated%) and 2 alwaysApply rules "
+      .. "%(%.agent/rules/000%-core%.mdc, %.agent/rules/300%-security%.mdc%) from the personas' prompts; raise %-%-budget "
+      .. "or context%.budget_tokens", r.stderr)
+  end)
+
+  it("says nothing when they fit", function()
+    local r = agent(repo(), { "panel", ID, "--budget", "100000" })
+    assert.is_nil(r.stderr:find("context budget", 1, true), r.stderr)
+  end)
+end)
