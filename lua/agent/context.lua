@@ -133,7 +133,8 @@ local function gather_rules(ctx, named, tree)
     if rule then
       parsed[#parsed + 1] = rule
     else
-      g.skipped_rules[#g.skipped_rules + 1] = { relpath = relpath, reason = reason }
+      -- broken: never read, so never reviewed, whatever alwaysApply it meant to set
+      g.skipped_rules[#g.skipped_rules + 1] = { relpath = relpath, reason = reason, broken = true }
       ctx.warn(("%s:%s: %s (rule skipped)"):format(relpath, line, reason))
     end
   end

@@ -147,6 +147,10 @@ local function provenance(input)
     p.excluded_adrs[#p.excluded_adrs + 1] = { relpath = a.relpath, status = a.status }
   end
   for _, c in ipairs(input.cut or {}) do p.cut[#p.cut + 1] = c end
+  p.broken_rules = {}
+  for _, r in ipairs(g.skipped_rules or {}) do
+    if r.broken then p.broken_rules[#p.broken_rules + 1] = { relpath = r.relpath, reason = r.reason } end
+  end
   return p
 end
 

@@ -289,6 +289,12 @@ local function context_used(p)
   parts[#parts + 1] = listed("Rules sent to the panel", p.rules or {}, "none matched this story.", function(r)
     return md.code(r.relpath) .. ": " .. why_text(r.why)
   end)
+  if p.broken_rules and #p.broken_rules > 0 then
+    -- a rule that could not be read may have been an alwaysApply one: the reader must see it
+    parts[#parts + 1] = listed("Rules skipped, never reviewed (fix them and run again)", p.broken_rules, "", function(r)
+      return md.code(r.relpath) .. ": " .. md.escape_inline(r.reason or "could not be read")
+    end)
+  end
   parts[#parts + 1] = listed("ADRs", p.adrs or {}, "none in force.", function(a)
     local s = md.code(a.relpath or a.id)
     if not blank(a.status) then s = s .. " (" .. md.escape_inline(a.status) .. ")" end
