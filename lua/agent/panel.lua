@@ -495,7 +495,7 @@ end
 -- The provider and model of one member: --provider on the command line wins outright; else
 -- config panel.overrides.<id>, then the script's own fields, then the run's choice.
 local function choose_for(member, env)
-  local p = member.persona
+  local p = member.persona or {} -- a script that failed to load chose nothing itself
   if env.explicit_provider then return env.provider, env.model end
   local ov = env.config and env.config.panel and type(env.config.panel.overrides) == "table"
     and env.config.panel.overrides[member.id] or {}
@@ -667,7 +667,12 @@ function M.review(members, env)
     local r = base_result(m)
     results[i] = r
     emit("start", i, r)
-    local request = m.status == "ok" and start_member(m, r, env, safe) or nil
+    local request = nil
+    if m.status == "ok" then
+      request = start_member(m, r, env, safe)
+    else
+      r.provider, r.model = choose_for(m, env) -- every result names them (docs/json.md)
+    end
     if request then
       requests[#requests + 1] = request
       owner[#requests] = i

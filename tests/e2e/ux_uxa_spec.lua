@@ -213,3 +213,22 @@ describe("a rule with broken frontmatter", function()
     assert.is_nil(t.read(root .. "/" .. RUNBOOK):find("Rules skipped", 1, true))
   end)
 end)
+
+describe("panel --json", function()
+  after_each(t.cleanup)
+
+  it("gives a persona whose script failed to load its provider and model, like every result", function()
+    local root = repo()
+    t.write(root .. "/.agent/personas/security.lua", "return {\n")
+    local r = agent(root, { "panel", ID, "--json" })
+    assert.are.equal(3, r.code, r.stderr)
+    local doc = require("cjson").decode(r.stdout)
+    local seen = 0
+    for _, p in ipairs(doc.personas) do
+      assert.are.equal("offline", p.provider, p.id)
+      assert.is_string(p.model, p.id)
+      if p.status == "script_error" then seen = seen + 1 end
+    end
+    assert.are.equal(1, seen)
+  end)
+end)
