@@ -155,9 +155,11 @@ local PLACEHOLDERS = {
   "%[Component%]",
 }
 
--- The line as it renders, roughly: code spans dropped, backslash escapes undone.
+-- The line as it renders, roughly: code spans dropped, backslash escapes undone. A brace
+-- escaped as `\{` was written as text on purpose (story text quoted in the runbook is, by
+-- text.escape_braces): it becomes a parenthesis, which no placeholder shape holds.
 local function visible_text(line)
-  return (line:gsub("(`+).-%1", ""):gsub("\\(%p)", "%1"))
+  return (line:gsub("(`+).-%1", ""):gsub("\\{", "("):gsub("\\}", ")"):gsub("\\(%p)", "%1"))
 end
 
 -- The Gate Report section quotes gate messages, which name the placeholders they found:

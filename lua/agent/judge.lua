@@ -86,12 +86,12 @@ end
 -- is what a writer is told, never what they wrote.
 local function comment_stripper()
   local open = false
-  return function(line)
+  local function strip(line)
     local out, pos = {}, 1
     while pos <= #line do
       if open then
         local _, e = line:find("-->", pos, true)
-        if not e then return table.concat(out) end
+        if not e then break end
         open, pos = false, e + 1
       else
         local s = line:find("<!--", pos, true)
@@ -101,6 +101,10 @@ local function comment_stripper()
       end
     end
     return table.concat(out)
+  end
+  return function(line)
+    if not open and not line:find("<!--", 1, true) then return line end
+    return (strip(line):gsub("(%S)%s%s+", "%1 "):gsub("%s+$", "")) -- "a <!-- b --> c" reads "a c"
   end
 end
 
@@ -423,6 +427,9 @@ local function section_markdown(entries, field_title)
     end
   end
   local out = {}
+  local escape = text_mod.escape_braces -- quoted text is never a placeholder
+  for i, q in ipairs(story) do story[i] = escape(q) end
+  for i, q in ipairs(standards) do standards[i] = escape(q) end
   if #guidance > 0 then out[#out + 1] = "Required: " .. table.concat(guidance, " ") end
   if #story > 0 then
     out[#out + 1] = "What the story says:\n" .. table.concat(story, "\n")

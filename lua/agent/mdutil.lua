@@ -46,7 +46,7 @@ end
 function M.escape_inline(text)
   local s = tostring(text)
   s = s:gsub("%s*[\r\n]%s*", " ")
-  s = s:gsub("[\\`*_%[%]<>|]", "\\%0")
+  s = s:gsub("[\\`*_%[%]<>|{}]", "\\%0")
   if s:match("^[#+%-=]") then
     s = "\\" .. s
   else

@@ -8,7 +8,8 @@
 -- Also the repair call made when the gates reject a model-written runbook.
 local cjson = require("cjson")
 local text_mod = require("agent.text")
-local language = require("agent.mdutil").language
+local mdutil = require("agent.mdutil")
+local language = mdutil.language
 
 local M = {}
 
@@ -69,7 +70,8 @@ end
 
 -- Story text made safe to embed under a runbook heading: redacted (opts: the run's
 -- redact.text options, {emails=, ips=}), headings turned into bold lines (a story's
--- "## Notes" must not open a runbook section), fences left intact.
+-- "## Notes" must not open a runbook section), braces outside code escaped (`{tenant_id}` is
+-- the story's text, not a template placeholder), fences left intact.
 local function embeddable(text, opts)
   if not text then return nil end
   local redacted = require("agent.redact").text(text, opts)
@@ -81,7 +83,7 @@ local function embeddable(text, opts)
       out[#out + 1] = line
     end
   end
-  return text_or_nil(table.concat(out, "\n"))
+  return text_or_nil(text_mod.escape_braces(table.concat(out, "\n")))
 end
 M.embeddable = embeddable
 
@@ -180,11 +182,12 @@ local function redact_options(input)
 end
 
 -- The story as prose names it: "INFRA-012 (Idempotent order creation)", or the bare ID when
--- its title is empty (never "()").
-local function story_name(story)
+-- its title is empty (never "()"). markdown: the title escaped for a markdown paragraph (else
+-- plain, for a code comment).
+local function story_name(story, markdown)
   local title = story.title
   if type(title) ~= "string" or not title:find("%S") then return story.id end
-  return ("%s (%s)"):format(story.id, title)
+  return ("%s (%s)"):format(story.id, markdown and mdutil.escape_inline(title) or title)
 end
 
 local function goal(story, red)
@@ -195,7 +198,7 @@ local function goal(story, red)
   if user_story then parts[#parts + 1] = "User story: " .. user_story end
   if #parts == 0 then
     return ("TBD: implement %s. The story has no Problem Statement or User Story section; add them to "
-      .. "`%s` and regenerate this runbook so the goal can be stated from them."):format(story_name(story),
+      .. "`%s` and regenerate this runbook so the goal can be stated from them."):format(story_name(story, true),
       story.relpath or "the story")
   end
   return table.concat(parts, "\n\n")
@@ -276,19 +279,19 @@ local function offline_changes(input, red)
       order[#order + 1] = comp
     end
     local said = mentions(units, path, red)
-    local because = #said > 0 and (" The story says: " .. table.concat(said, "; ") .. ".") or ""
+    local because = #said > 0 and (" The story says: " .. text_mod.escape_braces(table.concat(said, "; ")) .. ".") or ""
     local op
     if file_exists(input, path) then
       op = { op = "MODIFY", path = path, blocks = {},
              description = ("Change this file for %s.%s Make the edits the acceptance criteria in the "
                .. "Verification Plan require of it. This offline runbook quotes no current code, so the exact "
                .. "SEARCH/REPLACE edits are written at implementation time (or by a run with a model provider).")
-               :format(story_name(story), because) }
+               :format(story_name(story, true), because) }
     else
       op = { op = "NEW", path = path, lang = language(path),
              description = ("Create this file for %s.%s It starts with the header below; its "
                .. "implementation follows the acceptance criteria in the Verification Plan.")
-               :format(story_name(story), because),
+               :format(story_name(story, true), because),
              content = new_file_header(path, story, said) }
     end
     table.insert(groups[comp].ops, op)

@@ -127,6 +127,47 @@ end
 
 -- ---- Template placeholders ---------------------------------------------------------------
 
+-- The line with f applied to each stretch outside its code spans (a span runs from a run
+-- of backticks to the next run of the same length; an unclosed run is text).
+local function outside_code_spans(line, f)
+  local out, pos = {}, 1
+  while true do
+    local s, e = line:find("`+", pos)
+    if not s then break end
+    local run, from = line:sub(s, e), e + 1
+    local close_s, close_e
+    repeat
+      close_s, close_e = line:find("`+", from)
+      from = close_e and close_e + 1
+    until not close_s or close_e - close_s + 1 == #run
+    if not close_s then break end
+    out[#out + 1] = f(line:sub(pos, s - 1))
+    out[#out + 1] = line:sub(s, close_e)
+    pos = close_e + 1
+  end
+  out[#out + 1] = f(line:sub(pos))
+  return table.concat(out)
+end
+
+local function escape_brace_text(s)
+  return (s:gsub("\\?([{}])", "\\%1")) -- an escaped brace stays escaped once
+end
+
+-- escape_braces(markdown) -> the markdown with every `{` and `}` outside code (fenced blocks
+-- and code spans) backslash-escaped. It renders the same; the escape marks the braces as
+-- text written on purpose, so `{tenant_id}` quoted from a story is never taken for a
+-- template's unfilled `{placeholder}` (docs/runbook-format.md, the placeholders gate).
+-- Not in agent.md: scripts escape with escape_inline, which escapes braces too.
+function M.escape_braces(markdown)
+  local text = tostring(markdown)
+  if not text:find("[{}]") then return text end
+  local out, fence = {}, M.fences()
+  for _, line in M.lines(text) do
+    out[#out + 1] = fence(line) == nil and outside_code_spans(line, escape_brace_text) or line
+  end
+  return table.concat(out, "\n") .. (text:find("\n$") and "\n" or "")
+end
+
 -- HTML elements a markdown text may use as they are: `<br>` is markup, not a placeholder.
 local HTML_TAGS = {}
 for tag in ([[a abbr b blockquote br code dd del details div dl dt em h1 h2 h3 h4 h5 h6 hr i img

@@ -107,14 +107,14 @@ describe("gates", function()
       local text = runbook_text(nil, { body = {
         ["Goal Description"] = "{panel_checks}",
         ["Compliance Checklist"] = "Story <STORY-ID>: {{ title }}",
-        ["Verification Plan"] = "Run `{not_a_placeholder}` and\n\n```\n{also_fine} <STORY-ID>\n```\n\nthen \\{escaped\\_too}",
+        ["Verification Plan"] = "Run `{not_a_placeholder}` and\n\n```\n{also_fine} <STORY-ID>\n```\n\nthen {escaped\\_too} but \\{tenant\\_id\\} is text",
         ["Rollback Plan"] = "### [Component]\n\nRevert <Title>.",
       } })
       assert.are.same({
         line_of(text, "{panel_checks}") .. ": unfilled placeholder '{panel_checks}'",
         line_of(text, "Story <STORY-ID>") .. ": unfilled placeholder '<STORY-ID>'", -- each one on a line
         line_of(text, "Story <STORY-ID>") .. ": unfilled placeholder '{{ title }}'",
-        line_of(text, "\\{escaped") .. ": unfilled placeholder '{escaped_too}'",
+        line_of(text, "{escaped") .. ": unfilled placeholder '{escaped_too}'", -- an escaped brace is literal
         line_of(text, "### [Component]") .. ": unfilled placeholder '[Component]'",
         line_of(text, "Revert <Title>") .. ": unfilled placeholder '<Title>'",
       }, found(gates.check(text, root)))

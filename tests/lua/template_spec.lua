@@ -270,7 +270,7 @@ describe("the runbook template", function()
     local doc = full_doc()
     doc.gate_report = { { line = 9, message = "unfilled placeholder '{panel_checks}'" } }
     local out = render(doc)
-    assert.matches("line 9: unfilled placeholder '{panel\\_checks}'", out, 1, true)
+    assert.matches("line 9: unfilled placeholder '\\{panel\\_checks\\}'", out, 1, true)
     assert.are.same({}, gates.check(out, repo()))
   end)
 
