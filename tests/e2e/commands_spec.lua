@@ -630,7 +630,7 @@ describe("the machine interface", function()
     { { "which", "persona", "qa", "--json" }, 0, "shadows" },
     { { "which", "persona", "zz", "--json" }, 1, "found" },
     { { "lua", "--json", "script.lua" }, 0, "result" },
-    { { "lua", "--json", "missing.lua" }, 3, "error" },
+    { { "lua", "--json", "missing.lua" }, 1, "error" }, -- a missing input fails (1), like every command
     { { "help", "--json" }, 0, "commands" },
     { { "help", "frob", "--json" }, 2, "error" },
     { { "version", "--json" }, 0, "lua" },

@@ -203,3 +203,31 @@ describe("story text in braces", function()
     assert.are.equal(0, agent(root, { "check-runbook", "INFRA-030" }).code)
   end)
 end)
+
+describe("agent lua's exit status", function()
+  after_each(t.cleanup)
+
+  it("is the script's integer in 0-255; any other is refused naming it, and a missing file exits 1", function()
+    local dir = t.tmpdir()
+    for _, case in ipairs({ { "7", 7 }, { "255", 255 }, { "0", 0 }, { "256", 3 }, { "-1", 3 }, { "1 << 40", 3 } }) do
+      t.write(dir .. "/s.lua", "return " .. case[1] .. "\n")
+      local r = agent(dir, { "lua", "s.lua" })
+      assert.are.equal(case[2], r.code, case[1])
+      local j = agent(dir, { "lua", "--json", "s.lua" })
+      assert.are.equal(case[2], j.code, case[1])
+      local doc = require("cjson").decode(j.stdout)
+      if case[2] == 3 then
+        assert.matches("s.lua returned " .. math.tointeger(load("return " .. case[1])()) .. ", which is not an exit status",
+          r.stderr, 1, true)
+        assert.are.equal(3, doc.error.exit)
+      else
+        assert.are.equal(case[2], doc.exit)
+      end
+    end
+    local r = agent(dir, { "lua", "missing.lua" })
+    assert.are.equal(1, r.code)
+    assert.matches("cannot read 'missing.lua'", r.stderr, 1, true)
+    t.write(dir .. "/bad.lua", "return (\n")
+    assert.are.equal(3, agent(dir, { "lua", "bad.lua" }).code)
+  end)
+end)

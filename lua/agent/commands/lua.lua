@@ -21,9 +21,32 @@ local function redirect_output()
   end
 end
 
+-- The exit status a script's result asks for: its integer, or 0 for anything else. A process
+-- can exit with 0-255 only, and the shell would wrap 256 to 0 (success): refused.
+local function exit_status(file, result)
+  if math.type(result) ~= "integer" then return cli.EXIT.ok end
+  if result < 0 or result > 255 then
+    cli.fail(cli.EXIT.script, ("%s returned %d, which is not an exit status (0-255)"):format(file, result))
+  end
+  return result
+end
+
+-- Fails (exit 1) for a file that cannot be read, as every command does for a missing input;
+-- a file that reads but does not compile is the script's error (exit 3).
+local function load_script(file)
+  local f, err = io.open(file, "rb")
+  if not f then
+    cli.fail(cli.EXIT.fail, ("lua: cannot read '%s': %s"):format(file, (tostring(err):gsub("^.-: ", ""))))
+  end
+  f:close()
+  local chunk, cerr = loadfile(file, "t")
+  if not chunk then cli.fail(cli.EXIT.script, cerr) end
+  return chunk
+end
+
 -- {"exit": n, "result": v}: an integer result is the exit status, anything else the result.
-local function json_result(result)
-  local exit = math.type(result) == "integer" and result or cli.EXIT.ok
+local function json_result(file, result)
+  local exit = exit_status(file, result)
   local value = result
   if value == nil or math.type(value) == "integer" then value = json.null end
   local ok, text = pcall(json.encode, { exit = exit, result = value })
@@ -44,7 +67,8 @@ return {
   args = { { name = "FILE", required = true, complete = "files" }, { name = "ARGS", many = true, complete = "files" } },
   help = [[The file sees the global `arg` (arg[0] = FILE, arg[1..] = ARGS) and may
 require "agent", "agent.fs", "agent.rules" and every other module. If it returns an
-integer, that is the exit status. Flags after FILE belong to the script.
+integer, that is the exit status (0-255; any other integer is a script error, exit 3).
+Flags after FILE belong to the script. A FILE that cannot be read exits 1.
 
 With --json (before FILE) whatever the script prints goes to stderr, and stdout gets one
 document: {"exit": status, "result": the value it returned (null for none or an integer)}.
@@ -55,8 +79,7 @@ Examples:
   agent lua --json report.lua | jq .result]],
   run = function(opts)
     local file = opts.args[1]
-    local chunk, err = loadfile(file, "t")
-    if not chunk then cli.fail(cli.EXIT.script, err) end
+    local chunk = load_script(file)
     local script_arg = { [0] = file }
     for i = 2, #opts.args do script_arg[i - 1] = opts.args[i] end
     _G.arg = script_arg
@@ -74,7 +97,7 @@ Examples:
       if opts.json then cli.write_json_error(cli.EXIT.script, result:match("^[^\n]*")) end
       return cli.EXIT.script
     end
-    if opts.json then return json_result(result) end
-    return math.type(result) == "integer" and result or cli.EXIT.ok
+    if opts.json then return json_result(file, result) end
+    return exit_status(file, result)
   end,
 }
