@@ -231,6 +231,7 @@ local function read_layer(path, file, warn)
   if not is_mapping(data) then
     return nil, ("%s: expected a mapping of sections (agent:, panel:, ...), got %s"):format(file, shown(data))
   end
+  require("agent.log").debug(("config: read %s"):format(file))
   local unknown = {}
   local cerr = check(data, SCHEMA, "", unknown, file)
   if cerr then return nil, cerr end

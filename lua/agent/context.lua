@@ -147,14 +147,17 @@ local function gather_rules(ctx, named, tree)
   end
   sel, why = rules.select(rest, tree)
   for i, rule in ipairs(sel) do chosen[rule] = why_text(why[i], "tree") end
+  local log = require("agent.log")
   for _, rule in ipairs(parsed) do
     if chosen[rule] then
       rule.why = chosen[rule]
       g.rules[#g.rules + 1] = rule
+      log.debug(("rule %s: selected (%s)"):format(rule.relpath, rule.why))
     else
       local reason = #rule.globs == 0 and "no globs and alwaysApply is not true"
         or ("no file matched its globs ('%s')"):format(table.concat(rule.globs, "', '"))
       g.skipped_rules[#g.skipped_rules + 1] = { relpath = rule.relpath, reason = reason }
+      log.debug(("rule %s: not selected (%s)"):format(rule.relpath, reason))
     end
   end
 end

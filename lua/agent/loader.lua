@@ -322,6 +322,11 @@ function M.load_script(kind, name, skip)
       return v
     end,
   }
+  local log = require("agent.log")
+  if log.enabled("debug") then
+    log.debug(("search path: %s/%s.lua -> %s (%s%s)"):format(kind, name, c.path, c.origin or "?",
+      #found > idx and (", shadows " .. (#found - idx)) or ""))
+  end
   local ok, val, kind2 = run_candidate(c, kind, extra)
   if not ok then return nil, val, kind2 end
   return val, c

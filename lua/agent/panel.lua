@@ -11,6 +11,7 @@
 local host = require("agent.host")
 local loader = require("agent.loader")
 local sys = require("agent.sys")
+local log = require("agent.log")
 local api = require("agent.script_api")
 local judge = require("agent.judge")
 local findings_mod = require("agent.findings")
@@ -282,7 +283,21 @@ end
 
 -- One batch of calls through the cache and the providers, each reply's attempts, time and
 -- tokens added to its outcome (outcomes[indices[k]] for batch_calls[k]) as it arrives.
-local function run_batch(env, outcomes, indices, batch_calls, emit)
+-- The debug line of one call's result: answered by the cache, or the provider's timing.
+local function log_call(label, call, result)
+  if not log.enabled("debug") then return end
+  local who = ("%s: %s/%s"):format(tostring(label), tostring(call.provider), tostring(call.model))
+  if result.cached then
+    log.debug(who .. ": cache hit")
+  elseif result.reply then
+    log.debug(("%s: cache miss; replied in %d ms (%d attempt%s)"):format(who, result.reply.elapsed_ms or 0,
+      result.reply.attempts or 1, (result.reply.attempts or 1) == 1 and "" or "s"))
+  else
+    log.debug(("%s: cache miss; failed after %d ms: %s"):format(who, result.elapsed_ms or 0, tostring(result.error)))
+  end
+end
+
+local function run_batch(env, outcomes, indices, batch_calls, emit, labels)
   local t0 = sys.clock()
   return cache.run(env.store, batch_calls, {
     timeout = env.timeout, deadline = remaining_s(env), retries = env.retries, parallel = env.jobs,
@@ -292,6 +307,7 @@ local function run_batch(env, outcomes, indices, batch_calls, emit)
       count_attempts(o, result, t0)
       o.cached = o.cached and result.cached == true
       add_usage(o.tokens, result.reply, result.cached)
+      log_call(labels[indices[k]], batch_calls[k], result)
       emit("reply", indices[k], result)
     end,
     on_progress = function(k, chars) emit("progress", indices[k], chars) end,
@@ -348,13 +364,14 @@ function M.ask(requests, env)
   env = env or {}
   local emit = env.on_event or function() end
   local redact_opts = env.config and env.config.redact or {}
-  local outcomes, calls, idx = {}, {}, {}
+  local outcomes, calls, idx, labels = {}, {}, {}, {}
   for i, r in ipairs(requests) do
+    labels[i] = r.label or i
     local call, counts = redacted_call(r.call, redact_opts)
     outcomes[i] = { tokens = { input = 0, output = 0 }, attempts = 0, cached = true, elapsed_ms = 0, redactions = counts }
     calls[i], idx[i] = call, i
   end
-  local first = run_batch(env, outcomes, idx, calls, emit)
+  local first = run_batch(env, outcomes, idx, calls, emit, labels)
   local sig = host.interrupted()
   if sig then
     -- the replies that arrived are cached; judging them now would only be cut short too
@@ -363,7 +380,7 @@ function M.ask(requests, env)
   end
   local retry = judge_first(requests, calls, first, outcomes, redact_opts, emit)
   if #retry.indices > 0 then
-    judge_retry(requests, retry, run_batch(env, outcomes, retry.indices, retry.calls, emit), outcomes)
+    judge_retry(requests, retry, run_batch(env, outcomes, retry.indices, retry.calls, emit, labels), outcomes)
   end
   return outcomes
 end
@@ -617,6 +634,8 @@ local function start_member(m, r, env, safe)
   local text, report = require("agent.context").render(env.gathered, { role = role, budget_tokens = budget })
   r.redactions = require("agent.redact").merge_counts({}, report.redactions or {})
   r.cut = report.cut or {}
+  log.debug(("context for %s: %d of %d tokens, %d item%s cut%s"):format(r.name, report.tokens or 0, report.budget_tokens or 0,
+    #r.cut, #r.cut == 1 and "" or "s", #r.cut > 0 and (" (" .. table.concat(r.cut, ", ") .. ")") or ""))
   r.refs = sent_refs(env.gathered or {}, role, report, env.story.relpath)
   local offline = is_offline(name)
   local ctx = loader.readonly({

@@ -232,3 +232,40 @@ describe("panel --json", function()
     assert.are.equal(1, seen)
   end)
 end)
+
+describe("-v/--verbose", function()
+  after_each(t.cleanup)
+
+  local DEBUG = {
+    "config: read %.agent/etc/agent%.yaml",
+    "search path: personas/security%.lua %-> [^\n]+/personas/security%.lua %(",
+    "rule %.agent/rules/000%-core%.mdc: selected %(alwaysApply: true%)",
+    "rule %.agent/rules/600%-web%-ui%.mdc: not selected %(no file matched its globs",
+    "context for @Security: %d+ of 100000 tokens, 0 items cut",
+  }
+
+  it("shows the config read, search-path hits, rule selection and budget cuts; without -v none of it", function()
+    local root = repo()
+    config(root)
+    local v = agent(root, { "panel", ID, "-v" })
+    assert.are.equal(0, v.code, v.stderr)
+    for _, p in ipairs(DEBUG) do assert.matches(p, v.stderr) end
+    local quiet = agent(root, { "panel", ID })
+    for _, p in ipairs(DEBUG) do assert.is_nil(quiet.stderr:match(p), p) end
+  end)
+
+  it("shows each model call's cache miss with its timing, then the cache hit", function()
+    local srv = t.start_server("llm_server.py", {})
+    local root = repo()
+    config(root, "panel:\n  personas: [security]\n")
+    local env = function() return { OPENAI_BASE_URL = srv.url .. "/v1", OPENAI_API_KEY = "sk-test" } end
+    local first = agent(root, { "panel", ID, "--provider", "openai", "-v" }, env())
+    local second = agent(root, { "panel", ID, "--provider", "openai", "-v" }, env())
+    local plain = agent(root, { "panel", ID, "--provider", "openai" }, env())
+    srv.stop()
+    assert.matches("security: openai/[^:]+: cache miss; replied in %d+ ms %(1 attempt%)", first.stderr)
+    assert.matches("security: openai/[^:]+: cache hit", second.stderr)
+    assert.is_nil(second.stderr:find("cache miss", 1, true), second.stderr)
+    assert.is_nil(plain.stderr:find("cache hit", 1, true), plain.stderr)
+  end)
+end)
