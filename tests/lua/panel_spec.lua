@@ -722,6 +722,11 @@ describe("cache", function()
     call.max_tokens = 8000
     assert.are_not.equal(small, cache.key(call))
     call.max_tokens = nil
+    -- kept per call table, but never past a change to the call
+    call.user = "u2"
+    assert.are.equal(cache.key({ provider = "openai", model = "m", system = "s", user = "u2" }), cache.key(call))
+    call.user = "u"
+    assert.are.equal(k, cache.key(call))
     assert.are_not.equal(k, cache.key({ provider = "anthropic", model = "m", system = "s", user = "u" }))
     local root = t.tmpdir()
     local store = cache.open(root, "INFRA-012")
