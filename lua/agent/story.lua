@@ -15,10 +15,17 @@ local function default_story_bytes()
   return require("agent.config").defaults().limits.story_bytes
 end
 
--- A value safe to quote in a one-line message: control bytes escaped, long values cut.
+local function hex(bytes) return (bytes:gsub(".", function(c) return ("\\x%02X"):format(c:byte()) end)) end
+
+-- A value safe to quote in a one-line message and in a --json document: control bytes and
+-- bytes that are not UTF-8 escaped as \xNN (a UTF-8 character stays whole), long values cut
+-- after 77 characters.
 local function shown(s)
-  s = tostring(s):gsub("[%c\\]", function(c) return ("\\x%02X"):format(c:byte()) end)
-  if #s > 80 then s = s:sub(1, 77) .. "..." end
+  s = tostring(s):gsub("[%c\\]", hex):gsub("[\128-\255][\128-\191]*", function(seq)
+    if utf8.len(seq) == 1 then return seq end
+    return hex(seq)
+  end)
+  if utf8.len(s) > 80 then s = s:sub(1, utf8.offset(s, 78) - 1) .. "..." end
   return s
 end
 
@@ -38,7 +45,7 @@ function M.validate_id(id)
   if id:find("/", 1, true) or id:find("\\", 1, true) then return bad("it contains a path separator") end
   if id:find("..", 1, true) then return bad("it contains '..'") end
   if id:find("%s") then return bad("it contains whitespace") end
-  local other = id:match("[^%w%-]")
+  local other = id:match("[^%w%-][\128-\191]*") -- a whole UTF-8 character, not its first byte
   if other then return bad(("'%s' is not allowed (letters, digits and dashes only)"):format(shown(other))) end
   if not id:find("^%a") then return bad("it must start with a letter") end
   if not id:find("-", 1, true) then return bad("it must contain a dash, like INFRA-012") end
