@@ -247,3 +247,21 @@ describe("a non-ASCII story ID", function()
     assert.matches("'\\xC3' is not allowed", require("cjson").decode(bad.stdout).error.message, 1, true)
   end)
 end)
+
+describe("new-runbook --force over an ACCEPTED runbook", function()
+  after_each(t.cleanup)
+
+  it("warns that the approval is gone and keeps the accepted one as .bak", function()
+    local root = repo()
+    assert.are.equal(0, agent(root, { "new-runbook", "INFRA-012" }).code)
+    assert.are.equal(0, agent(root, { "accept", "INFRA-012" }).code)
+    local r = agent(root, { "new-runbook", "INFRA-012", "--force" })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("INFRA-012-runbook.md was ACCEPTED; it is replaced by a PROPOSED runbook that must be accepted again",
+      r.stderr, 1, true)
+    assert.matches("Status: PROPOSED", runbook_of(root, "INFRA-012"), 1, true)
+    assert.matches("Status: ACCEPTED", t.read(root .. "/.agent/cache/runbooks/INFRA/INFRA-012-runbook.md.bak"), 1, true)
+    local again = agent(root, { "new-runbook", "INFRA-012", "--force" }) -- PROPOSED over PROPOSED: nothing to say
+    assert.is_nil(again.stderr:find("must be accepted again", 1, true))
+  end)
+end)

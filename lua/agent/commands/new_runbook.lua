@@ -24,7 +24,8 @@ local M = {
 }
 
 M.flags = {
-  { name = "force", type = "boolean", help = "replace an existing runbook (the old one is kept as <name>.bak)" },
+  { name = "force", type = "boolean",
+    help = "replace an existing runbook, even an ACCEPTED one, with a warning (the old one is kept as <name>.bak)" },
   { name = "dry-run", type = "boolean", help = "print the runbook on stdout instead of writing it" },
 }
 for _, f in ipairs(review.REVIEW_FLAGS) do M.flags[#M.flags + 1] = f end
@@ -220,14 +221,27 @@ local function render_and_gate(S, doc, input)
   return text, problems, repair
 end
 
+-- --force over a runbook past PROPOSED (ACCEPTED, IMPLEMENTED...) takes its approval away:
+-- said on stderr, since the new one must go through review and accept again.
+local function warn_replaced(S, path, old)
+  local status = (require("agent.runbook").parse(old) or {}).status
+  if status and status ~= "PROPOSED" then
+    log.warn(("%s was %s; it is replaced by a PROPOSED runbook that must be accepted again (the %s one is kept "
+      .. "as %s.bak)"):format(relpath(S, path), status, status, relpath(S, path)))
+  end
+end
+
 local function write(S, path, text)
+  local previous
   if fs.exists(path) then
     local old, err = fs.read(path)
+    previous = old
     if old then old, err = fs.write(path .. ".bak", old) end
     if not old then cli.fail(cli.EXIT.fail, ("cannot keep the old runbook as .bak: %s"):format(strip_root(S, err))) end
   end
   local ok, err = fs.write(path, text)
   if not ok then cli.fail(cli.EXIT.fail, err) end
+  if previous then warn_replaced(S, path, previous) end
 end
 
 -- The JSON log event of the synthesis or repair call (text mode has its own lines).
