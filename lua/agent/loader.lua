@@ -124,6 +124,17 @@ function M.resolve(kind, relpath)
   return found[1], found
 end
 
+-- The candidates a resolve() winner shadows (found[2..]), as `agent which` and `agent
+-- personas show` both report them: the copy inside the binary behind an installed built-in
+-- is the same built-in file, not a script being shadowed, so it is left out.
+function M.shadowed(found)
+  local out = {}
+  for i = 2, #found do
+    if not (found[i].embedded and found[i - 1].builtin) then out[#out + 1] = found[i] end
+  end
+  return out
+end
+
 -- Names (without .lua) of every script of a kind on the search path, sorted.
 function M.list(kind)
   local names = {}

@@ -265,3 +265,27 @@ describe("new-runbook --force over an ACCEPTED runbook", function()
     assert.is_nil(again.stderr:find("must be accepted again", 1, true))
   end)
 end)
+
+describe("which persona and personas show", function()
+  after_each(t.cleanup)
+
+  it("agree on what a persona shadows, built-in or overridden", function()
+    local root = repo()
+    local cjson = require("cjson")
+    local function both()
+      local which = cjson.decode(agent(root, { "which", "persona", "architect", "--json" }).stdout)
+      local show = cjson.decode(agent(root, { "personas", "show", "architect", "--json" }).stdout)
+      return which.shadows, show.shadows
+    end
+    local w, s = both()
+    assert.are.equal(#s, #w)
+    t.write(root .. "/.agent/personas/architect.lua", "return agent.persona.base('architect')\n")
+    w, s = both()
+    assert.are.equal(#s, #w)
+    assert.is_true(#w >= 1)
+    for i = 1, #w do assert.are.equal(s[i].file, w[i].path:sub(-#s[i].file)) end
+    local plain = agent(root, { "which", "persona", "architect" })
+    local _, lines = plain.stdout:gsub("\n  shadows ", "")
+    assert.are.equal(#w, lines)
+  end)
+end)

@@ -56,11 +56,8 @@ function M.describe(ctx, m, on_panel)
   local shadows = json.array({})
   if origin ~= "roster" then
     local _, found = loader.resolve("personas", m.id .. ".lua")
-    for i = 2, #found do
-      -- the copy inside the binary behind an installed one is the same built-in, not news
-      if not (found[i].embedded and found[i - 1].builtin) then
-        shadows[#shadows + 1] = { file = list.shown(ctx.root, found[i].path), origin = list.origin(found[i].origin) }
-      end
+    for _, c in ipairs(loader.shadowed(found)) do
+      shadows[#shadows + 1] = { file = list.shown(ctx.root, c.path), origin = list.origin(c.origin) }
     end
   end
   local doc = { id = m.id, file = m.file, origin = origin, shadows = shadows, on_panel = on_panel, status = m.status }

@@ -49,15 +49,17 @@ Examples:
       log.error(msg)
       return cli.EXIT.fail
     end
+    local shadowed = loader.shadowed(found)
     if ctx.json then
-      local list = {}
-      for i, c in ipairs(found) do list[i] = { path = c.path, origin = c.origin } end
-      io.stdout:write(json.encode({ kind = opts.args[1], name = name, found = true, path = winner.path, origin = winner.origin, shadows = json.array({ table.unpack(list, 2) }) }), "\n")
+      local list = json.array({})
+      for i, c in ipairs(shadowed) do list[i] = { path = c.path, origin = c.origin } end
+      io.stdout:write(json.encode({ kind = opts.args[1], name = name, found = true, path = winner.path,
+        origin = winner.origin, shadows = list }), "\n")
       return cli.EXIT.ok
     end
     io.stdout:write(("%s (%s)\n"):format(winner.path, winner.origin))
-    for i = 2, #found do
-      io.stdout:write(("  shadows %s (%s)\n"):format(found[i].path, found[i].origin))
+    for _, c in ipairs(shadowed) do
+      io.stdout:write(("  shadows %s (%s)\n"):format(c.path, c.origin))
     end
     return cli.EXIT.ok
   end,
