@@ -25,7 +25,10 @@ return {
     { text = "Metrics and health checks: /healthz and /metrics for Prometheus/Grafana",
       field = "quality.metrics",
       evidence = { "metric", "metrics", "prometheus", "grafana", "/healthz", "/metrics", "health check",
-                   "healthcheck", "readiness", "liveness", "dashboard", "alert", "alerts", "slo", "sli" },
+                   "healthcheck", "readiness", "liveness", "dashboard", "alert", "alerts", "slo", "sli",
+                   -- a metric named in the story: its kind, or a Prometheus name's unit suffix
+                   "counter", "counters", "counted by", "gauge", "gauges", "histogram", "histograms",
+                   "_total", "_seconds", "_bucket" },
       guidance = "Expose /healthz (liveness and readiness) and /metrics; add counters and latency histograms for "
         .. "the new paths and an alert on their error rate." },
     { text = "Tracing: OpenTelemetry spans for new flows",

@@ -413,6 +413,15 @@ end
 
 -- ---- Offline review ----------------------------------------------------------------------
 
+-- A section title as words inside a sentence: lower-cased, but for acronyms (a word with two
+-- capitals or more: "CI/CD Pipeline" -> "CI/CD pipeline", "API Definition" -> "API definition").
+local function in_prose(title)
+  return (title:gsub("%S+", function(word)
+    local _, capitals = word:gsub("%u", "")
+    return capitals >= 2 and word or word:lower()
+  end))
+end
+
 local function section_markdown(entries, field_title)
   local guidance, story, standards, seen = {}, {}, {}, {}
   for _, e in ipairs(entries) do
@@ -434,7 +443,7 @@ local function section_markdown(entries, field_title)
   if #story > 0 then
     out[#out + 1] = "What the story says:\n" .. table.concat(story, "\n")
   else
-    out[#out + 1] = ("The story does not specify the %s; settle it before implementation."):format(field_title:lower())
+    out[#out + 1] = ("The story does not specify the %s; settle it before implementation."):format(in_prose(field_title))
   end
   if #standards > 0 then out[#out + 1] = "What the governance documents require:\n" .. table.concat(standards, "\n") end
   return table.concat(out, "\n\n")
