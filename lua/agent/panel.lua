@@ -212,8 +212,8 @@ function M.load(root, config)
   for _, m in ipairs(members) do by_role[m.role] = m end
   local panel = {}
   for i, id in ipairs(ids) do
-    local m, err = load_member(id, by_role[id], root)
-    if not m then return nil, err end
+    local m, merr = load_member(id, by_role[id], root)
+    if not m then return nil, merr end
     if m.persona then m.name, m.title = m.persona.name, m.persona.title end
     panel[i] = m
   end
