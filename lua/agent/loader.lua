@@ -335,8 +335,9 @@ function M.load_script(kind, name, skip)
   }
   local log = require("agent.log")
   if log.enabled("debug") then
+    local below = #M.shadowed({ table.unpack(found, idx) })
     log.debug(("search path: %s/%s.lua -> %s (%s%s)"):format(kind, name, c.path, c.origin or "?",
-      #found > idx and (", shadows " .. (#found - idx)) or ""))
+      below > 0 and (", shadows " .. below) or ""))
   end
   local ok, val, kind2 = run_candidate(c, kind, extra)
   if not ok then return nil, val, kind2 end
