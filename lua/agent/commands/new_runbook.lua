@@ -91,7 +91,7 @@ local function take_lock(S, dir, path)
   stay_inside(S, { dir, lock_path, path, path .. ".bak" })
   refuse_existing(S, path)
   local ok, err = fs.mkdir_p(dir)
-  if not ok then cli.fail(cli.EXIT.fail, err) end
+  if not ok then cli.fail(cli.EXIT.fail, ("cannot create %s: %s"):format(relpath(S, dir), paths.reason(err))) end
   local lock, lerr, code = fs.lock(lock_path, { wait = false })
   if not lock and code == "busy" then
     log.info(("another run on %s holds %s; waiting for it to finish"):format(S.story.id, relpath(S, lock_path)))
@@ -236,11 +236,15 @@ local function write(S, path, text)
   if fs.exists(path) then
     local old, err = fs.read(path)
     previous = old
-    if old then old, err = fs.write(path .. ".bak", old) end
-    if not old then cli.fail(cli.EXIT.fail, ("cannot keep the old runbook as .bak: %s"):format(strip_root(S, err))) end
+    local why = not old and ("cannot read %s: %s"):format(relpath(S, path), paths.reason(err))
+    if old then
+      local kept, werr = fs.write(path .. ".bak", old)
+      why = not kept and ("cannot write %s.bak: %s"):format(relpath(S, path), paths.reason(werr))
+    end
+    if why then cli.fail(cli.EXIT.fail, "cannot keep the old runbook as .bak: " .. why) end
   end
   local ok, err = fs.write(path, text)
-  if not ok then cli.fail(cli.EXIT.fail, err) end
+  if not ok then cli.fail(cli.EXIT.fail, ("cannot write %s: %s"):format(relpath(S, path), paths.reason(err))) end
   if previous then warn_replaced(S, path, previous) end
 end
 
