@@ -74,20 +74,17 @@ local function check_order(p, level, titles, from_line, to_line, add)
   return found
 end
 
--- The one line of text in the i-th section's own body (from its heading to the next heading
--- of any level), or nil when it holds none or several.
-local function sole_line(p, i)
+-- The non-blank lines of the i-th section's own body (from its heading to the next heading
+-- of any level), in order.
+local function body_text_lines(p, i)
   local h, next_h = p.sections[i], p.sections[i + 1]
   local stop = next_h and math.min(h.end_line, next_h.line - 1) or h.end_line
-  local found
+  local out = {}
   for n = h.line + 1, stop do
     local line = p.lines[n] or ""
-    if line:find("%S") then
-      if found then return nil end
-      found = line
-    end
+    if line:find("%S") then out[#out + 1] = line end
   end
-  return found
+  return out
 end
 
 local PLACEHOLDER_WORDS = { tbd = true, todo = true, fixme = true }
@@ -118,23 +115,14 @@ local function check_sections(p, add)
   end
 end
 
--- The first line of text in the i-th section's own body, or nil.
-local function first_line(p, i)
-  local h, next_h = p.sections[i], p.sections[i + 1]
-  local stop = next_h and math.min(h.end_line, next_h.line - 1) or h.end_line
-  for n = h.line + 1, stop do
-    local line = p.lines[n] or ""
-    if line:find("%S") then return line end
-  end
-end
-
 -- Any section whose whole body is TBD, TODO or FIXME (list marker and emphasis aside), or
 -- whose text starts "TBD:" (how an offline runbook marks a section the story left it no
 -- text for: it must be written before the runbook can be accepted).
 local function check_placeholder_sections(p, add)
   for i, h in ipairs(p.sections) do
-    local word = trim(sole_line(p, i) or ""):gsub("^[-*+]%s+", ""):gsub("[%*_%.:!]", "")
-    local lead = trim(first_line(p, i) or ""):gsub("^[-*+]%s+", ""):gsub("^[%*_]+", ""):match("^(%a+)[%*_]*:")
+    local body = body_text_lines(p, i)
+    local word = trim(#body == 1 and body[1] or ""):gsub("^[-*+]%s+", ""):gsub("[%*_%.:!]", "")
+    local lead = trim(body[1] or ""):gsub("^[-*+]%s+", ""):gsub("^[%*_]+", ""):match("^(%a+)[%*_]*:")
     if PLACEHOLDER_WORDS[word:lower()] then
       add(h.line, ("section '%s' is a placeholder ('%s')"):format(h.title, word))
     elseif lead and PLACEHOLDER_WORDS[lead:lower()] then

@@ -53,3 +53,31 @@ describe("the offline judge's units", function()
     assert.are.same({ "- [ ] filled in" }, texts("## AC\n\n- [ ] **Negative Test**: <what must not happen>.\n- [ ] filled in\n"))
   end)
 end)
+
+describe("the placeholder gate", function()
+  local gates = require("agent.gates")
+  local t = require("testutil")
+  after_each(t.cleanup)
+
+  local function placeholder_problems(body)
+    local text = "# X-1: T\n\nStatus: PROPOSED\n\n## Rollback Plan\n\n" .. body .. "\n"
+    local out = {}
+    for _, p in ipairs(gates.check(text, t.tmpdir())) do
+      if p.message:find("placeholder", 1, true) then out[#out + 1] = p.line .. ": " .. p.message end
+    end
+    return out
+  end
+
+  it("takes a section starting 'TBD:' (or **TODO**:) for unfilled, not one that only mentions TBD", function()
+    assert.are.same({ "5: section 'Rollback Plan' is a placeholder: it starts 'TBD:' and must be written before acceptance" },
+      placeholder_problems("TBD: the story has no rollback plan.\n\nMore text."))
+    assert.are.equal(1, #placeholder_problems("**TODO**: write it."))
+    assert.are.same({}, placeholder_problems("TBD values are resolved at deploy time: revert the tag."))
+  end)
+
+  it("reports every placeholder of a line, each once, and none in escaped braces", function()
+    assert.are.same({ "7: unfilled placeholder '<role>'", "7: unfilled placeholder '{{ x_y }}'",
+                      "7: unfilled placeholder '{a_b}'" },
+      placeholder_problems("As <role> {{ x_y }} {a_b} but \\{tenant\\_id\\} and `{c_d}`."))
+  end)
+end)
