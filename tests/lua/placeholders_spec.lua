@@ -60,9 +60,9 @@ describe("the placeholder gate", function()
   after_each(t.cleanup)
 
   local function placeholder_problems(body)
-    local text = "# X-1: T\n\nStatus: PROPOSED\n\n## Rollback Plan\n\n" .. body .. "\n"
+    local runbook = "# X-1: T\n\nStatus: PROPOSED\n\n## Rollback Plan\n\n" .. body .. "\n"
     local out = {}
-    for _, p in ipairs(gates.check(text, t.tmpdir())) do
+    for _, p in ipairs(gates.check(runbook, t.tmpdir())) do
       if p.message:find("placeholder", 1, true) then out[#out + 1] = p.line .. ": " .. p.message end
     end
     return out
