@@ -303,39 +303,7 @@ end)
 
 -- ---- Two runs at once ------------------------------------------------------------------------
 
--- Starts agent in the background. Returns {pid= (agent's own: env and valgrind exec it),
--- dir=, finish=function() -> {code, stdout, stderr}}.
-local function spawn(root, args, env)
-  local dir = t.tmpdir()
-  os.execute(("(%s </dev/null >%s/out 2>%s/err & echo $! >%s/pid; wait $!; echo $? >%s/code) &")
-    :format(t.command(args, { cwd = root, env = env }), t.q(dir), t.q(dir), t.q(dir), t.q(dir)))
-  local job = { dir = dir }
-  for _ = 1, 200 do
-    job.pid = (t.read(dir .. "/pid") or ""):match("^(%d+)\n")
-    if job.pid then break end
-    os.execute("sleep 0.05")
-  end
-  assert(job.pid, "agent did not start")
-  function job.finish(limit_s)
-    for _ = 1, (limit_s or 120) * 20 do
-      local code = t.read(dir .. "/code")
-      if code and code:match("%d") then
-        return { code = tonumber(code), stdout = t.read(dir .. "/out"), stderr = t.read(dir .. "/err") }
-      end
-      os.execute("sleep 0.05")
-    end
-    error("agent did not finish: " .. (t.read(dir .. "/err") or ""))
-  end
-  return job
-end
-
-local function wait_for(pred, what, limit_s)
-  for _ = 1, (limit_s or 60) * 20 do
-    if pred() then return end
-    os.execute("sleep 0.05")
-  end
-  error("timed out waiting for " .. what)
-end
+local spawn, wait_for = t.spawn, t.wait_for
 
 describe("runs on one story at once", function()
   local srv

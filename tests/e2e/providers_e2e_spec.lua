@@ -290,12 +290,25 @@ describe("new-runbook with a model, failing closed", function()
     it(("stops on SIG%s with status %d, keeping the replies that arrived and writing nothing"):format(sig, status), function()
       srv = start(scenario({ { match = "You are @QA", behavior = "hang" } }))
       local root = repo()
-      local out = t.tmpdir()
       local env = PROVIDERS.openai.env(srv.url)
-      local cmd = ("cd %s && env -u ANTHROPIC_API_KEY OPENAI_BASE_URL=%s OPENAI_API_KEY=%s NO_COLOR=1 timeout --preserve-status -s %s 2 %s new-runbook %s --provider openai >%s/out 2>%s/err")
-        :format(t.q(root), t.q(env.OPENAI_BASE_URL), t.q(KEY), sig, t.q(t.bin), ID, t.q(out), t.q(out))
-      local _, _, code = os.execute(cmd)
-      local err = t.read(out .. "/err")
+      local job = t.spawn(root, { "new-runbook", ID, "--provider", "openai" }, {
+        ANTHROPIC_API_KEY = false, OPENAI_BASE_URL = env.OPENAI_BASE_URL, OPENAI_API_KEY = KEY, NO_COLOR = "1" })
+      local cache_dir = root .. "/.agent/cache/panel/" .. ID
+      local function cached()
+        local c = io.popen("ls " .. t.q(cache_dir) .. " 2>/dev/null | wc -l")
+        local n = tonumber(c:read("a"))
+        c:close()
+        return n
+      end
+      -- signal once the other replies are cached and @QA's request hangs, however loaded the machine
+      t.wait_for(function()
+        local qa = false
+        for _, req in ipairs(requests(srv)) do qa = qa or req.prompt:find("You are @QA", 1, true) ~= nil end
+        return qa and cached() >= 5
+      end, "@QA's request and the other replies")
+      os.execute("kill -" .. sig .. " " .. job.pid)
+      local r = job.finish()
+      local code, err = r.code, r.stderr
       assert.are.equal(status, code, err)
       assert.matches("interrupted by SIG" .. sig, err)
       assert.matches("@Security: NO USABLE REVIEW: interrupted by SIG" .. sig, err)

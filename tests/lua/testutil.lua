@@ -111,6 +111,40 @@ function M.run(args, opts)
   return { code = code, stdout = M.read(dir .. "/stdout") or "", stderr = M.read(dir .. "/stderr") or "" }
 end
 
+-- Starts agent in the background. Returns {pid= (agent's own: env and valgrind exec it),
+-- dir=, finish=function() -> {code, stdout, stderr}}.
+function M.spawn(root, args, env)
+  local dir = M.tmpdir()
+  os.execute(("(%s </dev/null >%s/out 2>%s/err & echo $! >%s/pid; wait $!; echo $? >%s/code) &")
+    :format(M.command(args, { cwd = root, env = env }), M.q(dir), M.q(dir), M.q(dir), M.q(dir)))
+  local job = { dir = dir }
+  for _ = 1, 200 do
+    job.pid = (M.read(dir .. "/pid") or ""):match("^(%d+)\n")
+    if job.pid then break end
+    os.execute("sleep 0.05")
+  end
+  assert(job.pid, "agent did not start")
+  function job.finish(limit_s)
+    for _ = 1, (limit_s or 120) * 20 do
+      local code = M.read(dir .. "/code")
+      if code and code:match("%d") then
+        return { code = tonumber(code), stdout = M.read(dir .. "/out"), stderr = M.read(dir .. "/err") }
+      end
+      os.execute("sleep 0.05")
+    end
+    error("agent did not finish: " .. (M.read(dir .. "/err") or ""))
+  end
+  return job
+end
+
+function M.wait_for(pred, what, limit_s)
+  for _ = 1, (limit_s or 60) * 20 do
+    if pred() then return end
+    os.execute("sleep 0.05")
+  end
+  error("timed out waiting for " .. what)
+end
+
 -- Model server scenario rules (tests/servers/llm_server.py) under which every persona of the
 -- panel at root answers with `findings` (verdict, summary, items, sections...) and every item
 -- of its own checklist assessed by name, as a model that did its job does (a review that
