@@ -1,6 +1,6 @@
--- Defects a reviewer found by using the real binary (new-runbook, accept, commit-story,
--- check-runbook, lua, panel, personas) on temp copies of rules-examples/: each case here
--- failed before its fix.
+-- Where the pipeline could pass what it should not, or say what is not so: defects a reviewer
+-- found with the real binary (new-runbook, accept, commit-story, check-runbook, lua, panel,
+-- personas) on temp copies of rules-examples/; each case here failed before its fix.
 local t = require("testutil")
 
 local function repo()
