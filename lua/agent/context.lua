@@ -575,21 +575,41 @@ local function tree_len(parts, n, total)
   return #TREE_HEAD + #tree_note(n, total) + 2 + 2 * #parts.bar + #"text\n" + body + 2
 end
 
+local TREE_PIECE = 16 * 1024 -- the least bytes of listing in one piece of a tree item
+
+-- Adds the listing's lines up to byte last, with a "\n" after the last one, to pieces in
+-- pieces of whole lines, each cut at the first line end TREE_PIECE bytes on: cuts that depend
+-- on the listing alone, so two tree items of different lengths share all but their last piece.
+local function body_pieces(text, last, pieces)
+  local pos = 1
+  while pos <= last do
+    local nl = find(text, "\n", pos + TREE_PIECE - 1, true)
+    if not nl or nl >= last then
+      pieces[#pieces + 1] = text:sub(pos, last) .. "\n"
+      return
+    end
+    pieces[#pieces + 1] = text:sub(pos, nl)
+    pos = nl + 1
+  end
+end
+
 -- The tree item listing its first n paths (kept per n: personas with one budget share it).
+-- It comes in pieces (body_pieces) rather than as one chunk.
 local function tree_item(gathered, n)
   local trees = memo_of(gathered).trees
   if trees[n] then return trees[n] end
   local parts, total = tree_parts(gathered), #gathered.tree
   local last = n > 0 and parts.ends[n] or 0
-  local body = n > 0 and parts.text:sub(1, last) .. "\n" or ""
   local counts = {}
   for i, at in ipairs(parts.marks.at) do
     if at > last then break end
     local kind = parts.marks.kinds[i]
     counts[kind] = (counts[kind] or 0) + 1
   end
-  local chunk = TREE_HEAD .. tree_note(n, total) .. "\n\n" .. parts.bar .. "text\n" .. body .. parts.bar .. "\n\n"
-  trees[n] = { group = "tree", name = "repository tree", chunk = chunk, counts = counts }
+  local pieces = { TREE_HEAD .. tree_note(n, total) .. "\n\n" .. parts.bar .. "text\n" }
+  body_pieces(parts.text, last, pieces)
+  pieces[#pieces + 1] = parts.bar .. "\n\n"
+  trees[n] = { group = "tree", name = "repository tree", pieces = pieces, counts = counts }
   return trees[n]
 end
 
@@ -613,19 +633,40 @@ local function excluded_line(gathered)
   return redacted(gathered, "excluded", "Left out as no longer in force: " .. path_line(table.concat(names, "; ")) .. ".\n\n")
 end
 
--- Assembles the chosen items; group headings appear once, before their first item.
-local function assemble(gathered, chosen, cut)
-  local parts, open = { PREAMBLE }, {}
+-- Calls add(s) for each piece of the text of the chosen items, in order; group headings
+-- appear once, before their first item. An item with pieces (the tree) adds those.
+local function each_piece(gathered, chosen, cut, add)
+  add(PREAMBLE)
+  local open = {}
   for _, it in ipairs(chosen) do
     if not open[it.group] then
       open[it.group] = true
-      parts[#parts + 1] = GROUPS[it.group] .. "\n\n"
-      if it.group == "adrs" then parts[#parts + 1] = (excluded_line(gathered)) end
+      add(GROUPS[it.group] .. "\n\n")
+      if it.group == "adrs" then add((excluded_line(gathered))) end
     end
-    parts[#parts + 1] = it.chunk
+    if it.pieces then
+      for _, p in ipairs(it.pieces) do add(p) end
+    else
+      add(it.chunk)
+    end
   end
-  parts[#parts + 1] = notice(cut)
-  return table.concat(parts)
+  add(notice(cut))
+end
+
+-- The length of assemble(gathered, chosen, cut)'s text, without building it: fitting asks
+-- for it several times per render, and a text is about 400 KB.
+local function assembled_len(gathered, chosen, cut)
+  local n = 0
+  each_piece(gathered, chosen, cut, function(p) n = n + #p end)
+  return n
+end
+
+-- Assembles the chosen items: the text and its non-empty pieces (each ends with "\n"; the
+-- report hands them on so that panel.ask redacts the lines the prompts share once).
+local function assemble(gathered, chosen, cut)
+  local parts = {}
+  each_piece(gathered, chosen, cut, function(p) if p ~= "" then parts[#parts + 1] = p end end)
+  return table.concat(parts), parts
 end
 
 -- The story cut to whole lines so that its item takes at most `room` bytes.
@@ -656,14 +697,14 @@ end
 -- fits in max bytes; each one dropped is named in the notice. When the story is all that
 -- is left and the notice still leaves no room for it whole, it is cut to fit.
 local function make_room(gathered, chosen, cut, max)
-  while #chosen > 1 and #assemble(gathered, chosen, cut) > max do
+  while #chosen > 1 and assembled_len(gathered, chosen, cut) > max do
     local last = table.remove(chosen)
     table.insert(cut, 1, last.name)
   end
   local story = chosen[1]
-  if story and story.group == "story" and not story.truncated and #assemble(gathered, chosen, cut) > max then
+  if story and story.group == "story" and not story.truncated and assembled_len(gathered, chosen, cut) > max then
     table.insert(cut, 1, story.name .. " (truncated)")
-    local over = #assemble(gathered, chosen, cut) - max
+    local over = assembled_len(gathered, chosen, cut) - max
     chosen[1] = shortened_story(gathered, story, #story.chunk - over)
   end
 end
@@ -698,7 +739,7 @@ local function tree_fit(gathered, chosen, cut, max)
   if total == 0 then return end
   local parts = tree_parts(gathered)
   reach_tree(gathered, parts, max)
-  local base = #assemble(gathered, chosen, cut) + #GROUPS.tree + 2
+  local base = assembled_len(gathered, chosen, cut) + #GROUPS.tree + 2
   if base + tree_len(parts, total, total) <= max then
     chosen[#chosen + 1] = tree_item(gathered, total)
     return
@@ -738,7 +779,7 @@ function M.render(gathered, opts)
   local max = math.floor(budget * M.BYTES_PER_TOKEN)
   local chosen, cut = fit(gathered, items_of(gathered, opts.role), max)
   tree_fit(gathered, chosen, cut, max)
-  local text = assemble(gathered, chosen, cut)
+  local text, pieces = assemble(gathered, chosen, cut)
   local counts, included, files, adrs_shown = {}, {}, {}, false
   for _, it in ipairs(chosen) do
     redact.merge_counts(counts, it.counts)
@@ -749,7 +790,7 @@ function M.render(gathered, opts)
   if adrs_shown then redact.merge_counts(counts, select(2, excluded_line(gathered))) end
   return text, {
     tokens = math.ceil(#text / M.BYTES_PER_TOKEN), budget_tokens = budget,
-    cut = cut, included = included, redactions = counts, files = files,
+    cut = cut, included = included, redactions = counts, files = files, pieces = pieces,
   }
 end
 

@@ -252,14 +252,16 @@ end
 
 -- The call as it may leave the machine: its system and user texts redacted, whatever built
 -- them (the context renderer has redacted what it rendered; a persona's own prompt() may add
--- text from anywhere). Returns the call and the counts of what this pass caught.
-local function redacted_call(call, opts)
+-- text from anywhere). Every byte is redacted: the request's pieces (the rendered context's)
+-- only let the lines the prompts share be redacted once per ask, in memo (redact.text_parts
+-- gives exactly what redact.text would). Returns the call and the counts of what this pass caught.
+local function redacted_call(call, opts, pieces, memo)
   local redact = require("agent.redact")
   local c = {}
   for k, v in pairs(call) do c[k] = v end
   local sys_counts, user_counts
   c.system, sys_counts = redact.text(call.system or "", opts)
-  c.user, user_counts = redact.text(call.user or "", opts)
+  c.user, user_counts = redact.text_parts(call.user or "", pieces or {}, opts, memo)
   return c, redact.merge_counts(sys_counts, user_counts)
 end
 
@@ -316,7 +318,7 @@ end
 
 -- Judges the first round: values and final failures go into outcomes; the unusable replies
 -- come back as the retry round {indices, calls, reasons}, each call with the reason added.
-local function judge_first(requests, calls, first, outcomes, redact_opts, emit)
+local function judge_first(requests, calls, first, outcomes, redact, emit)
   local retry = { indices = {}, calls = {}, reasons = {} }
   for i, result in ipairs(first) do
     local value, reason, kind, truncated = evaluate(requests[i], result)
@@ -326,7 +328,8 @@ local function judge_first(requests, calls, first, outcomes, redact_opts, emit)
     elseif kind == "unusable" then
       retry.reasons[i] = reason
       retry.indices[#retry.indices + 1] = i
-      retry.calls[#retry.calls + 1] = (redacted_call(retry_call(calls[i], reason, truncated), redact_opts))
+      retry.calls[#retry.calls + 1] =
+        (redacted_call(retry_call(calls[i], reason, truncated), redact.opts, requests[i].pieces, redact.memo))
       emit("retry", i, reason)
     else
       o.error, o.kind = reason, kind == "transport" and (result.kind or "transport") or kind
@@ -353,7 +356,9 @@ end
 -- cached as it arrives), then one concurrent batch of retries for the unusable ones, with
 -- the reason in the prompt.
 -- request = {label=, call={provider=, model=, system=, user=, max_tokens=, json=true},
---            validate=function(parsed, reply) -> value | nil, reason [, "script"]}
+--            validate=function(parsed, reply) -> value | nil, reason [, "script"],
+--            pieces= (optional: strings the user text may carry in a row, as context.render's
+--            report.pieces; redacted once per ask however many requests share them)}
 -- env = {store=, timeout=, deadline_at= (sys.clock ms), retries=, jobs=, config=,
 --        on_event=function(kind, i, data)} with kinds "reply", "progress", "retry".
 -- outcome = {value=, error=, kind=, elapsed_ms=, tokens={input=, output=}, cached=, attempts=,
@@ -363,11 +368,11 @@ end
 function M.ask(requests, env)
   env = env or {}
   local emit = env.on_event or function() end
-  local redact_opts = env.config and env.config.redact or {}
+  local redact = { opts = env.config and env.config.redact or {}, memo = {} }
   local outcomes, calls, idx, labels = {}, {}, {}, {}
   for i, r in ipairs(requests) do
     labels[i] = r.label or i
-    local call, counts = redacted_call(r.call, redact_opts)
+    local call, counts = redacted_call(r.call, redact.opts, r.pieces, redact.memo)
     outcomes[i] = { tokens = { input = 0, output = 0 }, attempts = 0, cached = true, elapsed_ms = 0, redactions = counts }
     calls[i], idx[i] = call, i
   end
@@ -378,7 +383,7 @@ function M.ask(requests, env)
     for _, o in ipairs(outcomes) do o.error, o.kind = "interrupted by " .. sig, "interrupted" end
     return outcomes
   end
-  local retry = judge_first(requests, calls, first, outcomes, redact_opts, emit)
+  local retry = judge_first(requests, calls, first, outcomes, redact, emit)
   if #retry.indices > 0 then
     judge_retry(requests, retry, run_batch(env, outcomes, retry.indices, retry.calls, emit, labels), outcomes)
   end
@@ -654,7 +659,7 @@ local function start_member(m, r, env, safe)
   end
   local panel_cfg = env.config and env.config.panel or {}
   return {
-    label = m.id, validate = review_validator(m, ctx, env.root),
+    label = m.id, validate = review_validator(m, ctx, env.root), pieces = report.pieces,
     call = { provider = name, model = model, system = prompt.system, user = prompt.user,
              max_tokens = panel_cfg.max_tokens or PERSONA_MAX_TOKENS, json = true },
   }

@@ -462,6 +462,105 @@ function M.text(s, opts)
   return apply(s, collect(s, opts, false))
 end
 
+-- Whether s carries parts in a row as whole lines from byte first on: each part ends with "\n"
+-- and starts where the one before ended (plain finds: no copy of s is made).
+local function parts_at(s, parts, first)
+  if first > 1 and byte(s, first - 1) ~= 10 then return false end
+  local pos = first
+  for _, p in ipairs(parts) do
+    if p == "" or byte(p, -1) ~= 10 or find(s, p, pos, true) ~= pos then return false end
+    pos = pos + #p
+  end
+  return true, pos - 1
+end
+
+-- Where in s the parts lie as one run of whole lines: its first and last byte, or nil.
+local function parts_run(s, parts)
+  if #parts == 0 then return nil end
+  local first = find(s, parts[1], 1, true)
+  if not first then return nil end
+  local ok, last = parts_at(s, parts, first)
+  if ok then return first, last end
+  return nil
+end
+
+local GROUP_BYTES = 32 * 1024 -- parts are redacted in groups of up to about this many bytes
+
+-- The end of the group of parts starting at i: groups end after a part whose length is a
+-- multiple of 8, or once they hold GROUP_BYTES. Both depend on the parts alone, so two runs
+-- sharing a sequence of parts cut it into the same groups (and one redact.text call per group
+-- costs far less than one per part).
+local function group_end(parts, i)
+  local bytes = 0
+  for j = i, #parts do
+    bytes = bytes + #parts[j]
+    if #parts[j] % 8 == 0 or bytes >= GROUP_BYTES then return j end
+  end
+  return #parts
+end
+
+-- The redaction of parts[i..j] as one text, from memo when the same parts were redacted
+-- before: memo[parts[i]] = {n=, parts=, out=, counts=, local_ok=}.
+local function redacted_group(parts, i, j, opts, memo)
+  local hit = memo[parts[i]]
+  if hit and hit.n == j - i + 1 then
+    local same = true
+    for k = 1, hit.n do
+      if hit.parts[k] ~= parts[i + k - 1] then same = false break end
+    end
+    if same then return hit end
+  end
+  local group = {}
+  for k = i, j do group[#group + 1] = parts[k] end
+  local text = table.concat(group)
+  local out, counts = M.text(text, opts)
+  hit = { n = #group, parts = group, out = out, counts = counts, local_ok = M.line_local(text) }
+  memo[parts[i]] = hit
+  return hit
+end
+
+-- redact.text_parts(s, parts [, opts [, memo]]) -> redacted, counts: exactly text(s, opts), but
+-- when s carries the strings of parts in a row as whole lines (each part ends with "\n") and
+-- nothing in s can be redacted across a line end (line_local), the parts are redacted in
+-- groups whose results are kept in memo (a table the caller keeps for one opts): texts
+-- sharing most of their lines (a panel's prompts, each holding a context rendered from the
+-- same items) pay for those lines once. The rest of s, and all of s when the parts are not
+-- found in it, is redacted as text() does.
+function M.text_parts(s, parts, opts, memo)
+  opts = check(s, opts)
+  if type(parts) ~= "table" then error("redact: parts must be a table", 2) end
+  for _, p in ipairs(parts) do
+    if type(p) ~= "string" then error("redact: parts must be strings, got " .. type(p), 2) end
+  end
+  if memo ~= nil and type(memo) ~= "table" then error("redact: memo must be a table", 2) end
+  memo = memo or {}
+  local first, last = parts_run(s, parts)
+  if not first then return M.text(s, opts) end
+  local head_text, tail_text = sub(s, 1, first - 1), sub(s, last + 1)
+  -- no anchor of a detector that looks past a line end holds a "\n", so s is line-local when
+  -- its pieces are
+  if not (M.line_local(head_text) and M.line_local(tail_text)) then return M.text(s, opts) end
+  local out, counts, groups = {}, {}, {}
+  local i = 1
+  while i <= #parts do
+    local j = group_end(parts, i)
+    local g = redacted_group(parts, i, j, opts, memo)
+    if not g.local_ok then return M.text(s, opts) end
+    groups[#groups + 1] = g
+    i = j + 1
+  end
+  local head, head_counts = M.text(head_text, opts)
+  out[1] = head
+  M.merge_counts(counts, head_counts)
+  for _, g in ipairs(groups) do
+    out[#out + 1] = g.out
+    M.merge_counts(counts, g.counts)
+  end
+  local tail, tail_counts = M.text(tail_text, opts)
+  out[#out + 1] = tail
+  return table.concat(out), M.merge_counts(counts, tail_counts)
+end
+
 -- redact.env_file(s [, opts]) -> redacted, counts: text() plus every KEY=value line's value.
 function M.env_file(s, opts)
   opts = check(s, opts)
