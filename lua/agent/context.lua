@@ -537,11 +537,12 @@ end
 
 local TREE_RUN = 64 * 1024 -- the least bytes of listing redacted at a time
 
--- Redacts the listing's next run of whole lines: at least TREE_RUN bytes and as many as are
--- redacted already (so growing to a whole listing copies the text O(1) times), or the rest.
-local function grow_tree(gathered, parts)
+-- Redacts the listing's next run of whole lines: at least TREE_RUN bytes and as many as the
+-- redacted text lacks of `bytes` (a render asks for what its budget can hold, and no more is
+-- redacted: the first render of a 100,000-path tree redacts 400 KB of it, not 512), or the rest.
+local function grow_tree(gathered, parts, bytes)
   local raw, first = parts.raw, parts.next
-  local nl = find(raw, "\n", first + math.max(TREE_RUN, #parts.text), true)
+  local nl = find(raw, "\n", first + math.max(TREE_RUN, bytes - #parts.text), true)
   local last = nl and nl - 1 or #raw
   local run = valid_utf8((redact.text(raw:sub(first, last), gathered.redact or {})))
   local off = parts.next > 1 and #parts.text + 1 or 0 -- the run's offset in text, after its "\n"
@@ -557,7 +558,7 @@ end
 -- Redacts the listing until its redacted lines reach `bytes` or it is complete: every line
 -- past them then ends beyond `bytes`.
 local function reach_tree(gathered, parts, bytes)
-  while not parts.complete and #parts.text < bytes do grow_tree(gathered, parts) end
+  while not parts.complete and #parts.text < bytes do grow_tree(gathered, parts, bytes) end
 end
 
 local TREE_HEAD = "## repository tree\n"
