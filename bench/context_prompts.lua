@@ -8,6 +8,9 @@
 -- Prints counts, the prompt bytes and the peak RSS (VmHWM) of the process. With DUMP, every
 -- prompt (system, then user) is also written to that file, so a change meant to leave the
 -- prompts alone can be checked byte for byte (cmp two dumps).
+-- With BENCH_NO_CLOSE=1 in the environment the process ends with os.exit(0, false), which skips
+-- lua_close: comparing the two shows what freeing the run's heap at exit costs (not a mode
+-- to time the benchmark in: agent itself closes its state).
 -- usage: agent lua bench/context_prompts.lua ROOT STORY-ID [DUMP]
 local cache = require("agent.cache")
 local config_mod = require("agent.config")
@@ -57,3 +60,7 @@ for _, n in ipairs(prompts) do bytes = bytes + n end
 print(("tree=%d rules=%d adrs=%d files=%d personas=%d prompts=%d prompt_bytes=%d peak_rss_kb=%s")
   :format(#gathered.tree, #gathered.rules, #gathered.adrs, #gathered.files, #members, #prompts, bytes,
     peak_rss_kb()))
+if os.getenv("BENCH_NO_CLOSE") == "1" then
+  io.stdout:flush()
+  os.exit(0, false)
+end

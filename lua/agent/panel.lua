@@ -398,6 +398,18 @@ local function doc_id(relpath)
   return id and id:upper()
 end
 
+-- The keys one document adds to a persona's citation set (sent_refs): its path, its file
+-- name with and without the extension (lower case), the id its name starts with, its own id.
+local function ref_keys(relpath, id)
+  local base = (relpath:match("([^/]+)$") or relpath):lower()
+  return { path = relpath:lower(), base = base, stem = (base:gsub("%.[^.]+$", "")), did = doc_id(relpath),
+           id = type(id) == "string" and id:upper() or nil }
+end
+
+-- ref_keys by document, kept per gathered table: six personas cite from the same 500 or so
+-- documents, and working their keys out afresh cost 7 ms a panel on the bench repository.
+local keys_memo = setmetatable({}, { __mode = "k" })
+
 -- What this persona's prompt actually carried: the render report's `included` list when it
 -- has one, else the documents rendered for its role minus what the budget cut.
 local function sent_refs(gathered, role, report, story_relpath)
@@ -408,16 +420,25 @@ local function sent_refs(gathered, role, report, story_relpath)
     for _, p in ipairs(report.included) do only[type(p) == "table" and p.relpath or p] = true end
   end
   local refs = { paths = {}, names = {}, ids = {} }
+  local keys = keys_memo[gathered]
+  if not keys then
+    keys = {}
+    keys_memo[gathered] = keys
+  end
   local function add(relpath, id)
     if type(relpath) ~= "string" or dropped[relpath] or (only and not only[relpath] and relpath ~= story_relpath) then
       return
     end
-    refs.paths[relpath:lower()] = true
-    local base = (relpath:match("([^/]+)$") or relpath):lower()
-    refs.names[base], refs.names[(base:gsub("%.[^.]+$", ""))] = true, true
-    local did = doc_id(relpath)
-    if did then refs.ids[did] = true end
-    if type(id) == "string" then refs.ids[id:upper()] = true end
+    local memo_key = type(id) == "string" and (relpath .. "\0" .. id) or relpath
+    local k = keys[memo_key]
+    if not k then
+      k = ref_keys(relpath, id)
+      keys[memo_key] = k
+    end
+    refs.paths[k.path] = true
+    refs.names[k.base], refs.names[k.stem] = true, true
+    if k.did then refs.ids[k.did] = true end
+    if k.id then refs.ids[k.id] = true end
   end
   for _, r in ipairs(gathered.rules or {}) do add(r.relpath) end
   for _, a in ipairs(gathered.adrs or {}) do add(a.relpath, a.id) end
