@@ -1,6 +1,7 @@
 -- The Neovim plugin (editors/nvim), headless in Debian's nvim (0.7 and later) with the real
 -- agent binary on a copy of rules-examples: :AgentRunbook writes and opens the runbook, a
--- missing story puts the CLI's error in the quickfix list, :AgentPanel lists every persona,
+-- missing story puts the CLI's error in the quickfix list and an existing runbook points at
+-- :AgentRunbook!, :AgentPanel lists every persona typed by weight (blocker E, major W, minor I),
 -- :AgentCheck lists a broken runbook's problems at their file and line, persona progress
 -- arrives as notifications. A driver inside nvim records what the editor shows as JSON.
 local t = require("testutil")
@@ -135,6 +136,71 @@ describe("the Neovim plugin, headless", function()
       end
     end
     assert.is_true(cited > 0)
+  end)
+
+  -- A panel with a blocking persona (findings of every severity) and one whose script fails.
+  local function troubled_repo()
+    local root = repo()
+    local copy_base = "local p = {}\nfor k, v in pairs(base()) do p[k] = v end\n"
+    t.write(root .. "/.agent/personas/security.lua", copy_base .. [[
+p.offline = function()
+  return { verdict = "BLOCK", summary = "Secrets in the clear.", items = {
+    { severity = "minor", text = "a minor one" }, { severity = "info", text = "an info one" },
+    { severity = "blocker", text = "a blocker" }, { severity = "major", text = "a major one" } } }
+end
+return p
+]])
+    t.write(root .. "/.agent/personas/docs.lua", copy_base .. "p.offline = function() error('the docs review broke') end\nreturn p\n")
+    return root
+  end
+
+  local function qf_type(r, pattern)
+    for _, it in ipairs(r.qf) do
+      if it.text:find(pattern) then return it.type end
+    end
+    error("no quickfix item matches " .. pattern)
+  end
+
+  it(":AgentPanel types each line by its weight: blocker, BLOCK and no review E, major and CHANGES W, the rest I", function()
+    local root = troubled_repo()
+    local r = nvim(root, "AgentPanel " .. ID)
+    local want = {
+      ["^@Security: BLOCK%."] = "E", ["^  %[blocker%] a blocker"] = "E", ["^  %[major%] a major one"] = "W",
+      ["^  %[minor%] a minor one"] = "I", ["^  %[info%] an info one"] = "I",
+      ["^@Docs: no usable review %(.*the docs review broke%)"] = "E",
+      ["^@Compliance: CHANGES%."] = "W", ["^@QA: APPROVE%."] = "I",
+    }
+    for pattern, kind in pairs(want) do assert.are.equal(kind, qf_type(r, pattern), pattern) end
+    -- and every other line of the list by the same rule
+    local heads = { APPROVE = "I", CHANGES = "W", BLOCK = "E" }
+    local sev = { blocker = "E", major = "W", minor = "I", info = "I" }
+    for _, it in ipairs(r.qf) do
+      local verdict = it.text:match("^@%w+: (%u+)%.")
+      local severity = it.text:match("^  %[(%a+)%]")
+      assert.are.equal(verdict and heads[verdict] or severity and sev[severity] or "E", it.type, it.text)
+    end
+  end)
+
+  it(":AgentRunbook marks a persona without a usable review and a BLOCK as errors", function()
+    local root = troubled_repo()
+    local r = nvim(root, "AgentRunbook " .. ID)
+    assert.are.equal(3, r.code)
+    assert.are.equal("E", qf_type(r, "^@Docs: script_error: "))
+    assert.are.equal("E", qf_type(r, "^@Security: BLOCK: "))
+  end)
+
+  it(":AgentRunbook on an existing runbook points at :AgentRunbook!, which replaces it", function()
+    local root = repo()
+    assert.are.equal(0, t.run({ "new-runbook", ID }, { cwd = root }).code)
+    local r = nvim(root, "AgentRunbook " .. ID)
+    assert.are.equal(1, r.code)
+    assert.matches("already exists; it was left untouched %(run :AgentRunbook! to replace it;", r.qf[1].text)
+    assert.are.equal("E", r.qf[1].type)
+    assert.matches("run :AgentRunbook! to replace it", notes_text(r))
+    assert.is_nil(notes_text(r):find("--force", 1, true))
+    local again = nvim(root, "AgentRunbook! " .. ID)
+    assert.are.equal(0, again.code)
+    assert.truthy(t.read(root .. "/" .. RUNBOOK .. ".bak"))
   end)
 
   it(":AgentCheck on a broken runbook lists its problems with file and line", function()

@@ -109,10 +109,12 @@ local function log_items(r)
 end
 
 -- A run that failed before the command could print its own document: the error document's
--- message (docs/json.md) in the quickfix list, opened, and as a notification.
-local function failed(title, r)
+-- message (docs/json.md) in the quickfix list, opened, and as a notification. say(msg), when
+-- given, puts the CLI's advice in the editor's terms (a flag the user types as a command's !).
+local function failed(title, r, say)
   local err = r.doc and value(r.doc.error)
   local msg = err and err.message or ("failed with exit status " .. tostring(r.code))
+  if say then msg = say(msg) end
   local items = { { text = msg, type = "E" } }
   for _, it in ipairs(log_items(r)) do
     if it.text ~= msg and it.text ~= "agent: " .. msg then items[#items + 1] = it end
@@ -148,13 +150,14 @@ end
 
 -- ---- :AgentRunbook -----------------------------------------------------------------------
 
--- What needs attention in a written runbook: personas without a usable review, personas
--- that BLOCK (exit 6; accept refuses the runbook), gate problems at their line, warnings.
+-- What needs attention in a written runbook: personas without a usable review (exit 3 or 5)
+-- and personas that BLOCK (exit 6; accept refuses the runbook), both errors; gate problems at
+-- their line; warnings.
 local function runbook_items(doc, r)
   local items = {}
   for _, p in ipairs(doc.personas or {}) do
     if p.status ~= "ok" then
-      items[#items + 1] = { text = ("%s: %s: %s"):format(p.name or p.id, p.status, value(p.error) or ""), type = "W" }
+      items[#items + 1] = { text = ("%s: %s: %s"):format(p.name or p.id, p.status, value(p.error) or ""), type = "E" }
     elseif p.verdict == "BLOCK" then
       items[#items + 1] = { text = ("%s: BLOCK: %s"):format(p.name or p.id, value(p.summary) or ""), type = "E" }
     end
@@ -166,6 +169,12 @@ local function runbook_items(doc, r)
   return items
 end
 
+-- new-runbook refuses to replace a runbook unless given --force, which the plugin passes for
+-- :AgentRunbook!: name the command, not the flag.
+local function runbook_advice(msg)
+  return (msg:gsub("pass %-%-force to replace it", "run :AgentRunbook! to replace it"))
+end
+
 function M.runbook(id, opts)
   local args = { id }
   if opts and opts.force then args[#args + 1] = "--force" end
@@ -173,7 +182,7 @@ function M.runbook(id, opts)
   notify("writing the runbook of " .. id .. "…")
   return run("new-runbook", args, progress, function(r)
     local path = r.doc and value(r.doc.path)
-    if not path then return failed(title, r) end
+    if not path then return failed(title, r, runbook_advice) end
     open(path)
     local n = set_quickfix(title, runbook_items(r.doc, r))
     notify(("wrote %s (exit %d)%s"):format(value(r.doc.relpath) or path, r.code, n > 0 and "; see the quickfix list" or ""),
@@ -183,15 +192,23 @@ end
 
 -- ---- :AgentPanel -------------------------------------------------------------------------
 
+-- Quickfix types as a reader of the list weighs them: what stops the runbook (a BLOCK, a
+-- persona without a usable review, a blocker) is an error, what must change a warning, the
+-- rest information.
+local VERDICT_TYPE = { APPROVE = "I", CHANGES = "W", BLOCK = "E" }
+local SEVERITY_TYPE = { blocker = "E", major = "W", minor = "I", info = "I" }
+
 local function finding_items(doc, dir)
   local items = {}
   for _, p in ipairs(doc.personas or {}) do
-    local head = p.status == "ok" and p.verdict or ("no usable review (" .. tostring(value(p.error) or p.status) .. ")")
+    local ok = p.status == "ok"
+    local head = ok and p.verdict or ("no usable review (" .. tostring(value(p.error) or p.status) .. ")")
     items[#items + 1] = { text = ("%s: %s. %s"):format(p.name or p.id, head, value(p.summary) or ""),
-                          type = p.status == "ok" and p.verdict == "APPROVE" and "I" or "W" }
+                          type = ok and VERDICT_TYPE[p.verdict] or "E" }
     for _, it in ipairs(p.items or {}) do
       local rule = value(it.rule)
-      local item = { text = ("  [%s] %s"):format(it.severity or "info", it.text or ""), type = "I" }
+      local item = { text = ("  [%s] %s"):format(it.severity or "info", it.text or ""),
+                     type = SEVERITY_TYPE[it.severity] or "I" }
       -- a finding that cites a file of the repository jumps to it
       if rule and vim.fn.filereadable(absolute(rule, dir)) == 1 then item.filename = absolute(rule, dir) end
       items[#items + 1] = item
