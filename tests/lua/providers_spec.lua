@@ -477,13 +477,37 @@ describe("providers", function()
   end)
 
   describe("ollama specifics", function()
-    it("reads OLLAMA_HOST the way the ollama CLI does", function()
+    -- What Ollama's envconfig.Host makes of each OLLAMA_HOST, so agent reaches the server
+    -- the ollama command does.
+    local HOSTS = {
+      { nil, "http://localhost:11434" },
+      { "0.0.0.0", "http://127.0.0.1:11434" },
+      { "gpu-box:8080", "http://gpu-box:8080" },
+      { "  gpu-box  ", "http://gpu-box:11434" },
+      { "'gpu-box'", "http://gpu-box:11434" },
+      { '"http://gpu-box:9000/proxy/"', "http://gpu-box:9000/proxy" },
+      { "[::1]:11434", "http://[::1]:11434" },
+      { "[::1]:8080", "http://[::1]:8080" },
+      { "::1", "http://[::1]:11434" },
+      { "[fe80::1]", "http://[fe80::1]:11434" },
+      { "[::]", "http://[::1]:11434" },
+      { "::", "http://[::1]:11434" },
+      { ":9000", "http://127.0.0.1:9000" },
+      { "gpu-box:99999", "http://gpu-box:11434" },
+      { "http://gpu-box", "http://gpu-box:80" },
+      { "https://ollama.example.com/", "https://ollama.example.com:443" },
+      { "ollama.com", "https://ollama.com:443" },
+    }
+    for _, case in ipairs(HOSTS) do
+      it(("reads OLLAMA_HOST=%s as Ollama does"):format(case[1] or "(unset)"), function()
+        local base = providers.get("ollama").base_url
+        assert.are.equal(case[2], base({ getenv = getenv_of({ OLLAMA_HOST = case[1] }) }))
+      end)
+    end
+
+    it("reads providers.ollama.base_url the same way", function()
       local base = providers.get("ollama").base_url
-      local function at(v) return base({ getenv = getenv_of({ OLLAMA_HOST = v }) }) end
-      assert.are.equal("http://localhost:11434", base({ getenv = getenv_of({}) }))
-      assert.are.equal("http://127.0.0.1:11434", at("0.0.0.0"))
-      assert.are.equal("http://gpu-box:8080", at("gpu-box:8080"))
-      assert.are.equal("https://ollama.example.com", at("https://ollama.example.com/"))
+      assert.are.equal("http://[::1]:11434", base({ getenv = getenv_of({}), base_url = "::1" }))
     end)
   end)
 

@@ -14,15 +14,53 @@ local M = {
 
 local FINISH = { stop = "stop", length = "length" }
 
--- OLLAMA_HOST is often written the way the server binds it: "0.0.0.0", "host:port",
--- without a scheme. Without one, http:// and Ollama's port are implied.
+-- A bind address that names no host (0.0.0.0, ::, or none) means this machine to a client,
+-- as a server bound there listens on it.
+local function connectable(host)
+  if not host:match("^[0:.]*$") then return host end
+  return host:find(":", 1, true) and "::1" or "127.0.0.1"
+end
+
+-- Go's net.SplitHostPort: "[v6]:port", or "host:port" with the one colon; nil without a port.
+local function split_host_port(hostport)
+  local host, port = hostport:match("^%[([^%]]*)%]:([^:]*)$")
+  if host then return host, port end
+  return hostport:match("^([^:%[%]]*):([^:]*)$")
+end
+
+-- An IP literal, v4 or v6 (bare or bracketed), or nil.
+local function ip_literal(text)
+  local ip = text:match("^%[?([%x:.]+)%]?$")
+  if ip and (ip:find(":", 1, true) or ip:match("^%d+%.%d+%.%d+%.%d+$")) then return ip end
+  return nil
+end
+
+-- OLLAMA_HOST (or providers.ollama.base_url) read as Ollama's envconfig.Host reads it, so
+-- agent reaches the server the ollama command does: spaces and quotes trimmed; an optional
+-- scheme (none: http and port 11434; http:// alone implies 80, https:// 443); a host that
+-- may be an IPv6 address, bracketed or bare; a bad port replaced by the default; the path
+-- kept; a bind-all address meaning this machine.
+local function parse_host(value)
+  local s = value:match("^%s*(.-)%s*$"):gsub("^[\"']+", ""):gsub("[\"']+$", ""):match("^%s*(.-)%s*$")
+  if s == "ollama.com" then s = "https://ollama.com:443" end
+  local scheme, hostport = s:match("^(.-)://(.*)$")
+  local default_port = ({ http = "80", https = "443" })[scheme] or tostring(M.default_port)
+  if not scheme then scheme, hostport = "http", s end
+  local path = hostport:match("/.*$") or ""
+  hostport = hostport:sub(1, #hostport - #path)
+  local host, port = split_host_port(hostport)
+  if not host then
+    host, port = ip_literal(hostport) or hostport, default_port
+  end
+  local n = port:match("^%d+$") and tonumber(port)
+  if not n or n > 65535 then port = default_port end
+  host = connectable(host)
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  return ("%s://%s:%s%s"):format(scheme, host, port, (path:gsub("/+$", "")))
+end
+
 local function base_url(cfg)
-  local url = common.base_url(cfg, M.base_env, M.default_base)
-  if url:match("^%a[%w+.-]*://") then return url end
-  local host, port, rest = url:match("^([^/:]*):?(%d*)(.*)$")
-  if host == "" or host == "0.0.0.0" then host = "127.0.0.1" end
-  if port == "" then port = tostring(M.default_port) end
-  return ("http://%s:%s%s"):format(host, port, rest)
+  return parse_host(common.base_url(cfg, M.base_env, M.default_base))
 end
 M.base_url = base_url
 
