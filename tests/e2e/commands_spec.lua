@@ -540,9 +540,7 @@ describe("shell completion", function()
   it("completes story IDs, runbook IDs, scopes and personas from the repository", function()
     local root = repo()
     local ids = { "INFRA-012", "INFRA-013", "INFRA-014" }
-    for _, cmd in ipairs({ "new-runbook", "panel", "commit-story" }) do
-      assert.are.same(ids, complete(root, cmd, "INFRA-"))
-    end
+    assert.are.same(ids, complete(root, "panel", "INFRA-"))
     assert.are.same({}, complete(root, "accept", ""))
     assert.are.equal(0, agent(root, { "new-runbook", "INFRA-012", "-q" }).code)
     assert.are.same({ "INFRA-012" }, complete(root, "check-runbook", ""))
@@ -556,6 +554,24 @@ describe("shell completion", function()
     assert.are.same({}, complete(t.tmpdir(), "panel", ""))
   end)
 
+  it("offers each command the stories it takes: new-runbook COMMITTED ones, commit-story the rest, panel any", function()
+    local root = repo() -- INFRA-012 COMMITTED, INFRA-013 DRAFT, INFRA-014 REVIEW_NEEDED
+    assert.are.same({ "INFRA-012" }, complete(root, "new-runbook", ""))
+    assert.are.same({ "INFRA-013", "INFRA-014" }, complete(root, "commit-story", "INFRA-"))
+    assert.are.same({ "INFRA-012", "INFRA-013", "INFRA-014" }, complete(root, "panel", ""))
+    -- committing a story moves it from one list to the other
+    assert.are.equal(0, agent(root, { "commit-story", "INFRA-013", "-q" }).code)
+    assert.are.same({ "INFRA-012", "INFRA-013" }, complete(root, "new-runbook", "INFRA-"))
+    assert.are.same({ "INFRA-014" }, complete(root, "commit-story", ""))
+    -- a state line below a long preamble still counts; a story without one is not committed
+    local long = "# OPS-001: Long\n\n" .. ("A line of background for the story.\n"):rep(60) .. "\nStatus: COMMITTED\n"
+    t.write(root .. "/.agent/cache/stories/OPS/OPS-001-long.md", long)
+    t.write(root .. "/.agent/cache/stories/OPS/OPS-002-bare.md", "# OPS-002: Bare\n\nNo state yet.\n")
+    assert.are.same({ "OPS-001" }, complete(root, "new-runbook", "OPS"))
+    assert.are.same({ "OPS-002" }, complete(root, "commit-story", "OPS"))
+    assert.are.same({ "OPS-001", "OPS-002" }, complete(root, "panel", "OPS"))
+  end)
+
   it("drives bash through the installed script", function()
     local root = repo()
     local bindir = t.bin:match("^(.*)/[^/]+$")
@@ -567,7 +583,7 @@ describe("shell completion", function()
       p:close()
       return lines(out)
     end
-    assert.are.same({ "INFRA-012", "INFRA-013", "INFRA-014" }, bash("agent commit-story INFRA-01", 2))
+    assert.are.same({ "INFRA-013", "INFRA-014" }, bash("agent commit-story INFRA-01", 2))
     assert.are.same({ "new-story", "new-runbook" }, bash("agent new-", 1))
     assert.are.same({ ".agent" }, bash("agent init .ag", 2))
     assert.are.same({ "--fresh" }, bash("agent panel INFRA-012 --fr", 3))
@@ -593,7 +609,6 @@ words=(agent which persona sec); CURRENT=4; _agent
     local out = lines(p:read("a"))
     p:close()
     assert.are.same({
-      "INFRA-012:COMMITTED: Idempotent order creation with an Idempotency-Key header",
       "INFRA-013:DRAFT: Paginate the order listing",
       "INFRA-014:REVIEW_NEEDED: Publish order events to the warehouse queue",
       "_files -/",

@@ -29,27 +29,47 @@ Examples:
 
 -- ---- Candidate sources -------------------------------------------------------------------
 
-local HEAD_BYTES = 1024 -- a story's title and state sit at its top (only the description needs them)
+local HEAD_BYTES = 1024 -- a story's title and state sit at its top
 
--- "STATE: title" from the head of a story file (a whole read of every story, as story.list
--- does, makes completion wait a quarter of a second in a repository of 2,000 stories).
-local function story_summary(path)
+-- The state and title of a story from its head (a whole read of every story, as story.list
+-- does, makes completion wait a quarter of a second in a repository of 2,000 stories). A
+-- state line below the head is looked for in the whole file only when a command filters on
+-- it (want_state), so a long preamble cannot hide a COMMITTED story from new-runbook.
+local function story_head(path, want_state)
   local head = require("agent.paths").read_head(path, HEAD_BYTES)
   if not head then return nil end
-  local story = require("agent.story")
-  head = require("agent.text").normalize(head)
+  local story, text = require("agent.story"), require("agent.text")
+  head = text.normalize(head)
+  local state = story.read_state(head)
+  if not state and want_state and #head >= HEAD_BYTES then
+    local whole = fs.read(path)
+    state = whole and story.read_state(text.normalize(whole))
+  end
   local title = head:match("^#%s+([^\n]-)%s*\n") or head:match("\n#%s+([^\n]-)%s*\n") or ""
-  return ("%s: %s"):format(story.read_state(head) or "no state", title:gsub("^[%w%-]+%s*:%s*", ""))
+  return state, (title:gsub("^[%w%-]+%s*:%s*", ""))
 end
 
--- Story IDs in file order by scope folder, each with its state and title.
-local function story_ids(root)
+-- Which stories a command takes: new-runbook refuses any but a COMMITTED one (the same test
+-- as story.check_committed), commit-story has nothing to do for one; panel reviews any.
+local function committed(state) return state ~= nil and state:upper() == "COMMITTED" end
+local STORY_FILTERS = {
+  ["new-runbook"] = committed,
+  ["commit-story"] = function(state) return not committed(state) end,
+}
+
+-- Story IDs in file order by scope folder, each with its state and title; only those in a
+-- state the command takes.
+local function story_ids(root, _, cmd)
   if not root then return {} end
   local story = require("agent.story")
   local dir = root .. "/" .. story.STORIES_DIR
+  local keep = STORY_FILTERS[cmd.name]
   local out = {}
   local function add(path, name)
-    if name:find("%.[mM][dD]$") and not name:find("^%.") then out[#out + 1] = { story.file_id(name), story_summary(path) } end
+    if not name:find("%.[mM][dD]$") or name:find("^%.") then return end
+    local state, title = story_head(path, keep ~= nil)
+    if keep and not keep(state) then return end
+    out[#out + 1] = { story.file_id(name), title and ("%s: %s"):format(state or "no state", title) }
   end
   for _, entry in ipairs(fs.list(dir) or {}) do
     local sub = fs.list(dir .. "/" .. entry)
@@ -133,13 +153,13 @@ local SOURCES = {
   module = modules,
 }
 
--- Candidates of a `complete` declaration: a list of {word, description}, or a directive.
-local function from_spec(complete, positionals, root, current)
+-- Candidates of cmd's `complete` declaration: a list of {word, description}, or a directive.
+local function from_spec(complete, positionals, root, current, cmd)
   if type(complete) == "function" then complete = complete(positionals) end
   if type(complete) == "table" then return words(complete) end
   if complete == "files" or complete == "dirs" then return ":" .. complete end
   local source = SOURCES[complete]
-  return source and source(root, current) or {}
+  return source and source(root, current, cmd) or {}
 end
 
 -- ---- The command line so far -------------------------------------------------------------
@@ -186,8 +206,8 @@ local function flag_candidates(cmd)
   return out
 end
 
-local function value_candidates(flag, root, current)
-  if flag.complete then return from_spec(flag.complete, {}, root, current) end
+local function value_candidates(flag, root, current, cmd)
+  if flag.complete then return from_spec(flag.complete, {}, root, current, cmd) end
   if flag.choices then return words(flag.choices) end
   if flag.name == "root" or flag.name == "scripts" or flag.arg == "DIR" then return ":dirs" end
   if flag.arg == "FILE" or flag.arg == "PATH" then return ":files" end
@@ -212,11 +232,11 @@ function M.candidates(before, current, ctx)
   local state = scan(cmd, before)
   local root = ctx.root
   if state.root then root = require("agent.session").find_root(state.root) end
-  if state.pending then return value_candidates(state.pending, root, current) end
+  if state.pending then return value_candidates(state.pending, root, current, cmd) end
   if current:match("^%-") and not state.only_positional then return flag_candidates(cmd) end
   local spec = arg_spec(cmd, #state.positionals + 1)
   if not spec or not spec.complete then return {} end
-  return from_spec(spec.complete, state.positionals, root, current)
+  return from_spec(spec.complete, state.positionals, root, current, cmd)
 end
 
 -- The candidates that start with the current word: { {word, description}... }.
