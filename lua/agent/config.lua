@@ -9,7 +9,7 @@ local M = {}
 local function defaults()
   return {
     agent = { provider = nil, models = {} },
-    providers = {}, -- <name> -> {base_url=, json_mode=} (docs/providers.md)
+    providers = {}, -- <name> -> {base_url=, json_mode=, num_ctx=} (docs/providers.md)
     -- max_tokens: one persona reply's output budget; synthesis_max_tokens: the synthesis and
     -- repair calls' (panel.lua and synthesis.lua hold the same numbers for callers without
     -- a config). overrides: persona id -> {provider=, model=}.
@@ -73,7 +73,7 @@ local KINDS = {
 -- for any name (a provider's, a persona's, a model's).
 local SCHEMA = {
   agent = { provider = "string", models = { ["*"] = "string" } },
-  providers = { ["*"] = { base_url = "string", json_mode = "boolean" } },
+  providers = { ["*"] = { base_url = "string", json_mode = "boolean", num_ctx = "count" } },
   panel = {
     personas = "ids", overrides = { ["*"] = { provider = "provider", model = "string" } },
     jobs = "count", timeout = "seconds", deadline = "seconds", max_tokens = "count", synthesis_max_tokens = "count",

@@ -505,6 +505,26 @@ describe("providers", function()
       end)
     end
 
+    -- Ollama's default context (2k-4k tokens) silently drops the start of a longer prompt.
+    it("asks for a context window that holds the prompt and the reply", function()
+      local server = serve({ { reply = REPLY } })
+      local big = ("The service stores orders in db/orders.sql and answers in JSON. "):rep(800)
+      local small = run_one(server, "ollama")
+      local long = run_one(server, "ollama", { user = big })
+      local capped = run_one(server, "ollama", { user = big }, { config = { providers = { ollama = { num_ctx = 8192 } } } })
+      server.stop()
+      assert.are.equal(REPLY, small.reply.text)
+      assert.are.equal(REPLY, long.reply.text)
+      local r = recorded(server)
+      local function ctx(i) return r[i].body.options.num_ctx end
+      assert.are.equal(4096, ctx(1)) -- never below Ollama's usual default
+      local need = math.ceil((#SYSTEM + #big) / 4) + 512
+      assert.is_true(ctx(2) >= need, ("num_ctx %d < %d tokens of prompt and reply"):format(ctx(2), need))
+      assert.are.equal(0, ctx(2) & (ctx(2) - 1)) -- a power of two: similar prompts share one window
+      assert.are.equal(512, r[2].body.options.num_predict)
+      assert.are.equal(8192, ctx(3))
+    end)
+
     it("reads providers.ollama.base_url the same way", function()
       local base = providers.get("ollama").base_url
       assert.are.equal("http://[::1]:11434", base({ getenv = getenv_of({}), base_url = "::1" }))

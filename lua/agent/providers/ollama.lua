@@ -64,18 +64,40 @@ local function base_url(cfg)
 end
 M.base_url = base_url
 
+-- The context window asked for. Ollama's default (2048 to 4096 tokens on most machines)
+-- silently drops the start of a longer prompt, so each call asks for room for its prompt and
+-- its reply. The prompt is estimated at 3 bytes a token, denser than the 4 the context
+-- budget assumes, because a short estimate truncates without an error while paths, ids
+-- and code tokenize densely. The window is rounded up to a power of two (at least 4096):
+-- Ollama reloads a model whose num_ctx changes, and personas' prompts of similar sizes
+-- then share one window. providers.ollama.num_ctx caps it (Ollama itself caps it at the
+-- model's trained context).
+M.PROMPT_BYTES_PER_TOKEN = 3
+M.MIN_NUM_CTX = 4096
+
+function M.num_ctx(call, num_predict, cap)
+  local bytes = #(call.system or "") + #(call.user or "")
+  local need = math.ceil(bytes / M.PROMPT_BYTES_PER_TOKEN) + num_predict
+  local ctx = M.MIN_NUM_CTX
+  while ctx < need do ctx = ctx * 2 end
+  if cap and ctx > cap then ctx = cap end
+  return ctx
+end
+
 -- request(call, cfg) -> http request
 function M.request(call, cfg)
   local messages = json.array()
   if call.system and call.system ~= "" then messages[1] = { role = "system", content = call.system } end
   messages[#messages + 1] = { role = "user", content = call.user or "" }
+  local num_predict = call.max_tokens or common.DEFAULT_MAX_TOKENS
   local body = {
     model = call.model,
     messages = messages,
     stream = false,
     options = {
       temperature = call.temperature or 0,
-      num_predict = call.max_tokens or common.DEFAULT_MAX_TOKENS,
+      num_predict = num_predict,
+      num_ctx = M.num_ctx(call, num_predict, common.setting(cfg, "num_ctx", nil)),
     },
   }
   if call.json then body.format = "json" end
