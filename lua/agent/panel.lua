@@ -693,7 +693,7 @@ local function settle(r, o)
     accept(r, o.value)
   else
     r.status = o.kind == "script" and "script_error" or "no_review"
-    r.error = o.error
+    r.error, r.error_kind = o.error, o.kind
   end
 end
 
@@ -702,7 +702,7 @@ end
 -- budget_tokens=, on_event=function(kind, i, data)} with kinds "start" (result), "progress"
 -- (chars), "reply", "retry" (reason) and "done" (result).
 -- result = {id=, name=, title=, file=, role=, status="ok"|"no_review"|"script_error",
---           verdict=, summary=, error=, items=, checklist=, sections=, elapsed_ms=, tokens=,
+--           verdict=, summary=, error=, error_kind= (the failure's kind), items=, checklist=, sections=, elapsed_ms=, tokens=,
 --           cached=, attempts=, provider=, model=, redactions=, cut=, unknown_citations=}
 function M.review(members, env)
   local emit = env.on_event or function() end

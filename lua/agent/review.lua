@@ -321,6 +321,25 @@ function M.check_interrupted(S)
   end
 end
 
+-- The failure kinds every call to a service shares: a refused key or account, an exhausted
+-- account, a model (or path) that does not exist, a host that cannot be reached.
+local SHARED_KINDS = { auth = true, forbidden = true, quota = true, not_found = true,
+                       connect = true, dns = true, tls = true }
+
+-- Fails (exit 1, one line, before the synthesis and before anything is written) when every
+-- persona's call failed for a reason all of them share: a runbook of "no usable review"
+-- helps nobody, and the next run would need --force. The line is the distinct messages, the
+-- first persona's first. Partial failures are left to the exit status (5).
+function M.check_shared_failure(results)
+  local seen, msgs = {}, {}
+  for _, r in ipairs(results) do
+    if r.status ~= "no_review" or not SHARED_KINDS[r.error_kind] then return end
+    local msg = tostring(r.error)
+    if not seen[msg] then seen[msg], msgs[#msgs + 1] = true, msg end
+  end
+  if #msgs > 0 then cli.fail(cli.EXIT.fail, table.concat(msgs, "; ")) end
+end
+
 -- The exit status the panel alone implies: 3 when a persona script failed, else 5 when a
 -- persona gave no usable review, else 6 when a persona BLOCKs, else 0.
 function M.panel_status(results)

@@ -47,6 +47,8 @@ The first rule that matches a request and is not used up answers it:
     status         an HTTP error status (429, 500, 503...) answered in the format's error
                    shape instead of a reply
     retry_after    Retry-After header value sent with the status (e.g. 1 or "1")
+    error          with status: fields merged into the format's error object, for a real
+                   service's body, e.g. {"code": "insufficient_quota", "message": "..."}
     behavior       "hang"      never answer (until the client gives up)
                    "drop"      send headers and half the body or stream, then close
                    "malformed" 200 with a body (or stream chunk) that is not valid JSON
@@ -470,8 +472,10 @@ class Handler(BaseHTTPRequestHandler):
             headers = {}
             if rule.get("retry_after") is not None:
                 headers["Retry-After"] = rule["retry_after"]
-            return self.send_json(status, error_body(fmt, status, f"scripted status {status}"),
-                                  headers)
+            body = error_body(fmt, status, f"scripted status {status}")
+            if isinstance(rule.get("error"), dict) and isinstance(body.get("error"), dict):
+                body["error"].update(rule["error"])
+            return self.send_json(status, body, headers)
         text = self.reply_text(rule)
         finish = rule.get("finish", "stop")
         usage = usage_of(rule, prompt, text)

@@ -46,7 +46,9 @@ Exit statuses: 0 written and every persona reviewed; 3 written, but a persona sc
 (named as file:line); 5 written, but a persona (or the synthesis) gave no usable review;
 6 written, but a persona's verdict is BLOCK; 4 written, but gate problems remain (listed in
 its Gate Report section); 1 failure (missing
-or non-COMMITTED story, runbook exists without --force, bad config); 2 usage; 130/143
+or non-COMMITTED story, runbook exists without --force, bad config, a missing key, or every
+persona's call failed alike: key refused, out of credit, unknown model, host unreachable;
+nothing written); 2 usage; 130/143
 interrupted (cached replies kept, nothing written).
 
 Examples:
@@ -319,6 +321,7 @@ function M.execute(opts, ctx)
   review.gather(S)
   local results = review.run_panel(S)
   review.check_interrupted(S)
+  review.check_shared_failure(results)
   S.redactions = review.redactions(results)
   local doc, input, synth = synthesize(S, results)
   log_call(S, synth)

@@ -45,7 +45,8 @@ A persona without a usable review never counts as approval.
 
 Exit statuses: 0 every persona reviewed and none blocks; 3 a persona script failed (named
 as file:line); 5 a persona gave no usable review; 6 a persona's verdict is BLOCK; 1 failure
-(missing story, bad config); 2 usage; 130/143 interrupted.
+(missing story, bad config, a missing key, or every persona's call failed alike: key
+refused, out of credit, unknown model, host unreachable); 2 usage; 130/143 interrupted.
 
 Examples:
   agent panel INFRA-012
@@ -59,6 +60,7 @@ function M.execute(opts, ctx)
   review.gather(S)
   local results = review.run_panel(S)
   review.check_interrupted(S)
+  review.check_shared_failure(results)
   local redactions = review.redactions(results)
   local line = review.redaction_line(redactions)
   if line then log.info(line) end

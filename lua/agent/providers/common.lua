@@ -52,15 +52,22 @@ end
 M.one_line = one_line
 
 -- The message inside an error body, whatever the format's shape:
--- {"error": {"message": ...}}, {"error": "..."}, {"message": ...}.
-local function server_message(body)
+-- {"error": {"message": ...}}, {"error": "..."}, {"message": ...}; and the error's own
+-- labels (error.type, .code, .status: "insufficient_quota", "permission_error",
+-- "PERMISSION_DENIED"), lower-cased and joined by spaces ("" when none).
+local function server_error(body)
   local doc = json.decode(body or "")
-  if type(doc) ~= "table" then return nil end
-  local e = doc.error
-  if type(e) == "table" and type(e.message) == "string" then return e.message end
-  if type(e) == "string" then return e end
-  if type(doc.message) == "string" then return doc.message end
-  return nil
+  if type(doc) ~= "table" then return nil, "" end
+  local e, labels = doc.error, {}
+  if type(e) == "table" then
+    for _, k in ipairs({ "type", "code", "status" }) do
+      if type(e[k]) == "string" then labels[#labels + 1] = e[k]:lower() end
+    end
+    if type(e.message) == "string" then return e.message, table.concat(labels, " ") end
+  end
+  if type(e) == "string" then return e, "" end
+  if type(doc.message) == "string" then return doc.message, table.concat(labels, " ") end
+  return nil, table.concat(labels, " ")
 end
 
 -- The credential a request carries (to scrub from server messages), or nil.
@@ -70,19 +77,51 @@ local function sent_key(req)
   return key and key:gsub("^Bearer ", "") or nil
 end
 
--- For an HTTP error status: nil, msg, kind (a parse() failure). 401/403 become the key
--- advice; everything else names the status and the server's own message (with any key
--- scrubbed out).
+-- Whether an error says the account has no credit left: OpenAI's 429 insufficient_quota,
+-- Anthropic's billing_error and its 400 "Your credit balance is too low". Waiting cannot
+-- clear it, unlike a rate limit's 429.
+local function out_of_credit(said, labels)
+  return labels:find("insufficient_quota", 1, true) ~= nil or labels:find("billing_error", 1, true) ~= nil
+    or (said or ""):lower():find("credit balance", 1, true) ~= nil
+end
+
+-- Whether a 403 is about the key: no message at all, or labels or a message that speak of
+-- the key, authentication or permission (Anthropic's permission_error, Google's
+-- PERMISSION_DENIED). Other 403s (OpenAI's unsupported_country_region_territory) are not.
+local function key_refusal(said, labels)
+  if not said then return true end
+  local text = labels .. " " .. said:lower()
+  return text:find("permission", 1, true) ~= nil or text:find("key", 1, true) ~= nil
+    or text:find("auth", 1, true) ~= nil
+end
+
+-- The kind of an error status that is not about the key or credit: "not_found" (a model or
+-- path that does not exist), "forbidden" (any other 403) or "http".
+local function status_kind(status)
+  if status == 404 then return "not_found" end
+  if status == 403 then return "forbidden" end
+  return "http"
+end
+
+-- For an HTTP error status: nil, msg, kind (a parse() failure). 401, and a 403 about the key,
+-- become the key advice ("auth"); an exhausted account says so ("quota"); everything else
+-- names the status and the server's own message with any key scrubbed out ("not_found" for
+-- 404, "forbidden" for other 403s, else "http").
 function M.http_error(provider, res, req)
   local status = res.status
-  if (status == 401 or status == 403) and provider.key_env then
+  local said, labels = server_error(res.body)
+  local key = sent_key(req)
+  if out_of_credit(said, labels) then
+    return nil, ("%s: the account is out of credit (HTTP %d%s): add credit or use another key")
+      :format(provider.name, status, said and (": " .. one_line(said, key)) or ""), "quota"
+  end
+  if provider.key_env and (status == 401 or (status == 403 and key_refusal(said, labels))) then
     return nil, M.key_advice(provider, status), "auth"
   end
-  local said = server_message(res.body)
   local msg = ("%s: HTTP %d"):format(provider.name, status)
-  if said then msg = msg .. ": " .. one_line(said, sent_key(req)) end
+  if said then msg = msg .. ": " .. one_line(said, key) end
   if res.attempts and res.attempts > 1 then msg = msg .. (" (after %d attempts)"):format(res.attempts) end
-  return nil, msg, "http"
+  return nil, msg, status_kind(status)
 end
 
 -- Decodes a reply body that must be a JSON object: doc | nil, msg, "format".
