@@ -21,6 +21,7 @@
 #define AGENT_HTTP_BACKOFF_MAX_MS 30000L        /* ceiling of one retry delay */
 #define AGENT_SSE_LINE_MAX (4u * 1024u * 1024u) /* one server-sent-event line */
 #define AGENT_HTTP_RETRIES_MAX 1000             /* highest `retries` a request may ask for */
+#define AGENT_HTTP_FINAL_IF_MAX 8               /* strings in a request's final_if_body */
 #define AGENT_HTTP_TIMEOUT_MAX_S                                                                   \
   1e6 /* longest timeout or backoff, s: 11 days fit a 32-bit long of ms */
 
