@@ -18,18 +18,30 @@ _agent() {
     local lines
     mapfile -t lines < <("${words[0]}" __complete -- "${words[@]:1:cword}" 2>/dev/null)
 
+    # A value typed as --flag=VALUE: the candidates carry the '--flag=', which readline keeps
+    # when '=' breaks words (the default), so only the value is replaced. Without
+    # bash-completion the words arrive split ('--flag' '=' 'VALUE') and cur may be the '='.
+    local flag= value=$cur
+    [[ $cur == = ]] && value=
+    if [[ $cur == --*=* ]]; then
+        flag=${cur%%=*}=
+        value=${cur#*=}
+    fi
+    local keep=$flag
+    [[ $COMP_WORDBREAKS == *=* ]] && keep=
+
     case ${lines[0]-} in
-        :files)
+        :files | :dirs)
             compopt -o filenames 2>/dev/null
-            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
-            ;;
-        :dirs)
-            compopt -o filenames 2>/dev/null
-            mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+            local kind=-f
+            [[ ${lines[0]} == :dirs ]] && kind=-d
+            mapfile -t COMPREPLY < <(compgen "$kind" -- "$value")
+            [[ -n $keep && ${#COMPREPLY[@]} -gt 0 ]] && COMPREPLY=("${COMPREPLY[@]/#/$keep}")
             ;;
         *)
             # "word<TAB>description": bash shows words only
             COMPREPLY=("${lines[@]%%$'\t'*}")
+            [[ -n $flag && -z $keep ]] && COMPREPLY=("${COMPREPLY[@]#"$flag"}")
             ;;
     esac
 }

@@ -572,12 +572,40 @@ describe("shell completion", function()
     assert.are.same({ "OPS-001", "OPS-002" }, complete(root, "panel", "OPS"))
   end)
 
+  it("completes a flag's value given as --flag=VALUE, in one word or split at '=' as bash splits it", function()
+    local root = repo()
+    assert.are.same({ "--provider=offline", "--provider=openai", "--provider=ollama" }, complete(root, "panel", "--provider=o"))
+    assert.are.same({ "--log-format=json" }, complete(root, "new-runbook", "--log-format=j"))
+    assert.are.same({ "offline", "openai", "ollama" }, complete(root, "panel", "--provider", "=", "o"))
+    assert.are.same({ "text", "json" }, complete(root, "panel", "--log-format", "="))
+    assert.are.same({ ":dirs" }, complete(root, "panel", "--root=.ag"))
+    -- a value given either way is not taken for the story ID
+    assert.are.same({ "INFRA-012" }, complete(root, "new-runbook", "--provider=openai", "I"))
+    assert.are.same({ "INFRA-012" }, complete(root, "new-runbook", "--provider", "=", "openai", "I"))
+    assert.are.same({}, complete(root, "panel", "--json="))
+  end)
+
+  it("completes list's --state with the states in the repository and --scope with its scopes", function()
+    local root = repo()
+    assert.are.same({ "COMMITTED", "DRAFT", "REVIEW_NEEDED" }, complete(root, "list", "stories", "--state", ""))
+    assert.are.same({ "INFRA" }, complete(root, "list", "runbooks", "--scope", ""))
+    assert.are.same({ "--scope=INFRA" }, complete(root, "list", "--scope=I"))
+    assert.are.equal(0, agent(root, { "new-runbook", "INFRA-012", "-q" }).code)
+    assert.are.same({ "PROPOSED" }, complete(root, "list", "--state", "P"))
+    -- every state offered lists something
+    for _, state in ipairs(complete(root, "list", "--state", "")) do
+      local r = agent(root, { "list", "stories", "--state", state, "--json" })
+      local found = #doc(r) + #doc(agent(root, { "list", "runbooks", "--state", state, "--json" }))
+      assert.is_true(found > 0, state)
+    end
+  end)
+
   it("drives bash through the installed script", function()
     local root = repo()
     local bindir = t.bin:match("^(.*)/[^/]+$")
-    local function bash(words, cword)
-      local script = ("source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _agent; printf '%%s\\n' \"${COMPREPLY[@]}\"")
-        :format(t.q(t.src .. "/completions/agent.bash"), words, cword)
+    local function bash(words, cword, setup)
+      local script = ("source %s; %s; COMP_WORDS=(%s); COMP_CWORD=%d; _agent; printf '%%s\\n' \"${COMPREPLY[@]}\"")
+        :format(t.q(t.src .. "/completions/agent.bash"), setup or ":", words, cword)
       local p = io.popen(("cd %s && PATH=%s:$PATH bash -c %s"):format(t.q(root), t.q(bindir), t.q(script)))
       local out = p:read("a")
       p:close()
@@ -587,6 +615,15 @@ describe("shell completion", function()
     assert.are.same({ "new-story", "new-runbook" }, bash("agent new-", 1))
     assert.are.same({ ".agent" }, bash("agent init .ag", 2))
     assert.are.same({ "--fresh" }, bash("agent panel INFRA-012 --fr", 3))
+    -- --flag=VALUE: readline keeps what precedes the '=' (COMP_WORDBREAKS), so the candidates
+    -- are the values; split at '=' (no bash-completion) or kept whole (its _init_completion -n =)
+    assert.are.same({ "offline", "openai", "ollama" }, bash("agent panel --provider = o", 4))
+    assert.are.same({ "text", "json" }, bash("agent panel --log-format =", 3))
+    assert.are.same({ "offline", "openai", "ollama" }, bash("agent panel --provider=o", 2))
+    assert.are.same({ ".agent" }, bash("agent panel --root=.ag", 2))
+    assert.are.same({ "--root=.agent" }, bash("agent panel --root=.ag", 2, "COMP_WORDBREAKS=' '"))
+    assert.are.same({ "--provider=openai" }, bash("agent panel --provider=op", 2, "COMP_WORDBREAKS=' '"))
+    assert.are.same({ "INFRA" }, bash("agent list --scope ''", 3))
   end)
 
   it("drives zsh through the installed script", function()
@@ -600,10 +637,13 @@ describe("shell completion", function()
     local script = ([[
 _describe() { print -l -- "${(@P)4}" }
 _files() { print -- "_files $*" }
+compset() { print -- "compset $* (PREFIX=$PREFIX)" }
 fpath=(%s $fpath); autoload -Uz _agent
 words=(agent commit-story INFRA-01); CURRENT=3; _agent
 words=(agent init ''); CURRENT=3; _agent
 words=(agent which persona sec); CURRENT=4; _agent
+words=(agent panel --provider=o); CURRENT=3; _agent
+PREFIX=--root=.ag; words=(agent panel --root=.ag); CURRENT=3; _agent
 ]]):format(t.q(t.src .. "/completions"))
     local p = io.popen(("cd %s && PATH=%s:$PATH zsh -f -c %s"):format(t.q(root), t.q(bindir), t.q(script)))
     local out = lines(p:read("a"))
@@ -613,6 +653,8 @@ words=(agent which persona sec); CURRENT=4; _agent
       "INFRA-014:REVIEW_NEEDED: Publish order events to the warehouse queue",
       "_files -/",
       "security",
+      "--provider=offline", "--provider=openai", "--provider=ollama",
+      "compset -P --root= (PREFIX=--root=.ag)", "_files -/",
     }, out)
   end)
 end)

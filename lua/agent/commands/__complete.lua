@@ -57,37 +57,66 @@ local STORY_FILTERS = {
   ["commit-story"] = function(state) return not committed(state) end,
 }
 
--- Story IDs in file order by scope folder, each with its state and title; only those in a
--- state the command takes.
-local function story_ids(root, _, cmd)
-  if not root then return {} end
-  local story = require("agent.story")
-  local dir = root .. "/" .. story.STORIES_DIR
-  local keep = STORY_FILTERS[cmd.name]
-  local out = {}
-  local function add(path, name)
-    if not name:find("%.[mM][dD]$") or name:find("^%.") then return end
-    local state, title = story_head(path, keep ~= nil)
-    if keep and not keep(state) then return end
-    out[#out + 1] = { story.file_id(name), title and ("%s: %s"):format(state or "no state", title) }
+-- Calls fn(path, name) for each story file, in file order by scope folder.
+local function each_story(root, fn)
+  local dir = root .. "/" .. require("agent.story").STORIES_DIR
+  local function visit(path, name)
+    if name:find("%.[mM][dD]$") and not name:find("^%.") then fn(path, name) end
   end
   for _, entry in ipairs(fs.list(dir) or {}) do
     local sub = fs.list(dir .. "/" .. entry)
-    for _, name in ipairs(sub or {}) do add(dir .. "/" .. entry .. "/" .. name, name) end
-    if not sub then add(dir .. "/" .. entry, entry) end
+    for _, name in ipairs(sub or {}) do visit(dir .. "/" .. entry .. "/" .. name, name) end
+    if not sub then visit(dir .. "/" .. entry, entry) end
   end
+end
+
+-- Story IDs, each with its state and title; only those in a state the command takes.
+local function story_ids(root, _, cmd)
+  if not root then return {} end
+  local keep = STORY_FILTERS[cmd.name]
+  local out = {}
+  each_story(root, function(path, name)
+    local state, title = story_head(path, keep ~= nil)
+    if keep and not keep(state) then return end
+    out[#out + 1] = { require("agent.story").file_id(name), title and ("%s: %s"):format(state or "no state", title) }
+  end)
   return out
+end
+
+-- The runbooks list reads (their IDs and statuses).
+local function runbook_list(root)
+  local ctx = { root = root, config = require("agent.config").defaults() }
+  return require("agent.commands.list").runbooks(ctx, {})
 end
 
 -- Runbook IDs, or paths once the word holds a '/' (check-runbook and accept take both).
 local function runbook_ids(root, current)
   if current:find("/", 1, true) then return ":files" end
   if not root then return {} end
-  local ctx = { root = root, config = require("agent.config").defaults() }
   local out = {}
-  for _, r in ipairs(require("agent.commands.list").runbooks(ctx, {})) do
+  for _, r in ipairs(runbook_list(root)) do
     out[#out + 1] = { r.id, type(r.status) == "string" and r.status or "" }
   end
+  return out
+end
+
+-- The states the repository's stories and runbooks are in (list --state): a state nothing
+-- is in would list nothing.
+local function states(root)
+  if not root then return {} end
+  local out, seen = {}, {}
+  local function add(state, what)
+    if type(state) ~= "string" then return end
+    local c = seen[state:upper()]
+    if not c then
+      c = { state:upper(), what }
+      seen[c[1]], out[#out + 1] = c, c
+    elseif not c[2]:find(what, 1, true) then
+      c[2] = c[2] .. ", " .. what
+    end
+  end
+  each_story(root, function(path) add(story_head(path, true), "stories") end)
+  for _, r in ipairs(runbook_list(root)) do add(r.status, "runbooks") end
   return out
 end
 
@@ -147,6 +176,7 @@ local SOURCES = {
   story = story_ids,
   runbook = runbook_ids,
   scope = scopes,
+  state = states,
   persona = personas,
   template = function() return words(loader.list("templates")) end,
   provider = function() return words(require("agent.providers").names()) end,
@@ -180,7 +210,9 @@ local function scan(cmd, before)
   local state = { positionals = {}, pending = nil, only_positional = false, root = nil }
   for i = 2, #before do
     local w = before[i]
-    if state.pending then
+    if state.pending and w == "=" and state.pending_at == i - 1 then
+      state.pending_at = nil -- bash splits '--flag=VALUE' at '=' (COMP_WORDBREAKS): the value follows
+    elseif state.pending then
       if state.pending.name == "root" then state.root = w end
       state.pending = nil
     elseif state.only_positional or w == "-" or not w:match("^%-") then
@@ -190,7 +222,7 @@ local function scan(cmd, before)
       state.only_positional = true
     else
       local f = find_flag(cmd, w)
-      if f and f.type ~= "boolean" then state.pending = f end
+      if f and f.type ~= "boolean" then state.pending, state.pending_at = f, i end
       local root = w:match("^%-%-root=(.+)$")
       if root then state.root = root end
     end
@@ -214,6 +246,19 @@ local function value_candidates(flag, root, current, cmd)
   return {}
 end
 
+-- The values of a flag given as one word, `--flag=VALUE` (zsh, bash-completion): each
+-- candidate carries the "--flag=" it replaces; nil when the word names no flag taking a value.
+local function joined_values(cmd, current, root)
+  local name, value = current:match("^(%-%-[^=]+)=(.*)$")
+  local f = name and find_flag(cmd, name)
+  if not f or f.type == "boolean" then return nil end
+  local found = value_candidates(f, root, value, cmd)
+  if type(found) == "string" then return found end
+  local out = {}
+  for i, c in ipairs(found) do out[i] = { name .. "=" .. c[1], c[2] } end
+  return out
+end
+
 local function arg_spec(cmd, n)
   local specs = cmd.args or {}
   if specs[n] then return specs[n] end
@@ -221,22 +266,28 @@ local function arg_spec(cmd, n)
   return last and last.many and last or nil
 end
 
--- Candidates for the word after `before` (before[1] is the command).
+-- Candidates for the word after `before` (before[1] is the command), and the prefix they
+-- must start with: the current word, or "" for the '=' bash leaves of '--flag='.
 function M.candidates(before, current, ctx)
   if #before == 0 then
-    if current:match("^%-") then return { { "--help" }, { "--version" } } end
-    return commands()
+    if current:match("^%-") then return { { "--help" }, { "--version" } }, current end
+    return commands(), current
   end
   local cmd = cli.command(before[1])
-  if not cmd or cmd.hidden then return {} end
+  if not cmd or cmd.hidden then return {}, current end
   local state = scan(cmd, before)
   local root = ctx.root
   if state.root then root = require("agent.session").find_root(state.root) end
-  if state.pending then return value_candidates(state.pending, root, current, cmd) end
-  if current:match("^%-") and not state.only_positional then return flag_candidates(cmd) end
+  if state.pending then
+    if current == "=" and state.pending_at == #before then current = "" end
+    return value_candidates(state.pending, root, current, cmd), current
+  end
+  if current:match("^%-") and not state.only_positional then
+    return joined_values(cmd, current, root) or flag_candidates(cmd), current
+  end
   local spec = arg_spec(cmd, #state.positionals + 1)
-  if not spec or not spec.complete then return {} end
-  return from_spec(spec.complete, state.positionals, root, current, cmd)
+  if not spec or not spec.complete then return {}, current end
+  return from_spec(spec.complete, state.positionals, root, current, cmd), current
 end
 
 -- The candidates that start with the current word: { {word, description}... }.
@@ -264,9 +315,9 @@ function M.run(opts, ctx)
   local all = opts.args
   local current = all[#all] or ""
   local before = { table.unpack(all, 1, math.max(0, #all - 1)) }
-  local ok, found = pcall(M.candidates, before, current, ctx)
+  local ok, found, prefix = pcall(M.candidates, before, current, ctx)
   if not ok then found = {} end -- completion never prints errors into a prompt
-  if type(found) == "table" then found = matching(found, current) end
+  if type(found) == "table" then found = matching(found, prefix or current) end
   if opts.json then
     write_json(found)
   elseif type(found) == "string" then

@@ -19,8 +19,8 @@ local M = {
   usage = "agent list stories|runbooks|rules|personas [--state STATE] [--scope SCOPE] [--json]",
   args = { { name = "KIND", required = true, complete = { "stories", "runbooks", "rules", "personas" } } },
   flags = {
-    { name = "state", type = "string", arg = "STATE", help = "stories and runbooks in this state only (any case)" },
-    { name = "scope", type = "string", arg = "SCOPE", help = "stories and runbooks of this scope only (any case)" },
+    { name = "state", type = "string", arg = "STATE", complete = "state", help = "stories and runbooks in this state only (any case)" },
+    { name = "scope", type = "string", arg = "SCOPE", complete = "scope", help = "stories and runbooks of this scope only (any case)" },
   },
   help = [[Columns, one row per item (stdout), sorted by scope then number, or by path:
   stories   ID, STATE, TITLE           (.agent/cache/stories/<SCOPE>/)
