@@ -32,6 +32,8 @@ end
 local report = {
   done = done, code = agent.last and agent.last.code or -1, notes = notes, qf = qf, windows = wins,
   qf_title = vim.fn.getqflist({ title = 1 }).title, completion = agent.story_ids("inf"),
+  completion_runbook = vim.fn.getcompletion("AgentRunbook inf", "cmdline"),
+  completion_panel = vim.fn.getcompletion("AgentPanel I", "cmdline"),
   buffer = vim.api.nvim_buf_get_name(0), buffer_lines = vim.api.nvim_buf_line_count(0),
 }
 local f = assert(io.open(vim.env.AGENT_NVIM_REPORT, "w"))
@@ -100,6 +102,9 @@ describe("the Neovim plugin, headless", function()
     assert.matches("agent: @Architect: ", notes)
     assert.matches("agent: wrote " .. RUNBOOK:gsub("%p", "%%%0") .. " %(exit 0%)", notes)
     assert.are.same({ "INFRA-012", "INFRA-013", "INFRA-014" }, r.completion)
+    -- as on the shell: :AgentRunbook offers the COMMITTED story only, :AgentPanel any
+    assert.are.same({ "INFRA-012" }, r.completion_runbook)
+    assert.are.same({ "INFRA-012", "INFRA-013", "INFRA-014" }, r.completion_panel)
   end)
 
   it(":AgentRunbook on a missing story puts the error in the quickfix list", function()

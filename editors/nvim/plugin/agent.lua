@@ -3,18 +3,19 @@
 if vim.g.loaded_agent then return end
 vim.api.nvim_set_var("loaded_agent", true)
 
-local function complete_story_ids(arglead)
-  return require("agent").story_ids(arglead)
+-- Story IDs in the states the command takes (:AgentRunbook offers COMMITTED stories only).
+local function complete_story_ids(command)
+  return function(arglead) return require("agent").story_ids(arglead, command) end
 end
 
 vim.api.nvim_create_user_command("AgentRunbook", function(args)
   require("agent").runbook(args.args, { force = args.bang })
-end, { nargs = 1, bang = true, complete = complete_story_ids,
+end, { nargs = 1, bang = true, complete = complete_story_ids("new-runbook"),
        desc = "agent new-runbook <STORY-ID> (! regenerates, keeping a .bak)" })
 
 vim.api.nvim_create_user_command("AgentPanel", function(args)
   require("agent").panel(args.args)
-end, { nargs = 1, complete = complete_story_ids, desc = "agent panel <STORY-ID>: the review alone" })
+end, { nargs = 1, complete = complete_story_ids("panel"), desc = "agent panel <STORY-ID>: the review alone" })
 
 vim.api.nvim_create_user_command("AgentCheck", function(args)
   require("agent").check(args.args ~= "" and args.args or vim.api.nvim_buf_get_name(0))

@@ -128,16 +128,19 @@ local function open(path)
   vim.cmd((vim.g.agent_open or "split") .. " " .. vim.fn.fnameescape(path))
 end
 
--- Story ids for completion: the file names under .agent/cache/stories/*/.
-function M.story_ids(prefix)
+-- Story IDs for completion: those `command` takes (default "panel": any), as the shell
+-- completion gets them from `agent __complete` (new-runbook offers COMMITTED stories only,
+-- commit-story the others), matched without regard to case.
+function M.story_ids(prefix, command)
   local r = root()
   if not r then return {} end
+  local lines = vim.fn.systemlist({ vim.g.agent_bin or "agent", "__complete", "--", command or "panel", "--root", r, "" })
+  if vim.v.shell_error ~= 0 then return {} end
   local ids = {}
-  for _, f in ipairs(vim.fn.glob(r .. "/.agent/cache/stories/*/*.md", false, true)) do
-    local id = vim.fn.fnamemodify(f, ":t"):match("^(%a[%w]*%-%d+)")
+  for _, line in ipairs(lines) do
+    local id = line:match("^[^\t]+")
     if id and id:upper():find((prefix or ""):upper(), 1, true) == 1 then ids[#ids + 1] = id end
   end
-  table.sort(ids)
   return ids
 end
 
