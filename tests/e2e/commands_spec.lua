@@ -585,6 +585,19 @@ describe("shell completion", function()
     assert.are.same({}, complete(root, "panel", "--json="))
   end)
 
+  it("leaves out a flag already on the line, except one that repeats (--scripts)", function()
+    local root = repo()
+    local all = complete(root, "panel", "--")
+    local after = complete(root, "panel", "--json", "-q", "--provider=openai", "--scripts", "x", "--")
+    local function has(list, w) return table.concat(list, " "):find(w .. " ", 1, true) ~= nil end
+    for _, f in ipairs({ "--json", "--quiet", "--provider" }) do
+      assert.is_true(has(all, f), f)
+      assert.is_false(has(after, f), f)
+    end
+    assert.is_true(has(after, "--scripts"))
+    assert.are.equal(#all - 3, #after)
+  end)
+
   it("completes list's --state with the states in the repository and --scope with its scopes", function()
     local root = repo()
     assert.are.same({ "COMMITTED", "DRAFT", "REVIEW_NEEDED" }, complete(root, "list", "stories", "--state", ""))

@@ -205,9 +205,9 @@ local function find_flag(cmd, word)
 end
 
 -- Reads the words before the current one: positionals, the flag awaiting a value (if any),
--- whether '--' ended the flags, and a --root given on the line.
+-- whether '--' ended the flags, a --root given on the line, and the flags given (by name).
 local function scan(cmd, before)
-  local state = { positionals = {}, pending = nil, only_positional = false, root = nil }
+  local state = { positionals = {}, pending = nil, only_positional = false, root = nil, given = {} }
   for i = 2, #before do
     local w = before[i]
     if state.pending and w == "=" and state.pending_at == i - 1 then
@@ -221,8 +221,9 @@ local function scan(cmd, before)
     elseif w == "--" then
       state.only_positional = true
     else
-      local f = find_flag(cmd, w)
-      if f and f.type ~= "boolean" then state.pending, state.pending_at = f, i end
+      local f = find_flag(cmd, w:match("^(%-%-[^=]+)=") or w)
+      if f then state.given[f.name] = true end
+      if f and f.type ~= "boolean" and not w:find("=", 1, true) then state.pending, state.pending_at = f, i end
       local root = w:match("^%-%-root=(.+)$")
       if root then state.root = root end
     end
@@ -230,10 +231,14 @@ local function scan(cmd, before)
   return state
 end
 
-local function flag_candidates(cmd)
+-- The command's flags and the global ones, less those already given once that count once
+-- (a list flag such as --scripts repeats).
+local function flag_candidates(cmd, given)
   local out = {}
   for _, set in ipairs({ cmd.flags or {}, cli.GLOBAL_FLAGS }) do
-    for _, f in ipairs(set) do out[#out + 1] = { "--" .. f.name, f.help } end
+    for _, f in ipairs(set) do
+      if not given[f.name] or f.type == "list" then out[#out + 1] = { "--" .. f.name, f.help } end
+    end
   end
   return out
 end
@@ -283,7 +288,7 @@ function M.candidates(before, current, ctx)
     return value_candidates(state.pending, root, current, cmd), current
   end
   if current:match("^%-") and not state.only_positional then
-    return joined_values(cmd, current, root) or flag_candidates(cmd), current
+    return joined_values(cmd, current, root) or flag_candidates(cmd, state.given), current
   end
   local spec = arg_spec(cmd, #state.positionals + 1)
   if not spec or not spec.complete then return {}, current end
