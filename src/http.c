@@ -78,6 +78,9 @@ struct xfer {
   size_t max_bytes, max_header_bytes, max_event_bytes;
   int retries;
   unsigned char retry_on[600 / 8]; /* bit per status 0..599 that earns a retry */
+  /* final_if_body: a retry status whose body holds one of these is final (owned copies) */
+  char *final_if[AGENT_HTTP_FINAL_IF_MAX];
+  size_t final_if_len[AGENT_HTTP_FINAL_IF_MAX], n_final_if;
   int streams;                     /* has on_event */
 
   /* the transfer */
@@ -96,6 +99,7 @@ struct xfer {
   const char *abort_code;      /* why a callback stopped the transfer: "toobig", "aborted" */
   const char *abort_what;
   size_t abort_limit; /* the cap that was hit, for the message; 0 when none */
+  double refused_wait_ms; /* a Retry-After not waited for (past the deadline); -1: none */
   /* the outcome, once XFER_DONE */
   const char *fail_code; /* NULL: a response */
   /* our words (under 64 bytes), a system message and curl's error text fit whole */
@@ -149,6 +153,9 @@ static void xfer_release(struct batch *b, struct xfer *x)
   free(x->url);
   free(x->where);
   x->url = x->where = NULL;
+  for (size_t k = 0; k < x->n_final_if; k++)
+    free(x->final_if[k]);
+  x->n_final_if = 0;
   agent_buf_free(&x->body);
   agent_buf_free(&x->head);
   agent_sse_free(&x->sse);
@@ -335,6 +342,7 @@ static void start_attempt(lua_State *L, struct batch *b, struct xfer *x, double 
   x->events_queued = 0;
   x->abort_code = x->abort_what = NULL;
   x->abort_limit = 0;
+  x->refused_wait_ms = -1;
   x->fail_code = NULL;
   x->errbuf[0] = '\0';
   CURLMcode mc = b->curl->multi_add_handle(b->multi, x->easy);
@@ -376,7 +384,7 @@ static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
   if (rc == CURLE_OPERATION_TIMEDOUT && (now >= x->deadline_ms || x->deadline_bound))
     what = "the deadline passed";
   /* For a failed connection the system's word ("Connection refused") says most; curl's own
-   * text adds the specifics (which host: the target or a proxy, port, milliseconds). */
+   * text is kept only when it adds something: another host than the URL's (a proxy). */
   char why[REASON_WHY_MAX] = "";
   long os_errno = 0;
   if (rc == CURLE_COULDNT_CONNECT) {
@@ -384,7 +392,9 @@ static void classify(struct batch *b, struct xfer *x, CURLcode rc, double now)
     if (os_errno)
       snprintf(why, sizeof(why), ": %s", strerror((int)os_errno));
   }
-  agent_http_reason(x->fail_reason, sizeof(x->fail_reason), what, why, x->errbuf);
+  int said = (rc == CURLE_COULDNT_CONNECT && os_errno) || rc == CURLE_COULDNT_RESOLVE_HOST;
+  const char *detail = said && agent_http_detail_redundant(x->errbuf, x->url) ? "" : x->errbuf;
+  agent_http_reason(x->fail_reason, sizeof(x->fail_reason), what, why, detail);
 }
 
 /* A failure worth another attempt: the connection failed or broke before anything reached
@@ -423,6 +433,44 @@ static double retry_after_ms(const struct batch *b, const struct xfer *x)
   return v ? agent_http_retry_after_ms(v, n, time(NULL), b->curl->getdate) : -1;
 }
 
+/* Whether needle[0..n) occurs in hay[0..len): bodies are bytes, not C strings. */
+static int mem_contains(const char *hay, size_t len, const char *needle, size_t n)
+{
+  for (size_t i = 0; hay && len >= n && i <= len - n; i++)
+    if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* Whether the response's body holds one of the request's final_if_body strings: an error
+ * waiting cannot clear (OpenAI's 429 insufficient_quota), so no retry. */
+static int final_body(const struct xfer *x)
+{
+  for (size_t k = 0; k < x->n_final_if; k++)
+    if (mem_contains(x->body.p, x->body.len, x->final_if[k], x->final_if_len[k]))
+      return 1;
+  return 0;
+}
+
+/* The wait before retrying a response with a retry status, or -1 for none. The server's
+ * Retry-After is honoured whenever the retry could still start in time: before the deadline,
+ * or without one within a single attempt's timeout. Past that the caller gets the response
+ * at once, with the wait it was asked for (res.retry_after), rather than waiting in vain. */
+static double response_delay(struct batch *b, struct xfer *x, double now)
+{
+  if (!retry_bit(x, x->status) || final_body(x))
+    return -1;
+  double asked = retry_after_ms(b, x);
+  if (asked < 0)
+    return backoff_delay(b, x);
+  double limit = isfinite(x->deadline_ms) ? x->deadline_ms - now : (double)x->timeout_ms;
+  if (asked >= limit && x->attempts <= x->retries) {
+    x->refused_wait_ms = asked;
+    return -1;
+  }
+  return asked;
+}
+
 /* One attempt ended with curl's verdict rc: schedule another, or settle the outcome. No
  * wait may end at or past the deadline, since no attempt could start after it. */
 static void attempt_done(struct batch *b, struct xfer *x, CURLcode rc)
@@ -432,13 +480,7 @@ static void attempt_done(struct batch *b, struct xfer *x, CURLcode rc)
   b->running--;
   if (rc == CURLE_OK) {
     b->curl->easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-    if (retry_bit(x, x->status)) {
-      delay = retry_after_ms(b, x);
-      if (delay < 0)
-        delay = backoff_delay(b, x);
-      else if (delay > (double)x->backoff_max_ms)
-        delay = -1; /* longer than we may wait: the caller gets the response and decides */
-    }
+    delay = response_delay(b, x, now);
   } else {
     classify(b, x, rc, now);
     if (transient(b, x, rc))
@@ -606,10 +648,15 @@ static int push_header(void *ud, const char *name, size_t name_len, const char *
 }
 
 /* res = {status=, headers={lower-case name = value, repeats joined with ", "}, body=,
- * attempts=, elapsed_ms=} */
+ * attempts=, elapsed_ms= [, retry_after= (seconds the server asked to wait, not waited for:
+ * past the deadline)]} */
 static void push_response(lua_State *L, const struct xfer *x)
 {
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  if (x->refused_wait_ms >= 0) {
+    lua_pushnumber(L, x->refused_wait_ms / 1e3);
+    lua_setfield(L, -2, "retry_after");
+  }
   lua_pushinteger(L, x->status);
   lua_setfield(L, -2, "status");
   lua_newtable(L);
@@ -643,7 +690,11 @@ static void report(struct run *r, size_t i)
     lua_rawseti(L, r->results, (lua_Integer)i + 1);
   } else {
     lua_pushnil(L);
-    lua_pushfstring(L, "%s '%s': %s", x->method, x->where, x->fail_reason);
+    if (x->attempts > 1) /* as an HTTP error's message says, so a retried failure is seen as one */
+      lua_pushfstring(L, "%s '%s': %s (after %d attempts)", x->method, x->where, x->fail_reason,
+                      x->attempts);
+    else
+      lua_pushfstring(L, "%s '%s': %s", x->method, x->where, x->fail_reason);
     lua_pushstring(L, x->fail_code); /* stack: [on_done] i nil msg code */
     lua_createtable(L, 0, 4);
     lua_pushvalue(L, -3);
@@ -888,6 +939,33 @@ static void read_retry_statuses(lua_State *L, int t, lua_Integer label, struct x
   lua_pop(L, 1);
 }
 
+/* final_if_body = {plain strings}: copied, since the caller may change its table. */
+static void read_final_if(lua_State *L, int t, lua_Integer label, struct xfer *x)
+{
+  int type = agent_rawfield(L, t, "final_if_body");
+  if (type != LUA_TNIL && type != LUA_TTABLE)
+    field_error(L, label, "final_if_body", "must be an array of strings");
+  lua_Integer n = type == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : 0;
+  if (n > AGENT_HTTP_FINAL_IF_MAX)
+    field_error(L, label, "final_if_body", "has too many strings");
+  for (lua_Integer k = 1; k <= n; k++) {
+    size_t len;
+    if (lua_rawgeti(L, -1, k) != LUA_TSTRING)
+      field_error(L, label, "final_if_body", "must be an array of strings");
+    const char *v = lua_tolstring(L, -1, &len);
+    if (len == 0)
+      field_error(L, label, "final_if_body", "must not hold an empty string");
+    char *copy = malloc(len);
+    if (!copy)
+      luaL_error(L, "http: out of memory");
+    memcpy(copy, v, len);
+    x->final_if[x->n_final_if] = copy;
+    x->final_if_len[x->n_final_if++] = len;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
 /* Reads the request table at index t into x. Bodies and on_event handlers are anchored in
  * the batch's user values (self) so they outlive any change the caller makes to its tables. */
 static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer label)
@@ -918,6 +996,7 @@ static void read_request(lua_State *L, int self, int t, size_t i, lua_Integer la
   read_method(L, t, label, x);
   read_headers(L, t, label, b->curl, x);
   read_retry_statuses(L, t, label, x);
+  read_final_if(L, t, label, x);
   x->timeout_ms = field_ms(L, t, label, "timeout", AGENT_HTTP_TIMEOUT_MS, 0);
   x->connect_timeout_ms =
       field_ms(L, t, label, "connect_timeout", AGENT_HTTP_CONNECT_TIMEOUT_MS, 0);

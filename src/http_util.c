@@ -224,6 +224,31 @@ struct agent_http_failure agent_http_classify(CURLcode rc, const char *fallback)
   return (struct agent_http_failure){"http", fallback};
 }
 
+/* Whether host[0..n) occurs in the authority (host and port) of url. */
+static int in_authority(const char *url, const char *host, size_t n)
+{
+  const char *sep = strstr(url, "://");
+  const char *auth = sep ? sep + 3 : url;
+  size_t len = strcspn(auth, "/?#");
+  for (size_t i = 0; n > 0 && len >= n && i <= len - n; i++)
+    if (memcmp(auth + i, host, n) == 0)
+      return 1;
+  return 0;
+}
+
+int agent_http_detail_redundant(const char *detail, const char *url)
+{
+  static const char *const LEADS[] = {"Failed to connect to ", "Could not resolve host: "};
+  for (size_t k = 0; k < sizeof(LEADS) / sizeof(LEADS[0]); k++) {
+    size_t lead = strlen(LEADS[k]);
+    if (strncmp(detail, LEADS[k], lead) == 0) {
+      const char *host = detail + lead;
+      return in_authority(url, host, strcspn(host, " \r\n"));
+    }
+  }
+  return 0;
+}
+
 void agent_http_reason(char *out, size_t size, const char *what, const char *why,
                        const char *detail)
 {

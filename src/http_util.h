@@ -57,6 +57,11 @@ struct agent_http_failure {
  * fallback (curl_easy_strerror's text). */
 struct agent_http_failure agent_http_classify(CURLcode rc, const char *fallback);
 
+/* Whether curl's error text for a failed connection or host lookup only repeats the
+ * classification and the URL: "Failed to connect to HOST port N after M ms: ..." or "Could not
+ * resolve host: HOST" where HOST is url's own host. Another host (a proxy) is news: 0. */
+int agent_http_detail_redundant(const char *detail, const char *url);
+
 /* Writes "<what><why> (<detail>)" to out[0..size) (size >= 4): why may be "" and detail, curl's
  * error buffer, is left out when empty after trailing spaces and newlines are dropped. Always
  * one line (CR and LF become spaces); a reason cut to fit ends with "...". */

@@ -50,7 +50,8 @@ local http = {}
 ---@field retries? integer extra attempts (default 0, at most 1000)
 ---@field retry_statuses? integer[] statuses that earn a retry (default 408, 429, 500, 502, 503, 504)
 ---@field backoff? number seconds before the first retry (default 0.5), doubled each time, with jitter
----@field backoff_max? number ceiling of one wait in seconds (default 30); a Retry-After longer than this ends the retries and returns that response
+---@field backoff_max? number ceiling of one backoff wait in seconds (default 30); a Retry-After is waited for whatever this, when the retry can still start before the deadline (without one: within one attempt's timeout), else the response returns at once with retry_after set
+---@field final_if_body? string[] at most 8 plain strings: a response with a retry status whose body holds one is not retried (waiting cannot clear it, e.g. "insufficient_quota")
 ---@field deadline? number absolute time in ms on agent.sys.clock()'s scale: no attempt starts at or after it, each attempt's timeout is capped to the time left, a retry wait that would end past it returns the last response or failure, and a request still queued when it passes fails with "timeout"
 ---@field on_event? fun(ev: agent.http.event) receives server-sent events of a 2xx response as they arrive
 
@@ -60,6 +61,7 @@ local http = {}
 ---@field body string decoded (gzip, deflate, br, zstd); for a stream, the raw event stream
 ---@field attempts integer attempts made (1 + retries used)
 ---@field elapsed_ms integer from the first attempt's start to the end, waits included
+---@field retry_after? number seconds a Retry-After asked for and was not waited for (past the deadline)
 
 ---@class agent.http.failure
 ---@field error string the message request() would return

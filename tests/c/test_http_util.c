@@ -181,6 +181,23 @@ static void test_reason(void)
   CHECK_STR(tiny, "much...");
 }
 
+static void test_detail_redundant(void)
+{
+  const char *url = "http://127.0.0.1:38999/v1/chat/completions";
+  CHECK(agent_http_detail_redundant(
+      "Failed to connect to 127.0.0.1 port 38999 after 0 ms: Couldn't connect to server", url));
+  /* a proxy's name is news */
+  CHECK(!agent_http_detail_redundant(
+      "Failed to connect to proxy.lan port 3128 after 2 ms: Couldn't connect to server", url));
+  CHECK(agent_http_detail_redundant("Could not resolve host: api.nowhere.invalid",
+                                    "https://api.nowhere.invalid/v1/messages"));
+  /* the host is looked for in the authority only, never in the path */
+  CHECK(!agent_http_detail_redundant("Could not resolve host: v1", "https://h.example/v1/x"));
+  CHECK(!agent_http_detail_redundant("Failed to connect to ", url));
+  CHECK(!agent_http_detail_redundant("SSL certificate problem", url));
+  CHECK(!agent_http_detail_redundant("", url));
+}
+
 int main(void)
 {
   test_parse_status();
@@ -190,6 +207,7 @@ int main(void)
   test_display_url();
   test_classify();
   test_reason();
+  test_detail_redundant();
   struct curl_lib lib = {0};
   char msg[512];
   int loaded = agent_curl_load(&lib, msg, sizeof(msg)) == 0;

@@ -107,7 +107,7 @@ describe("a failure every persona's call shares", function()
     assert.are.equal(1, r.code, r.stderr)
     local err = cjson.decode(r.stdout).error
     assert.are.equal(1, err.exit)
-    assert.matches("^openai: POST '[^']+': cannot connect: Connection refused", err.message)
+    assert.matches("^openai: POST '[^']+': cannot connect: Connection refused %(after 4 attempts%)$", err.message)
     assert.is_nil(t.read(root .. "/" .. RUNBOOK))
   end)
 
@@ -154,7 +154,7 @@ describe("what a provider failure says", function()
     assert.is_nil(r.stderr:find("OPENAI_API_KEY", 1, true))
   end)
 
-  it("an account out of credit (429 insufficient_quota) is said in one line", function()
+  it("an account out of credit (429 insufficient_quota) is said in one line, and not retried", function()
     srv = start({ { status = 429, retry_after = "1", error = { code = "insufficient_quota", type = "insufficient_quota",
       message = "You exceeded your current quota, please check your plan and billing details." } } })
     local root = repo()
@@ -162,6 +162,23 @@ describe("what a provider failure says", function()
     assert.are.equal(1, r.code, r.stderr)
     assert.matches("^agent: openai: the account is out of credit %(HTTP 429: You exceeded your current quota",
       last_line(r.stderr))
+    local asked = {}
+    for _, req in ipairs(requests(srv)) do
+      local who = req.prompt:match("You are (@%S+) %(")
+      assert.is_nil(asked[who], "asked twice: " .. tostring(who))
+      asked[who] = true
+    end
+    assert.is_not_nil(next(asked))
+  end)
+
+  it("a Retry-After past the deadline fails at once, saying what the server asked", function()
+    srv = start({ { match = "You are @QA (", status = 429, retry_after = "600" } })
+    local root = repo()
+    local r = agent(root, { "panel", ID, "--provider", "openai", "--deadline", "60" }, srv.url)
+    assert.are.equal(5, r.code, r.stderr)
+    assert.matches("@QA: NO USABLE REVIEW: openai: HTTP 429: scripted status 429 %(the server asked to retry after 600 s, beyond the deadline%)",
+      r.stderr)
+    assert.are.equal(1, count(srv, "You are @QA ("))
   end)
 
   it("Anthropic's low credit balance (400) gets the same line", function()

@@ -264,6 +264,46 @@ describe("agent.http", function()
       assert.is_true(ms < 1000)
     end)
 
+    it("waits for a Retry-After longer than backoff_max when the retry still starts before the deadline", function()
+      local ms, res = elapsed(function()
+        return http.request{ url = base .. "/flaky?status=429&fail=1&retry_after=2&key=" .. key(), retries = 1,
+          backoff_max = 0.5, deadline = sys.clock() + 10000 }
+      end)
+      assert.are.same({ 200, 2 }, { res.status, res.attempts })
+      assert.is_nil(res.retry_after)
+      assert.is_true(ms >= 1900, "took " .. ms .. " ms")
+    end)
+
+    it("returns at once, with the wait asked for, when a Retry-After passes the deadline or the timeout", function()
+      local ms, res = elapsed(function()
+        return http.request{ url = base .. "/flaky?status=503&fail=1&retry_after=120&key=" .. key(), retries = 3,
+          deadline = sys.clock() + 5000 }
+      end)
+      assert.are.same({ 503, 1, 120 }, { res.status, res.attempts, res.retry_after })
+      assert.is_true(ms < 1000, "took " .. ms .. " ms")
+      -- without a deadline, one attempt's timeout bounds the wait
+      res = assert(http.request{ url = base .. "/flaky?status=429&fail=1&retry_after=3&key=" .. key(), retries = 1, timeout = 2 })
+      assert.are.same({ 429, 1, 3 }, { res.status, res.attempts, res.retry_after })
+    end)
+
+    it("does not retry a response whose body holds a final_if_body string", function()
+      local res = assert(http.request{ url = base .. "/flaky?status=429&fail=1&key=" .. key(), retries = 3,
+        backoff = 0.01, final_if_body = { "nothing like it", "failure 1" } })
+      assert.are.same({ 429, 1 }, { res.status, res.attempts })
+      res = assert(http.request{ url = base .. "/flaky?status=429&fail=1&key=" .. key(), retries = 3,
+        backoff = 0.01, final_if_body = { "insufficient_quota" } })
+      assert.are.same({ 200, 2 }, { res.status, res.attempts })
+      assert.has_error(function() http.request{ url = base .. "/echo", final_if_body = "failure" } end)
+      assert.has_error(function() http.request{ url = base .. "/echo", final_if_body = { "" } } end)
+      assert.has_error(function() http.request{ url = base .. "/echo", final_if_body = { 1 } } end)
+    end)
+
+    it("says how many attempts a retried connection failure took, without curl repeating the host", function()
+      local _, err, code = http.request{ url = "http://127.0.0.1:1/x", retries = 2, backoff = 0.01 }
+      assert.are.equal("connect", code)
+      assert.are.equal("GET 'http://127.0.0.1:1/x': cannot connect: Connection refused (after 3 attempts)", err)
+    end)
+
     it("retries refused connections with growing delays", function()
       local ms, results = elapsed(function()
         return http.request_all({ { url = "http://127.0.0.1:1/", retries = 3, backoff = 0.1 } })

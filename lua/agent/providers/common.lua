@@ -77,12 +77,18 @@ local function sent_key(req)
   return key and key:gsub("^Bearer ", "") or nil
 end
 
--- Whether an error says the account has no credit left: OpenAI's 429 insufficient_quota,
--- Anthropic's billing_error and its 400 "Your credit balance is too low". Waiting cannot
--- clear it, unlike a rate limit's 429.
+-- What an error body holds when the account has no credit left: OpenAI's 429
+-- insufficient_quota, Anthropic's billing_error and its 400 "Your credit balance is too low".
+-- Waiting cannot clear it, unlike a rate limit's 429: every request passes these as
+-- final_if_body, so agent.http does not retry them.
+M.OUT_OF_CREDIT = { "insufficient_quota", "billing_error", "credit balance" }
+
 local function out_of_credit(said, labels)
-  return labels:find("insufficient_quota", 1, true) ~= nil or labels:find("billing_error", 1, true) ~= nil
-    or (said or ""):lower():find("credit balance", 1, true) ~= nil
+  local text = labels .. " " .. (said or ""):lower()
+  for _, word in ipairs(M.OUT_OF_CREDIT) do
+    if text:find(word, 1, true) then return true end
+  end
+  return false
 end
 
 -- Whether a 403 is about the key: no message at all, or labels or a message that speak of
@@ -120,6 +126,9 @@ function M.http_error(provider, res, req)
   end
   local msg = ("%s: HTTP %d"):format(provider.name, status)
   if said then msg = msg .. ": " .. one_line(said, key) end
+  if res.retry_after then
+    msg = msg .. (" (the server asked to retry after %d s, beyond the deadline)"):format(math.ceil(res.retry_after))
+  end
   if res.attempts and res.attempts > 1 then msg = msg .. (" (after %d attempts)"):format(res.attempts) end
   return nil, msg, status_kind(status)
 end

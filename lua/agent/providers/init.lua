@@ -133,6 +133,7 @@ local function prepare(i, call, opts, deadline_at)
   -- agent.http keeps every attempt, retry wait and queued request inside it
   req.deadline = deadline_at
   req.retries = opts.retries or M.DEFAULT_RETRIES
+  req.final_if_body = require("agent.providers.common").OUT_OF_CREDIT -- waiting cannot clear those
   local state
   if call.stream and provider.event then
     state = { parts = {}, chars = 0 }
