@@ -655,7 +655,7 @@ fpath=(%s $fpath); autoload -Uz _agent
 words=(agent commit-story INFRA-01); CURRENT=3; _agent
 words=(agent init ''); CURRENT=3; _agent
 words=(agent which persona sec); CURRENT=4; _agent
-words=(agent panel --provider=o); CURRENT=3; _agent
+PREFIX=--provider=o; words=(agent panel --provider=o); CURRENT=3; _agent
 PREFIX=--root=.ag; words=(agent panel --root=.ag); CURRENT=3; _agent
 ]]):format(t.q(t.src .. "/completions"))
     local p = io.popen(("cd %s && PATH=%s:$PATH zsh -f -c %s"):format(t.q(root), t.q(bindir), t.q(script)))
@@ -666,7 +666,7 @@ PREFIX=--root=.ag; words=(agent panel --root=.ag); CURRENT=3; _agent
       "INFRA-014:REVIEW_NEEDED: Publish order events to the warehouse queue",
       "_files -/",
       "security",
-      "--provider=offline", "--provider=openai", "--provider=ollama",
+      "compset -P --provider= (PREFIX=--provider=o)", "offline", "openai", "ollama",
       "compset -P --root= (PREFIX=--root=.ag)", "_files -/",
     }, out)
   end)
