@@ -212,6 +212,30 @@ describe("new-runbook with a model, failing closed", function()
     assert.matches("%[x%] %*%*@Security%*%*", text)
   end)
 
+  -- A refusal is not a malformed reply: asking again with the same prompt is refused again.
+  for _, case in ipairs({
+    { "anthropic", { finish = "refusal", reply = "" }, 'anthropic: the model refused to answer %(stop_reason "refusal"%)' },
+    { "gemini", { finish = "SAFETY", reply = "" }, "gemini: the reply was blocked %(finishReason SAFETY%)" },
+    { "openai", { refusal = "I can't help with that." }, "openai: the model refused: I can't help with that%." },
+  }) do
+    local name, rule, said = case[1], case[2], case[3]
+    it(name .. ": names a persona's refusal as its reason, and does not ask again", function()
+      rule.match = "You are @Security"
+      srv = start(scenario({ rule }))
+      local root = repo()
+      local r = agent(root, name, srv)
+      assert.are.equal(5, r.code, r.stderr)
+      assert.matches("@Security: NO USABLE REVIEW: " .. said, r.stderr)
+      assert.is_nil(r.stderr:find("no JSON object", 1, true))
+      local asked = 0
+      for _, req in ipairs(requests(srv)) do
+        if req.prompt:find("You are @Security", 1, true) then asked = asked + 1 end
+      end
+      assert.are.equal(1, asked)
+      assert.is_truthy(t.read(root .. "/" .. RUNBOOK):find("**@Security** (Security (CISO)): no usable review: " .. name, 1, true))
+    end)
+  end
+
   it("marks citations of rules and ADRs the persona was never sent", function()
     srv = start(scenario({ { match = "You are @Security", reply = findings("@Security", { verdict = "CHANGES", items = {
       { severity = "major", text = "Violates ADR-099 on key storage.", rule = ".agent/rules/999-invented.mdc" },

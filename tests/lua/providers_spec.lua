@@ -344,6 +344,48 @@ describe("providers", function()
     end)
   end
 
+  -- A refusal or a filter's stop holds no review, and the same prompt meets the same answer:
+  -- each is a failure of its own kind naming the reason (the panel does not retry failures),
+  -- whole or streamed. A context-window stop is a truncation.
+  describe("refusals and safety stops", function()
+    local DANGER = { { category = "HARM_CATEGORY_DANGEROUS_CONTENT", probability = "HIGH", blocked = true } }
+    local CASES = {
+      { "anthropic", { finish = "refusal", reply = "" }, "refused", 'anthropic: the model refused to answer (stop_reason "refusal")' },
+      { "openai", { refusal = "I can't help with that request." }, "refused", "openai: the model refused: I can't help with that request." },
+      { "openai", { finish = "content_filter", reply = "" }, "blocked", 'openai: the reply was blocked by the content filter (finish_reason "content_filter")' },
+      { "gemini", { finish = "SAFETY", reply = "", safety_ratings = DANGER }, "blocked", "gemini: the reply was blocked (finishReason SAFETY, HARM_CATEGORY_DANGEROUS_CONTENT)" },
+      { "gemini", { finish = "RECITATION", reply = "{" }, "blocked", "gemini: the reply was blocked (finishReason RECITATION)" },
+      { "gemini", { finish = "PROHIBITED_CONTENT", reply = "" }, "blocked", "gemini: the reply was blocked (finishReason PROHIBITED_CONTENT)" },
+      { "gemini", { finish = "BLOCKLIST", reply = "" }, "blocked", "gemini: the reply was blocked (finishReason BLOCKLIST)" },
+      { "gemini", { finish = "SPII", reply = "" }, "blocked", "gemini: the reply was blocked (finishReason SPII)" },
+      { "gemini", { block_reason = "PROHIBITED_CONTENT" }, "blocked", "gemini: the prompt was blocked (PROHIBITED_CONTENT)" },
+    }
+    for _, case in ipairs(CASES) do
+      local name, rule, kind, message = case[1], case[2], case[3], case[4]
+      for _, stream in ipairs({ false, true }) do
+        it(("%s: %s%s"):format(name, message:match("%((.*)%)$") or message, stream and ", streamed" or ""), function()
+          local server = serve({ rule })
+          local result = run_one(server, name, { stream = stream })
+          server.stop()
+          assert.is_nil(result.reply)
+          assert.are.equal(kind, result.kind)
+          assert.are.equal(message, result.error)
+          assert.are.equal(1, #recorded(server)) -- not retried
+        end)
+      end
+    end
+
+    for _, stream in ipairs({ false, true }) do
+      it("anthropic: model_context_window_exceeded is a truncation" .. (stream and ", streamed" or ""), function()
+        local server = serve({ { finish = "model_context_window_exceeded", reply = '{"verdict": "APP' } })
+        local result = run_one(server, "anthropic", { stream = stream })
+        server.stop()
+        assert.are.equal("length", result.reply.finish)
+        assert.is_true(result.reply.truncated)
+      end)
+    end
+  end)
+
   describe("stream assembly", function()
     -- Feeds events to a provider's event() as agent.http would, and parses the result.
     local function assemble(name, events)
@@ -355,14 +397,26 @@ describe("providers", function()
     local function data(t) return { event = "message", data = json.encode(t) } end
     local function named(kind, t) t.type = kind return { event = kind, data = json.encode(t) } end
 
-    it("starts over when a retried openai stream begins again", function()
-      local function chunk(delta, finish) return data({ choices = { { delta = delta, finish_reason = finish } } }) end
+    local function oa_chunk(id, delta, finish)
+      return data({ id = id, choices = { { index = 0, delta = delta, finish_reason = finish } } })
+    end
+
+    it("starts over when an openai stream begins another completion (a new id)", function()
       local reply = assert(assemble("openai", {
-        chunk({ role = "assistant", content = "" }), chunk({ content = "half of the fir" }),
-        chunk({ role = "assistant", content = "" }), chunk({ content = "whole" }), chunk({ content = " reply" }),
-        chunk({}, "stop"), { event = "message", data = "[DONE]" },
+        oa_chunk("a", { role = "assistant", content = "" }), oa_chunk("a", { content = "half of the fir" }),
+        oa_chunk("b", { role = "assistant", content = "" }), oa_chunk("b", { content = "whole" }),
+        oa_chunk("b", { content = " reply" }), oa_chunk("b", {}, "stop"), { event = "message", data = "[DONE]" },
       }))
       assert.are.equal("whole reply", reply.text)
+    end)
+
+    -- Ollama's /v1 repeats delta.role in every chunk (ollama/ollama#7626).
+    it("keeps an openai stream's text when every chunk repeats the role", function()
+      local reply = assert(assemble("openai", {
+        oa_chunk("a", { role = "assistant", content = "{\"ok\"" }), oa_chunk("a", { role = "assistant", content = ": true}" }),
+        oa_chunk("a", { role = "assistant", content = "" }, "stop"), { event = "message", data = "[DONE]" },
+      }))
+      assert.are.equal('{"ok": true}', reply.text)
     end)
 
     it("starts over on a second anthropic message_start", function()

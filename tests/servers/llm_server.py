@@ -41,7 +41,14 @@ The first rule that matches a request and is not used up answers it:
     times          how many matching requests the rule serves before the next applies
                    (default: all of them)
     reply          the reply text; a JSON value other than a string is sent as its JSON text
-    finish         "stop" (default) | "length" (the format's truncation reason)
+    finish         "stop" (default) | "length" (the format's truncation reason) | any other
+                   string, sent as the format's own reason ("refusal", "SAFETY",
+                   "content_filter", "model_context_window_exceeded")
+    refusal        openai: the refusal text, as message.refusal with content null (streamed:
+                   delta.refusal chunks)
+    block_reason   gemini: promptFeedback.blockReason, and no candidates
+    safety_ratings gemini: the candidate's safetyRatings list
+    role_every_chunk  openai streams: delta.role in every chunk, as Ollama's /v1 sends it
     usage          {"input": N, "output": M}; default: characters / 4
     latency_ms     wait before answering (default --latency-ms, else 0)
     status         an HTTP error status (429, 500, 503...) answered in the format's error
@@ -190,6 +197,8 @@ def error_body(fmt, status, message, reason=None):
 
 
 def finish_reason(fmt, finish):
+    if finish not in ("stop", "length"):
+        return finish
     length = finish == "length"
     return {
         "openai": "length" if length else "stop",
@@ -199,14 +208,17 @@ def finish_reason(fmt, finish):
     }[fmt]
 
 
-def whole_reply(fmt, model, text, finish, usage):
+def whole_reply(fmt, model, text, finish, usage, rule=None):
     """The non-streamed reply object of each format."""
+    rule = rule or {}
     reason = finish_reason(fmt, finish)
     if fmt == "openai":
+        message = {"role": "assistant", "content": text}
+        if rule.get("refusal") is not None:
+            message = {"role": "assistant", "content": None, "refusal": rule["refusal"]}
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                 "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": reason}],
+                "choices": [{"index": 0, "message": message, "finish_reason": reason}],
                 "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
                           "total_tokens": usage[0] + usage[1]}}
     if fmt == "anthropic":
@@ -215,8 +227,14 @@ def whole_reply(fmt, model, text, finish, usage):
                 "stop_sequence": None,
                 "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}}
     if fmt == "gemini":
-        return {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                                "finishReason": reason, "index": 0}],
+        if rule.get("block_reason"):
+            return {"promptFeedback": {"blockReason": rule["block_reason"]},
+                    "usageMetadata": {"promptTokenCount": usage[0]}, "modelVersion": model}
+        cand = {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": reason,
+                "index": 0}
+        if rule.get("safety_ratings") is not None:
+            cand["safetyRatings"] = rule["safety_ratings"]
+        return {"candidates": [cand],
                 "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
                                   "totalTokenCount": usage[0] + usage[1]},
                 "modelVersion": model, "responseId": "resp-test"}
@@ -233,8 +251,9 @@ def sse(data, event=None, crlf=False):
     return f"{head}data: {payload}{nl}{nl}".encode()
 
 
-def stream_frames(fmt, model, pieces, finish, usage, want_usage):
+def stream_frames(fmt, model, pieces, finish, usage, want_usage, rule=None):
     """The streamed reply of each format as a list of byte frames."""
+    rule = rule or {}
     reason = finish_reason(fmt, finish)
     if fmt == "openai":
         def chunk(delta, fin=None, **extra):
@@ -245,9 +264,13 @@ def stream_frames(fmt, model, pieces, finish, usage, want_usage):
                 c["usage"] = None
             c.update(extra)
             return sse(c)
+        role = {"role": "assistant"} if rule.get("role_every_chunk") else {}
         frames = [chunk({"role": "assistant", "content": ""})]
-        frames += [chunk({"content": p}) for p in pieces]
-        frames.append(chunk({}, reason))
+        if rule.get("refusal") is not None:
+            frames += [chunk({**role, "refusal": p}) for p in split(rule["refusal"], 8)]
+        else:
+            frames += [chunk({**role, "content": p}) for p in pieces]
+        frames.append(chunk(dict(role), reason))
         if want_usage:
             frames.append(sse({"id": "chatcmpl-test", "object": "chat.completion.chunk",
                                "created": int(time.time()), "model": model, "choices": [],
@@ -273,12 +296,16 @@ def stream_frames(fmt, model, pieces, finish, usage, want_usage):
                    sse({"type": "message_stop"}, "message_stop")]
         return frames
     if fmt == "gemini":
+        if rule.get("block_reason"):
+            return [sse(whole_reply(fmt, model, "", finish, usage, rule), crlf=True)]
         frames = []
         for i, p in enumerate(pieces or [""]):
             last = i == max(len(pieces), 1) - 1
             cand = {"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}
             if last:
                 cand["finishReason"] = reason
+                if rule.get("safety_ratings") is not None:
+                    cand["safetyRatings"] = rule["safety_ratings"]
             frame = {"candidates": [cand], "modelVersion": model, "responseId": "resp-test",
                      "usageMetadata": {"promptTokenCount": usage[0]}}
             if last:
@@ -484,7 +511,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer_stream(fmt, model, text, finish, usage, want_usage, rule)
         if behavior == "empty":
             return self.send_bytes(200, b"")
-        payload = json.dumps(whole_reply(fmt, model, text, finish, usage)).encode()
+        payload = json.dumps(whole_reply(fmt, model, text, finish, usage, rule)).encode()
         if behavior == "malformed":
             return self.send_bytes(200, payload[: len(payload) // 2] + b"<<not json")
         if behavior == "drop":
@@ -503,7 +530,7 @@ class Handler(BaseHTTPRequestHandler):
         if behavior == "empty":
             return self.end_chunked()
         pieces = split(text, rule.get("chunk_chars", DEFAULT_CHUNK_CHARS))
-        frames = stream_frames(fmt, model, pieces, finish, usage, want_usage)
+        frames = stream_frames(fmt, model, pieces, finish, usage, want_usage, rule)
         if behavior == "malformed":
             frames.insert(len(frames) // 2, b"data: {\"choices\": [ not json\n\n")
         delay = rule.get("chunk_delay_ms", 0) / 1000.0

@@ -14,8 +14,17 @@ local M = {
   version = "2023-06-01",
 }
 
--- stop_reason -> finish. "max_tokens" is the truncation the panel must notice.
-local FINISH = { end_turn = "stop", stop_sequence = "stop", max_tokens = "length" }
+-- stop_reason -> finish. "max_tokens" is the truncation the panel must notice, and so is
+-- "model_context_window_exceeded" (the reply ran into the model's context window).
+local FINISH = {
+  end_turn = "stop", stop_sequence = "stop", max_tokens = "length", model_context_window_exceeded = "length",
+}
+
+-- stop_reason "refusal": the model declined, so there is no review to read, and the same
+-- prompt would be declined again: a failure of its own kind, never retried.
+local function refused()
+  return 'anthropic: the model refused to answer (stop_reason "refusal")', "refused"
+end
 
 -- 529 is Anthropic's "overloaded": worth a retry like a 503.
 local RETRY_STATUSES = { 408, 429, 500, 502, 503, 504, 529 }
@@ -67,7 +76,11 @@ function M.event(state, ev)
     if delta.type == "text_delta" then common.append(state, delta.text) end
   elseif kind == "message_delta" then
     local delta = type(doc.delta) == "table" and doc.delta or {}
-    if type(delta.stop_reason) == "string" then state.finish = FINISH[delta.stop_reason] or "other" end
+    if delta.stop_reason == "refusal" then
+      state.error, state.error_kind = refused()
+    elseif type(delta.stop_reason) == "string" then
+      state.finish = FINISH[delta.stop_reason] or "other"
+    end
     usage_into(state, doc.usage)
   elseif kind == "message_stop" then
     state.done = true
@@ -79,6 +92,7 @@ function M.event(state, ev)
 end
 
 local function whole(doc)
+  if doc.stop_reason == "refusal" then return nil, refused() end
   if type(doc.content) ~= "table" then return nil, "anthropic: the reply has no content", "format" end
   local parts = {}
   for _, block in ipairs(doc.content) do

@@ -16,6 +16,27 @@ local M = {
 
 local FINISH = { STOP = "stop", MAX_TOKENS = "length" }
 
+-- finishReasons that mean a filter (safety, recitation, blocklist, personal data) stopped
+-- the reply: there is no review to read, and the same prompt would be stopped again, so the
+-- call fails (kind "blocked") and is not retried.
+local BLOCKED = {
+  SAFETY = true, RECITATION = true, PROHIBITED_CONTENT = true, BLOCKLIST = true, SPII = true, IMAGE_SAFETY = true,
+}
+
+-- The failure of a candidate a filter stopped, naming the reason and any category that
+-- blocked it; nil for any other candidate.
+local function stopped(cand)
+  if not BLOCKED[cand.finishReason] then return nil end
+  local why = cand.finishReason
+  for _, rating in ipairs(type(cand.safetyRatings) == "table" and cand.safetyRatings or {}) do
+    if type(rating) == "table" and rating.blocked == true and type(rating.category) == "string" then
+      why = why .. ", " .. rating.category
+      break
+    end
+  end
+  return ("gemini: the reply was blocked (finishReason %s)"):format(why), "blocked"
+end
+
 local function text_part(text)
   return json.array({ { text = text } })
 end
@@ -95,12 +116,17 @@ function M.event(state, ev)
     return
   end
   common.append(state, candidate_text(cand))
+  local msg, kind = stopped(cand)
+  if msg then state.error, state.error_kind = msg, kind end
   if type(cand.finishReason) == "string" then state.finish = FINISH[cand.finishReason] or "other" end
 end
 
 local function whole(doc)
   local cand = type(doc.candidates) == "table" and doc.candidates[1]
-  if type(cand) ~= "table" then return blocked(doc) end
+  local feedback = type(doc.promptFeedback) == "table" and doc.promptFeedback or {}
+  if type(cand) ~= "table" or feedback.blockReason then return blocked(doc) end
+  local msg, kind = stopped(cand)
+  if msg then return nil, msg, kind end
   local input, output = usage_of(doc.usageMetadata)
   return {
     text = candidate_text(cand),

@@ -15,6 +15,16 @@ local M = {
 
 local FINISH = { stop = "stop", length = "length" }
 
+-- A refusal (message.refusal) or a content filter's stop has no review in it, and the same
+-- prompt would meet the same answer: failures of their own kinds, never retried.
+local function refused(text)
+  return "openai: the model refused: " .. common.one_line(text), "refused"
+end
+
+local function filtered()
+  return 'openai: the reply was blocked by the content filter (finish_reason "content_filter")', "blocked"
+end
+
 -- OpenAI's reasoning models take max_completion_tokens and refuse a temperature.
 local function reasoning_model(model)
   return model:match("^o%d") ~= nil or model:match("^gpt%-5") ~= nil
@@ -87,13 +97,18 @@ function M.event(state, ev)
     return
   end
   state.model = chunk.model or state.model
+  -- every chunk of one completion carries its id: a different one starts another reply.
+  -- (Not delta.role: Ollama's /v1 repeats the role in every chunk, ollama/ollama#7626.)
+  if type(chunk.id) == "string" then
+    if state.reply_id and state.reply_id ~= chunk.id then common.restart(state) end
+    state.reply_id = chunk.id
+  end
   local choice = type(chunk.choices) == "table" and chunk.choices[1] or nil
   if type(choice) == "table" then
     local delta = type(choice.delta) == "table" and choice.delta or {}
-    -- the role comes once, in a reply's first chunk: text before it belonged to an
-    -- attempt that was cut off and retried
-    if delta.role then common.restart(state) end
     common.append(state, delta.content)
+    if type(delta.refusal) == "string" then state.refusal = (state.refusal or "") .. delta.refusal end
+    if choice.finish_reason == "content_filter" then state.error, state.error_kind = filtered() end
     if type(choice.finish_reason) == "string" then
       state.finish = FINISH[choice.finish_reason] or "other"
     end
@@ -110,13 +125,11 @@ local function whole(doc)
     return nil, "openai: the reply has no choices[1].message", "format"
   end
   local msg = choice.message
-  local text = type(msg.content) == "string" and msg.content or nil
-  if not text and type(msg.refusal) == "string" then
-    return nil, "openai: the model refused: " .. common.one_line(msg.refusal), "refused"
-  end
+  if type(msg.refusal) == "string" and msg.refusal ~= "" then return nil, refused(msg.refusal) end
+  if choice.finish_reason == "content_filter" then return nil, filtered() end
   local usage = type(doc.usage) == "table" and doc.usage or {}
   return {
-    text = text or "",
+    text = type(msg.content) == "string" and msg.content or "",
     finish = FINISH[choice.finish_reason] or "other",
     usage = { input = usage.prompt_tokens, output = usage.completion_tokens },
     model = doc.model,
@@ -128,6 +141,7 @@ end
 function M.parse(res, state, req)
   if res.status >= 400 then return common.http_error(M, res, req) end
   if state and state.started then
+    if state.refusal and state.refusal ~= "" and not state.error then return nil, refused(state.refusal) end
     return common.stream_reply(M, state, state.done or state.finish ~= nil)
   end
   local doc, err, kind = common.decode_reply(M, res.body)
