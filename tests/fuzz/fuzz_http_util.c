@@ -2,7 +2,8 @@
  * response head as libcurl hands it over. Beyond memory safety it checks what the callers
  * rely on: a status is 0 or 100..999, every header name and value lies inside the head,
  * holds no line break and is trimmed, header_value agrees with the walk, and a display URL
- * is never longer than the URL and keeps no query, fragment or user info. */
+ * is never longer than the URL and keeps no query, fragment or user info, and curl's text
+ * counts as redundant only after one of the leads agent_http_detail_redundant knows. */
 #include "http_util.h"
 
 #include <stdint.h>
@@ -81,6 +82,15 @@ static void check_url(const char *head, size_t len)
       abort();
   }
   free(shown);
+  /* curl's text against a URL, both from the input: redundant only after a known lead */
+  const char *nl = strchr(url, '\n');
+  const char *other = nl ? nl + 1 : "http://127.0.0.1:1/";
+  int r = agent_http_detail_redundant(url, other);
+  if (r != 0 && r != 1)
+    abort();
+  if (r && strncmp(url, "Failed to connect to ", 21) != 0 &&
+      strncmp(url, "Could not resolve host: ", 24) != 0)
+    abort();
   free(url);
 }
 
