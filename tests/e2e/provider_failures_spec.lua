@@ -111,6 +111,20 @@ describe("a failure every persona's call shares", function()
     assert.is_nil(t.read(root .. "/" .. RUNBOOK))
   end)
 
+  it("a TLS handshake that fails, or a host that does not resolve: exit 1, one line", function()
+    srv = start({}) -- speaks plain HTTP, so https:// to it fails the handshake
+    local root = repo()
+    local r = agent(root, { "new-runbook", ID, "--provider", "openai" }, (srv.url:gsub("^http:", "https:")))
+    assert.are.equal(1, r.code, r.stderr)
+    assert.matches("^agent: openai: POST 'https://[^']+': TLS handshake failed", last_line(r.stderr))
+    r = agent(root, { "new-runbook", ID, "--provider", "openai" }, "http://api.nowhere.invalid")
+    assert.are.equal(1, r.code, r.stderr)
+    assert.are.equal("agent: openai: POST 'http://api.nowhere.invalid/v1/chat/completions': cannot resolve host",
+      last_line(r.stderr))
+    assert.is_nil(t.read(root .. "/" .. RUNBOOK))
+    assert.are.equal(0, #requests(srv))
+  end)
+
   it("agent panel exits 1 the same way, printing no findings", function()
     srv = start({})
     local root = repo()
