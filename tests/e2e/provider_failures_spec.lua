@@ -97,6 +97,16 @@ describe("a failure every persona's call shares", function()
     assert.are.equal(0, count(srv, SYNTH))
   end)
 
+  it("an Ollama model that was never pulled: exit 1 with the pull advice", function()
+    srv = start({ { status = 404, error = "model 'llama9' not found" } })
+    local root = repo()
+    local r = agent(root, { "new-runbook", ID, "--provider", "ollama", "--model", "llama9" }, srv.url,
+      { OLLAMA_HOST = srv.url })
+    assert.are.equal(1, r.code, r.stderr)
+    assert.are.equal("agent: ollama: model 'llama9' not found (run 'ollama pull llama9')", last_line(r.stderr))
+    assert.is_nil(t.read(root .. "/" .. RUNBOOK))
+  end)
+
   it("a host that refuses connections: exit 1, nothing written", function()
     srv = start({})
     local closed = srv.url

@@ -55,7 +55,8 @@ The first rule that matches a request and is not used up answers it:
                    shape instead of a reply
     retry_after    Retry-After header value sent with the status (e.g. 1 or "1")
     error          with status: fields merged into the format's error object, for a real
-                   service's body, e.g. {"code": "insufficient_quota", "message": "..."}
+                   service's body, e.g. {"code": "insufficient_quota", "message": "..."};
+                   a string replaces the error (ollama: "model 'x' not found")
     behavior       "hang"      never answer (until the client gives up)
                    "drop"      send headers and half the body or stream, then close
                    "malformed" 200 with a body (or stream chunk) that is not valid JSON
@@ -502,6 +503,8 @@ class Handler(BaseHTTPRequestHandler):
             body = error_body(fmt, status, f"scripted status {status}")
             if isinstance(rule.get("error"), dict) and isinstance(body.get("error"), dict):
                 body["error"].update(rule["error"])
+            elif isinstance(rule.get("error"), str):  # ollama's {"error": "..."}
+                body["error"] = rule["error"]
             return self.send_json(status, body, headers)
         text = self.reply_text(rule)
         finish = rule.get("finish", "stop")

@@ -116,7 +116,7 @@ function M.parse(res, _, req)
     local said = type(doc) == "table" and type(doc.error) == "string" and doc.error or ""
     local model = said:match("model '([^']+)' not found")
     if model then
-      return nil, ("ollama: model '%s' not found (run 'ollama pull %s')"):format(model, model), "http"
+      return nil, ("ollama: model '%s' not found (run 'ollama pull %s')"):format(model, model), "not_found"
     end
   end
   if res.status >= 400 then return common.http_error(M, res, req) end
