@@ -81,7 +81,7 @@ struct xfer {
   /* final_if_body: a retry status whose body holds one of these is final (owned copies) */
   char *final_if[AGENT_HTTP_FINAL_IF_MAX];
   size_t final_if_len[AGENT_HTTP_FINAL_IF_MAX], n_final_if;
-  int streams;                     /* has on_event */
+  int streams; /* has on_event */
 
   /* the transfer */
   CURL *easy;
@@ -98,7 +98,7 @@ struct xfer {
   struct agent_buf body, head; /* response body; header lines of the latest response */
   const char *abort_code;      /* why a callback stopped the transfer: "toobig", "aborted" */
   const char *abort_what;
-  size_t abort_limit; /* the cap that was hit, for the message; 0 when none */
+  size_t abort_limit;     /* the cap that was hit, for the message; 0 when none */
   double refused_wait_ms; /* a Retry-After not waited for (past the deadline); -1: none */
   /* the outcome, once XFER_DONE */
   const char *fail_code; /* NULL: a response */
