@@ -682,7 +682,7 @@ local function start_member(m, r, env, safe)
   return {
     label = m.id, validate = review_validator(m, ctx, env.root), pieces = report.pieces,
     call = { provider = name, model = model, system = prompt.system, user = prompt.user,
-             max_tokens = panel_cfg.max_tokens or PERSONA_MAX_TOKENS, json = true },
+             max_tokens = panel_cfg.max_tokens or PERSONA_MAX_TOKENS, json = true, stream = env.stream },
   }
 end
 
@@ -699,8 +699,9 @@ end
 
 -- Reviews the story with every member. env = {story=, gathered=, config=, root=, provider=,
 -- model=, explicit_provider=, store=, timeout=, deadline_at=, retries=, jobs=,
--- budget_tokens=, on_event=function(kind, i, data)} with kinds "start" (result), "progress"
--- (chars), "reply", "retry" (reason) and "done" (result).
+-- budget_tokens=, stream=, on_event=function(kind, i, data)} with kinds "start" (result),
+-- "progress" (chars, only when stream is set and the provider streams), "reply", "retry"
+-- (reason) and "done" (result).
 -- result = {id=, name=, title=, file=, role=, status="ok"|"no_review"|"script_error",
 --           verdict=, summary=, error=, error_kind= (the failure's kind), items=, checklist=, sections=, elapsed_ms=, tokens=,
 --           cached=, attempts=, provider=, model=, redactions=, cut=, unknown_citations=}

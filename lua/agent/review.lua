@@ -264,6 +264,10 @@ function M.run_panel(S)
     provider = S.provider, model = S.model, explicit_provider = S.explicit_provider,
     store = S.store, timeout = S.timeout, deadline_at = S.deadline_at, jobs = S.jobs,
     budget_tokens = S.budget,
+    -- replies are streamed only for the live progress lines that show characters arriving;
+    -- elsewhere a whole reply keeps agent.http's retry of a transfer cut mid-way (a stream
+    -- cut after its first event cannot be retried)
+    stream = progress.live,
     on_event = function(kind, i, data) progress:event(kind, i, data) end,
   })
   S.results = results

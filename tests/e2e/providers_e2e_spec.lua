@@ -128,7 +128,7 @@ local function scenario(before)
   return rules
 end
 
-local function agent(root, provider, srv, args, extra_env)
+local function agent(root, provider, srv, args, extra_env, run_opts)
   local env = { OPENAI_API_KEY = false, ANTHROPIC_API_KEY = false, GEMINI_API_KEY = false, GOOGLE_API_KEY = false,
                 OPENAI_BASE_URL = false, ANTHROPIC_BASE_URL = false, GEMINI_BASE_URL = false, OLLAMA_HOST = false,
                 NO_COLOR = "1", http_proxy = false, https_proxy = false, HTTP_PROXY = false, HTTPS_PROXY = false }
@@ -136,7 +136,9 @@ local function agent(root, provider, srv, args, extra_env)
   for k, v in pairs(extra_env or {}) do env[k] = v end
   local argv = { "new-runbook", ID, "--provider", provider }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  return t.run(argv, { cwd = root, env = env })
+  local opts = { cwd = root, env = env }
+  for k, v in pairs(run_opts or {}) do opts[k] = v end
+  return t.run(argv, opts)
 end
 
 describe("new-runbook with each provider", function()
@@ -185,6 +187,81 @@ describe("new-runbook with each provider", function()
         ("persona calls were not concurrent: arrivals spread over %.3fs"):format(last - first))
     end)
   end
+end)
+
+-- Runs a command with its stderr on a pseudo-terminal (stdout and stdin as they are), copies
+-- what the terminal showed to stderr, and exits with the command's status: agent then draws
+-- its live progress lines, as for a person at a terminal.
+local ON_A_TERMINAL = [[
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+child = subprocess.Popen(sys.argv[1:], stderr=slave)
+os.close(slave)
+shown = []
+while True:
+    try:
+        data = os.read(master, 65536)
+    except OSError:
+        break
+    if not data:
+        break
+    shown.append(data)
+sys.stderr.buffer.write(b"".join(shown))
+sys.exit(child.wait())
+]]
+
+-- A streamed request, in each format: stream: true, or Gemini's streaming method.
+local function streamed(req)
+  if req.path:find(":streamGenerateContent", 1, true) then return true end
+  return type(req.body) == "table" and req.body.stream == true
+end
+
+describe("new-runbook streams persona replies to the live progress lines", function()
+  local srv
+  after_each(function()
+    if srv then srv.stop() end
+    t.cleanup()
+  end)
+
+  local CASES = {
+    { "openai" }, { "anthropic" }, { "gemini" },
+    -- Ollama's /v1 repeats delta.role in every chunk (ollama/ollama#7626)
+    { "openai", role_every_chunk = true, label = "openai (Ollama's /v1 chunks)" },
+  }
+  for _, case in ipairs(CASES) do
+    local name = case[1]
+    it((case.label or name) .. ": on a terminal the replies arrive streamed and are read whole", function()
+      local rules = scenario()
+      for _, rule in ipairs(rules) do rule.chunk_chars, rule.role_every_chunk = 40, case.role_every_chunk end
+      srv = start(rules)
+      local root = repo()
+      local r = agent(root, name, srv, nil, { TERM = "dumb" }, { prefix = { os.getenv("PYTHON") or "python3", "-c", ON_A_TERMINAL } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("receiving %(%d+ chars%)", r.stderr)
+      local personas = persona_requests(srv)
+      assert.are.equal(6, #personas)
+      for _, req in ipairs(personas) do assert.is_true(streamed(req), req.path) end
+      assert.are.equal(7, #requests(srv)) -- nothing retried: every streamed reply was usable
+      local text = t.read(root .. "/" .. RUNBOOK)
+      assert.is_truthy(text:find("[x] **@Security**", 1, true))
+      assert.is_truthy(text:find("Replay records live in the `idempotency_keys` SQLite table", 1, true))
+    end)
+  end
+
+  it("ollama: replies arrive whole even on a terminal (its stream is not server-sent events)", function()
+    srv = start(scenario())
+    local root = repo()
+    local r = agent(root, "ollama", srv, nil, { TERM = "dumb" }, { prefix = { os.getenv("PYTHON") or "python3", "-c", ON_A_TERMINAL } })
+    assert.are.equal(0, r.code, r.stderr)
+    for _, req in ipairs(requests(srv)) do assert.is_false(req.body.stream) end
+  end)
+
+  it("off a terminal, replies are not streamed (a cut transfer can then be retried)", function()
+    srv = start(scenario())
+    local root = repo()
+    assert.are.equal(0, agent(root, "anthropic", srv).code)
+    for _, req in ipairs(requests(srv)) do assert.is_false(streamed(req)) end
+  end)
 end)
 
 describe("new-runbook with a model, failing closed", function()
