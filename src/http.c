@@ -947,7 +947,8 @@ static void read_final_if(lua_State *L, int t, lua_Integer label, struct xfer *x
     field_error(L, label, "final_if_body", "must be an array of strings");
   lua_Integer n = type == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : 0;
   if (n > AGENT_HTTP_FINAL_IF_MAX)
-    field_error(L, label, "final_if_body", "has too many strings");
+    field_error(L, label, "final_if_body",
+                lua_pushfstring(L, "holds more than %d strings", AGENT_HTTP_FINAL_IF_MAX));
   for (lua_Integer k = 1; k <= n; k++) {
     size_t len;
     if (lua_rawgeti(L, -1, k) != LUA_TSTRING)

@@ -296,6 +296,10 @@ describe("agent.http", function()
       assert.has_error(function() http.request{ url = base .. "/echo", final_if_body = "failure" } end)
       assert.has_error(function() http.request{ url = base .. "/echo", final_if_body = { "" } } end)
       assert.has_error(function() http.request{ url = base .. "/echo", final_if_body = { 1 } } end)
+      local many = {}
+      for i = 1, 9 do many[i] = "word" .. i end
+      assert.has_error(function() http.request{ url = base .. "/echo", final_if_body = many } end,
+        "bad argument #1 to 'request' ('final_if_body' holds more than 8 strings)")
     end)
 
     it("says how many attempts a retried connection failure took, without curl repeating the host", function()
