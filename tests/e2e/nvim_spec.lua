@@ -34,6 +34,13 @@ local report = {
   qf_title = vim.fn.getqflist({ title = 1 }).title, completion = agent.story_ids("inf"),
   completion_runbook = vim.fn.getcompletion("AgentRunbook inf", "cmdline"),
   completion_panel = vim.fn.getcompletion("AgentPanel I", "cmdline"),
+  completion_nobin = (function()
+    local bin = vim.g.agent_bin
+    vim.g.agent_bin = "/nonexistent/agent"
+    local ok, ids = pcall(vim.fn.getcompletion, "AgentPanel I", "cmdline")
+    vim.g.agent_bin = bin
+    return ok and ids or "raised: " .. tostring(ids)
+  end)(),
   buffer = vim.api.nvim_buf_get_name(0), buffer_lines = vim.api.nvim_buf_line_count(0),
 }
 local f = assert(io.open(vim.env.AGENT_NVIM_REPORT, "w"))
@@ -105,6 +112,7 @@ describe("the Neovim plugin, headless", function()
     -- as on the shell: :AgentRunbook offers the COMMITTED story only, :AgentPanel any
     assert.are.same({ "INFRA-012" }, r.completion_runbook)
     assert.are.same({ "INFRA-012", "INFRA-013", "INFRA-014" }, r.completion_panel)
+    assert.are.same({}, r.completion_nobin) -- no agent to run: nothing, and no error
   end)
 
   it(":AgentRunbook on a missing story puts the error in the quickfix list", function()

@@ -134,8 +134,10 @@ end
 function M.story_ids(prefix, command)
   local r = root()
   if not r then return {} end
-  local lines = vim.fn.systemlist({ vim.g.agent_bin or "agent", "__complete", "--", command or "panel", "--root", r, "" })
-  if vim.v.shell_error ~= 0 then return {} end
+  -- an agent that cannot be run completes nothing; the command itself says why when run
+  local ok, lines = pcall(vim.fn.systemlist,
+    { vim.g.agent_bin or "agent", "__complete", "--", command or "panel", "--root", r, "" })
+  if not ok or vim.v.shell_error ~= 0 then return {} end
   local ids = {}
   for _, line in ipairs(lines) do
     local id = line:match("^[^\t]+")
