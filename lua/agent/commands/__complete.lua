@@ -89,14 +89,16 @@ local function runbook_list(root)
   return require("agent.commands.list").runbooks(ctx, {})
 end
 
--- Runbook IDs, or paths once the word holds a '/' (check-runbook and accept take both).
+-- Runbook IDs, or paths (check-runbook and accept take both): once the word holds a '/',
+-- and when it begins no runbook's ID ('my-run' for ./my-runbook.md).
 local function runbook_ids(root, current)
   if current:find("/", 1, true) then return ":files" end
-  if not root then return {} end
-  local out = {}
-  for _, r in ipairs(runbook_list(root)) do
+  local out, begins = {}, false
+  for _, r in ipairs(root and runbook_list(root) or {}) do
     out[#out + 1] = { r.id, type(r.status) == "string" and r.status or "" }
+    begins = begins or r.id:sub(1, #current) == current
   end
+  if current ~= "" and not begins then return ":files" end
   return out
 end
 
