@@ -75,6 +75,7 @@ M.base_url = base_url
 M.PROMPT_BYTES_PER_TOKEN = 3
 M.MIN_NUM_CTX = 4096
 
+-- num_ctx(call, num_predict [, cap]) -> tokens
 function M.num_ctx(call, num_predict, cap)
   local bytes = #(call.system or "") + #(call.user or "")
   local need = math.ceil(bytes / M.PROMPT_BYTES_PER_TOKEN) + num_predict
