@@ -138,7 +138,7 @@ describe("--log-format json", function()
     srv = start_server(root)
     local r = run(root, srv, { "panel", ID, "--provider", "openai", "--json" },
       { OPENAI_API_KEY = WRONG_KEY, AGENT_LOG_FORMAT = "json" })
-    assert.are.equal(5, r.code, r.stderr)
+    assert.are.equal(1, r.code, r.stderr) -- every persona refused alike: the run stops
     assert_no_key(r.stderr, r.stdout)
     local recs = records(r.stderr)
     assert_common(recs)
@@ -149,7 +149,10 @@ describe("--log-format json", function()
       assert.matches("API key was refused", p.error)
       assert.are.equal(0, p.tokens_out)
     end
-    assert.are.equal(1, #by_event(recs, "usage"))
+    local failed = by_event(recs, "failed")
+    assert.are.equal(1, #failed)
+    assert.are.equal(1, failed[1].exit)
+    assert.matches("API key was refused", failed[1].msg)
   end)
 
   it("gives each invocation its own run_id, and leaves text mode as it was", function()

@@ -60,7 +60,7 @@ describe("a repository's configuration", function()
     assert.matches(".agent/etc/agent.yaml: providers.openai.base_url ignored: a repository may not decide where "
       .. "your API keys are sent; set it in ", r.stderr, 1, true)
     assert.matches("or OPENAI_BASE_URL\n", r.stderr, 1, true)
-    assert.are.equal(5, r.code, r.stderr) -- the real address was not reachable: no usable review
+    assert.are.equal(1, r.code, r.stderr) -- the real address was not reachable: every call failed alike
   end)
 
   it("is overruled by the user's own file, which may name the server", function()
