@@ -4,8 +4,9 @@
  * try each glob against only the paths that could match it. */
 #include "glob.h"
 
-#include "charclass.h"
 #include "agent_limits.h"
+#include "charclass.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -64,27 +65,8 @@ struct agent_glob {
   size_t npool, cap_pool;
 };
 
-/* Makes room for `need` elements of `size` bytes in the array whose pointer is at arrp;
- * doubles so appends stay O(1). The pointer is read and written with memcpy, so one helper
- * serves every element type without type-punning it. */
-static int reserve(void *arrp, size_t *cap, size_t need, size_t size)
-{
-  if (need <= *cap)
-    return AGENT_GLOB_OK;
-  size_t n = *cap ? *cap : 8;
-  while (n < need)
-    n *= 2;
-  void *arr;
-  memcpy(&arr, arrp, sizeof(arr));
-  arr = realloc(arr, n * size);
-  if (!arr)
-    return AGENT_GLOB_ENOMEM;
-  memcpy(arrp, &arr, sizeof(arr));
-  *cap = n;
-  return AGENT_GLOB_OK;
-}
-
-#define RESERVE(arr, cap, need) reserve(&(arr), &(cap), (need), sizeof(*(arr)))
+/* AGENT_RESERVE (which cannot overflow) with its failure as the compiler's status code. */
+#define RESERVE(arr, cap, need) (AGENT_RESERVE(arr, cap, need) ? AGENT_GLOB_ENOMEM : AGENT_GLOB_OK)
 
 static int push_tok(struct agent_glob *g, enum tok_kind kind, size_t off, size_t len)
 {
