@@ -5,6 +5,7 @@
 #include "ignore.h"
 
 #include "charclass.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -67,24 +68,6 @@ size_t agent_ignore_count(const struct ignore_list *list)
   return list->npats;
 }
 
-/* Grows *buf (of element size `size`, capacity *cap) to hold `need` elements. 0 or ENOMEM. */
-static int grow(void **buf, size_t *cap, size_t need, size_t size)
-{
-  if (need <= *cap)
-    return 0;
-  size_t n = *cap ? *cap : 8;
-  while (n < need)
-    n *= 2;
-  if (n > (size_t)-1 / size)
-    return ENOMEM;
-  void *p = realloc(*buf, n * size);
-  if (!p)
-    return ENOMEM;
-  *buf = p;
-  *cap = n;
-  return 0;
-}
-
 static int is_wild(uchar c)
 {
   return c == '*' || c == '?' || c == '[' || c == '\\';
@@ -142,8 +125,8 @@ int agent_ignore_add_line(struct ignore_list *list, const char *line, size_t len
     if (rest == len)
       flags |= PAT_ENDSWITH;
   }
-  if (grow((void **)&list->pats, &list->cap_pats, list->npats + 1, sizeof(*list->pats)) ||
-      grow((void **)&list->text, &list->cap_text, list->text_len + len, 1))
+  if (AGENT_RESERVE(list->pats, list->cap_pats, list->npats + 1) ||
+      AGENT_RESERVE(list->text, list->cap_text, list->text_len + len))
     return ENOMEM;
   memcpy(list->text + list->text_len, line, len);
   list->pats[list->npats++] = (struct pattern){list->text_len, len, flags};
