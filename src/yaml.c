@@ -113,14 +113,8 @@ static struct yaml_run *push_run(lua_State *L, const char *text, size_t len)
 
 static struct frame *push_frame(struct yaml_run *run)
 {
-  if (run->nframes == run->cap) {
-    size_t cap = run->cap ? run->cap * 2 : 16;
-    struct frame *frames = realloc(run->frames, cap * sizeof(*frames));
-    if (!frames)
-      return NULL;
-    run->frames = frames;
-    run->cap = cap;
-  }
+  if (AGENT_RESERVE(run->frames, run->cap, run->nframes + 1))
+    return NULL;
   return &run->frames[run->nframes++];
 }
 
