@@ -401,14 +401,17 @@ function M.judge_item(item, sources)
   return entry
 end
 
--- Judges a persona's whole checklist: array of judged entries (see judge_item).
-function M.judge(ctx, checklist)
-  local sources = M.sources(ctx)
+local function judge_all(checklist, sources)
   local out = {}
-  for i, raw in ipairs(checklist or ctx.persona.checklist or {}) do
+  for i, raw in ipairs(checklist or {}) do
     out[i] = M.judge_item(M.item(raw), sources)
   end
   return out
+end
+
+-- Judges a persona's whole checklist: array of judged entries (see judge_item).
+function M.judge(ctx, checklist)
+  return judge_all(checklist or ctx.persona.checklist, M.sources(ctx))
 end
 
 -- ---- Offline review ----------------------------------------------------------------------
@@ -469,7 +472,8 @@ end
 -- built from the evidence and the items' guidance.
 function M.offline(ctx)
   local p = ctx.persona
-  local judged = M.judge(ctx)
+  local sources = M.sources(ctx) -- read once: the checklist and the unsupported check share it
+  local judged = judge_all(p.checklist, sources)
   local findings = { items = {}, checklist = {}, sections = {} }
   local counts = { met = 0, partial = 0, missing = 0, ["n/a"] = 0 }
   for _, e in ipairs(judged) do
@@ -487,7 +491,7 @@ function M.offline(ctx)
       }
     end
   end
-  local unsupported = M.unsupported(M.sources(ctx), counts)
+  local unsupported = M.unsupported(sources, counts)
   if unsupported then findings.items[#findings.items + 1] = { severity = "major", text = unsupported } end
   local by = require("agent.synthesis").BY_KEY
   for _, key in ipairs(p.owns or {}) do
