@@ -73,12 +73,6 @@ function M.origin(o)
   return o
 end
 
--- A path as messages show it: relative to the repository when inside it.
-function M.shown(root, path)
-  if root and path:sub(1, #root + 1) == root .. "/" then return path:sub(#root + 2) end
-  return path
-end
-
 local function match_filter(value, wanted)
   return wanted == nil or (value ~= nil and value:upper() == wanted:upper())
 end

@@ -6,6 +6,7 @@ local cli = require("agent.cli")
 local json = require("agent.json")
 local list = require("agent.commands.list")
 local loader = require("agent.loader")
+local paths = require("agent.paths")
 
 local M = {
   name = "personas",
@@ -57,7 +58,7 @@ function M.describe(ctx, m, on_panel)
   if origin ~= "roster" then
     local _, found = loader.resolve("personas", m.id .. ".lua")
     for _, c in ipairs(loader.shadowed(found)) do
-      shadows[#shadows + 1] = { file = list.shown(ctx.root, c.path), origin = list.origin(c.origin) }
+      shadows[#shadows + 1] = { file = paths.relative(ctx.root, c.path), origin = list.origin(c.origin) }
     end
   end
   local doc = { id = m.id, file = m.file, origin = origin, shadows = shadows, on_panel = on_panel, status = m.status }
