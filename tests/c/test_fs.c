@@ -5,6 +5,7 @@
  * fsyncs a write makes, counted by an fsync defined here (see below). */
 #include "host.h"
 #include "test.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -183,13 +184,6 @@ static void test_write_sync_option(void)
   lua_close(L);
 }
 
-static double now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* The parent holds the lock for 200 ms; a child (forked first, so it inherits no lock) finds
  * it busy, then waits for it. */
 static void test_lock_across_processes(void)
@@ -205,11 +199,11 @@ static void test_lock_across_processes(void)
     lua_State *L = new_state(&b);
     EXPECT_EVAL(L, "return select(3, fs.lock(dir .. '/x.lock', {wait = false}))", "busy");
     EXPECT_EVAL(L, "return select(3, fs.lock(dir .. '/x.lock', {timeout_ms = 20}))", "busy");
-    double start = now_ms();
+    double start = agent_monotonic_ms();
     EXPECT_EVAL(
         L, "local l = fs.lock(dir .. '/x.lock', {timeout_ms = 5000}) return l and 'ok' or 'no'",
         "ok");
-    double waited = now_ms() - start;
+    double waited = agent_monotonic_ms() - start;
     if (waited < 100)
       fprintf(stderr, "the lock came after %.1f ms, before the parent let go\n", waited);
     CHECK(waited >= 100);
