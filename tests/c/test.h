@@ -4,6 +4,7 @@
 #define AGENT_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int test_failures = 0;
@@ -39,6 +40,31 @@ static int test_checks = 0;
               #got);                                                                               \
     }                                                                                              \
   } while (0)
+
+/* A lua_Alloc (ud: a struct alloc_limit) that refuses to grow anything once `left`
+ * allocations have been made (-1: no limit), for sweeping a call's out-of-memory paths.
+ * Shrinking and freeing always succeed, as Lua requires. */
+struct alloc_limit {
+  long left;
+  int refused; /* set once a growth was refused */
+};
+
+static inline void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  struct alloc_limit *lim = ud;
+  if (nsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  if (nsize > (ptr ? osize : 0) && lim->left >= 0) {
+    if (lim->left == 0) {
+      lim->refused = 1;
+      return NULL;
+    }
+    lim->left--;
+  }
+  return realloc(ptr, nsize);
+}
 
 #define TEST_DONE()                                                                                \
   (printf("%d checks, %d failures\n", test_checks, test_failures), test_failures ? 1 : 0)

@@ -137,30 +137,6 @@ static void test_setext_underline(void)
 
 /* ==== The module through a lua_State ======================================================= */
 
-struct alloc_limit {
-  long left; /* allocations still allowed; -1: no limit */
-  int refused;
-};
-
-/* Refuses to grow anything once `left` allocations are used; shrinking and freeing always
- * succeed, as Lua requires. */
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-  struct alloc_limit *lim = ud;
-  if (nsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  if (nsize > (ptr ? osize : 0) && lim->left >= 0) {
-    if (lim->left == 0) {
-      lim->refused = 1;
-      return NULL;
-    }
-    lim->left--;
-  }
-  return realloc(ptr, nsize);
-}
-
 /* A document with every kind of thing parse builds, and CRLF lines so section text is
  * assembled in a buffer rather than sliced. */
 static const char sweep_doc[] = "# Title\r\n\r\nIntro with *em*.\r\n\r\n## Code\r\n\r\n"

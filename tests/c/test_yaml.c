@@ -156,30 +156,6 @@ static void test_tagged_scalars(void)
 
 /* ==== The module through a lua_State ======================================================= */
 
-/* An allocator that refuses to grow anything once `left` allocations have been made (-1:
- * no limit). Shrinking and freeing always succeed, as Lua requires. */
-struct alloc_limit {
-  long left;
-  int refused;
-};
-
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-  struct alloc_limit *lim = ud;
-  if (nsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  if (nsize > (ptr ? osize : 0) && lim->left >= 0) {
-    if (lim->left == 0) {
-      lim->refused = 1;
-      return NULL;
-    }
-    lim->left--;
-  }
-  return realloc(ptr, nsize);
-}
-
 static lua_State *new_state(struct alloc_limit *lim)
 {
   lim->left = -1;
