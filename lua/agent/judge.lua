@@ -34,7 +34,6 @@ local function word_pattern(word)
   local post = w:sub(-1):match("%w") and "%f[^%w_]" or ""
   return pre .. pat .. post
 end
-M.word_pattern = word_pattern
 
 -- One line as a short quote: markup stripped, whitespace collapsed, cut at QUOTE_MAX.
 function M.quote(line)
