@@ -183,11 +183,7 @@ end
 -- titles}, applies= {words}, guidance= }. A string's evidence is its distinctive words, and
 -- a line must hold two of them (one when the item has only one) to count.
 function M.item(v)
-  if type(v) == "string" then
-    local words = derived_words(v)
-    return { text = v, evidence = words, min_hits = math.min(2, math.max(1, #words)), sections = {}, applies = {},
-             derived = true }
-  end
+  if type(v) == "string" then v = { text = v } end
   if type(v) ~= "table" or type(v.text) ~= "string" then
     error("a checklist item must be a string or a table with a 'text' string", 2)
   end
