@@ -283,8 +283,6 @@ local function retry_call(call, reason, truncated)
   return c
 end
 
--- One batch of calls through the cache and the providers, each reply's attempts, time and
--- tokens added to its outcome (outcomes[indices[k]] for batch_calls[k]) as it arrives.
 -- The debug line of one call's result: answered by the cache, or the provider's timing.
 local function log_call(label, call, result)
   if not log.enabled("debug") then return end
@@ -299,6 +297,8 @@ local function log_call(label, call, result)
   end
 end
 
+-- One batch of calls through the cache and the providers, each reply's attempts, time and
+-- tokens added to its outcome (outcomes[indices[k]] for batch_calls[k]) as it arrives.
 local function run_batch(env, outcomes, indices, batch_calls, emit, labels)
   local t0 = sys.clock()
   return cache.run(env.store, batch_calls, {
