@@ -18,6 +18,7 @@ local findings_mod = require("agent.findings")
 local cache = require("agent.cache")
 local roster = require("agent.roster")
 local synthesis = require("agent.synthesis")
+local trim = require("agent.text").trim
 
 local M = {}
 
@@ -476,7 +477,7 @@ local function check_citations(findings, refs)
     if item.rule then
       local parts = {}
       for part in item.rule:gmatch("[^,;]+") do
-        part = part:gsub("^%s+", ""):gsub("%s+$", "")
+        part = trim(part)
         if part ~= "" and not cited_known(refs, part) then
           part = part .. NOT_IN_CONTEXT
           unknown = unknown + 1
