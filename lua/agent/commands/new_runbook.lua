@@ -171,6 +171,7 @@ end
 -- Renders doc with the template on the search path (a team's .agent/templates/runbook.lua
 -- replaces the built-in). A broken template is a script error, and so is one whose runbook
 -- has no status line: nothing could accept it, and --json would report a status it lacks.
+-- Returns text, parsed (runbook.parse of it, for the gates).
 local function render(S, doc)
   local tpl, file = require("agent.template").load(S.root, "runbook", "doc")
   if not tpl then cli.fail(cli.EXIT.script, file) end
@@ -182,14 +183,14 @@ local function render(S, doc)
     cli.fail(cli.EXIT.script, ("%s: render(doc) returned a runbook without a 'Status: %s' line under its title; "
       .. "nothing was written"):format(file, tostring(doc.status or "PROPOSED")))
   end
-  return text
+  return text, parsed
 end
 
--- The text with a Gate Report section appended when the template left it out: the problems
--- that remain must be in the runbook whatever the template renders.
-local function with_gate_report(text, problems)
-  local parsed = require("agent.runbook").parse(text)
-  for _, h in ipairs(parsed and parsed.sections or {}) do
+-- The text (parsed: its runbook.parse) with a Gate Report section appended when the
+-- template left it out: the problems that remain must be in the runbook whatever the
+-- template renders.
+local function with_gate_report(text, parsed, problems)
+  for _, h in ipairs(parsed.sections) do
     if h.level == 2 and h.title:lower() == "gate report" then return text end
   end
   return text:gsub("\n*$", "\n") .. "\n## Gate Report\n\n" .. require("agent.gates").report_markdown(problems)
@@ -199,8 +200,8 @@ end
 -- still fails goes into the Gate Report section. Returns text, problems, repair info.
 local function render_and_gate(S, doc, input)
   local gates = require("agent.gates")
-  local text = render(S, doc)
-  local problems = gates.check(text, S.root)
+  local text, parsed = render(S, doc)
+  local problems = gates.check(parsed, S.root)
   local repair
   if #problems > 0 and not is_offline(S.provider) then
     log.info(("gates: %d problem%s; asking %s for one repair"):format(#problems, #problems == 1 and "" or "s", S.provider))
@@ -210,15 +211,16 @@ local function render_and_gate(S, doc, input)
     repair.name = "repair"
     if info.status == "ok" then
       doc = fixed
-      text = render(S, doc)
-      problems = gates.check(text, S.root)
+      text, parsed = render(S, doc)
+      problems = gates.check(parsed, S.root)
     else
       log.warn("repair: no usable reply: " .. tostring(info.error))
     end
   end
   if #problems > 0 then
     doc.gate_report = problems
-    text = with_gate_report(render(S, doc), problems)
+    text, parsed = render(S, doc)
+    text = with_gate_report(text, parsed, problems)
   end
   return text, problems, repair
 end
