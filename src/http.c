@@ -41,11 +41,6 @@ static int curl_lib_gc(lua_State *L)
   return 0;
 }
 
-static char ascii_lower(char c)
-{
-  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
 /* ==== Transfers =========================================================================== */
 
 /* A server-sent event parsed inside the write callback, waiting in its transfer's queue for
@@ -625,7 +620,7 @@ static void add_header(lua_State *L, const char *name, size_t name_len, const ch
   luaL_Buffer lb; /* stack: headers */
   char *lower = luaL_buffinitsize(L, &lb, name_len);
   for (size_t i = 0; i < name_len; i++)
-    lower[i] = ascii_lower(name[i]);
+    lower[i] = agent_ascii_lower(name[i]);
   luaL_pushresultsize(&lb, name_len); /* stack: headers name */
   lua_pushvalue(L, -1);
   if (lua_rawget(L, -3) == LUA_TSTRING) { /* stack: headers name old */
@@ -881,7 +876,7 @@ static int has_header(lua_State *L, int t, const char *lower)
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
     int same = k && n == want;
     for (size_t i = 0; same && i < n; i++)
-      same = ascii_lower(k[i]) == lower[i];
+      same = agent_ascii_lower(k[i]) == lower[i];
     if (same) {
       lua_pop(L, 2); /* key and value: the traversal ends early */
       return 1;

@@ -16,11 +16,6 @@ static int is_digit(char c)
   return c >= '0' && c <= '9';
 }
 
-static char ascii_lower(char c)
-{
-  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
 /* Strips blanks (and a line's CR) from both ends of s[0..*n). */
 static const char *trim(const char *s, size_t *n)
 {
@@ -104,7 +99,7 @@ static int match_header(void *ud, const char *name, size_t name_len, const char 
   if (folded || name_len != q->name_len)
     return 0;
   for (size_t i = 0; i < name_len; i++)
-    if (ascii_lower(name[i]) != q->name[i])
+    if (agent_ascii_lower(name[i]) != q->name[i])
       return 0;
   q->value = value;
   q->value_len = value_len;

@@ -61,6 +61,11 @@ int agent_is_blank(char c)
   return c == ' ' || c == '\t';
 }
 
+char agent_ascii_lower(char c)
+{
+  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 size_t agent_scan_decimal(const char *s, size_t n, long long max, long long *v)
 {
   size_t i = 0;

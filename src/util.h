@@ -1,6 +1,7 @@
 /* Small plain-C helpers every module needs once (no Lua): array growth that cannot overflow,
- * a growable byte buffer, the monotonic clock, byte-order marks, blanks, bounded decimal
- * numbers, one-line excerpts for messages and hex digits. Tested in tests/c/test_util.c. */
+ * a growable byte buffer, the monotonic clock, byte-order marks, blanks, ASCII lower case,
+ * bounded decimal numbers, one-line excerpts for messages and hex digits. Tested in
+ * tests/c/test_util.c. */
 #ifndef AGENT_UTIL_H
 #define AGENT_UTIL_H
 
@@ -36,6 +37,10 @@ size_t agent_bom_length(const char *s, size_t n);
 
 /* A space or a tab: the blanks of YAML, markdown and gitignore lines. */
 int agent_is_blank(char c);
+
+/* c with A-Z turned into a-z and every other byte as it is, whatever the locale: for names
+ * matched in any letter case (HTTP header names). */
+char agent_ascii_lower(char c);
 
 /* Reads the run of ASCII digits at s[0..n) as a decimal number no larger than max (>= 0).
  * Returns how many bytes it read (*v set), or 0 when s does not start with a digit or the

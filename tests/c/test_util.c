@@ -103,6 +103,9 @@ static void test_small(void)
   CHECK_INT(agent_bom_length("abc", 3), 0);
   CHECK(agent_is_blank(' ') && agent_is_blank('\t'));
   CHECK(!agent_is_blank('\n') && !agent_is_blank('x') && !agent_is_blank('\r'));
+  CHECK(agent_ascii_lower('A') == 'a' && agent_ascii_lower('Z') == 'z');
+  CHECK(agent_ascii_lower('a') == 'a' && agent_ascii_lower('@') == '@');
+  CHECK(agent_ascii_lower('[') == '[' && agent_ascii_lower('\xC4') == '\xC4');
   char out[8];
   agent_hex((const unsigned char *)"\x00\x9f\xff\x10", 4, out);
   CHECK(memcmp(out, "009fff10", 8) == 0);
