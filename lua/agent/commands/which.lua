@@ -20,9 +20,8 @@ return {
   usage = "agent which persona|template|module NAME",
   args = {
     { name = "KIND", required = true, complete = { "persona", "template", "module" } },
-    { name = "NAME", required = true, complete = function(args)
-      return ({ persona = "persona", template = "template", module = "module" })[args[1]]
-    end },
+    -- each KIND word is also the name of the completion source for its NAMEs
+    { name = "NAME", required = true, complete = function(args) return KINDS[args[1]] and args[1] or nil end },
   },
   help = [[The search path, first match wins: --scripts DIR / AGENT_SCRIPTS, the repo's .agent/,
 $XDG_CONFIG_HOME/agent/, the installed built-ins, the built-ins inside the binary.
