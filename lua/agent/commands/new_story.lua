@@ -54,7 +54,7 @@ function M.scope(arg)
 end
 
 local function check_title(title)
-  local trimmed = title:match("^%s*(.-)%s*$")
+  local trimmed = require("agent.text").trim(title)
   local problem
   if trimmed == "" then problem = "it is empty"
   elseif #trimmed > TITLE_MAX then problem = ("longer than %d bytes"):format(TITLE_MAX)
