@@ -84,7 +84,7 @@ function M.load(root)
     return nil, ("%s: expected a mapping with a 'team:' list of members"):format(M.RELPATH)
   end
   local members, warnings, seen = {}, {}, {}
-  if type(data) == "table" then warn_unknown(data, TOP_KEYS, M.RELPATH, warnings) end
+  warn_unknown(data, TOP_KEYS, M.RELPATH, warnings)
   for i, e in ipairs(data.team or {}) do
     local where = ("%s: team[%d]"):format(M.RELPATH, i)
     local role = type(e) == "table" and type(e.role) == "string" and e.role:lower() or nil
