@@ -12,7 +12,7 @@
 static int is_blank_tail(const char *s, size_t i, size_t len)
 {
   for (; i < len; i++)
-    if (s[i] != ' ' && s[i] != '\t')
+    if (!agent_is_blank(s[i]))
       return 0;
   return 1;
 }
@@ -78,7 +78,7 @@ void agent_md_line(const char *text, const agent_md_offset *starts, size_t n, si
 int agent_md_is_atx(const char *line, size_t len, size_t col)
 {
   size_t n = run_of(line, col, len, '#');
-  return n >= 1 && n <= 6 && (col + n == len || line[col + n] == ' ' || line[col + n] == '\t');
+  return n >= 1 && n <= 6 && (col + n == len || agent_is_blank(line[col + n]));
 }
 
 /* The first line of a literal, without its "\n". */
@@ -110,7 +110,7 @@ size_t agent_md_fence_length(const char *line, size_t len, size_t col, const cha
 int agent_md_is_closing_fence(const char *line, size_t len, char fence_char, size_t n)
 {
   size_t i = 0;
-  while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '>'))
+  while (i < len && (agent_is_blank(line[i]) || line[i] == '>'))
     i++;
   size_t run = run_of(line, i, len, fence_char);
   return run >= n && is_blank_tail(line, i + run, len);
@@ -127,7 +127,7 @@ size_t agent_md_count_quotes(const char *line, size_t len, size_t col)
 int agent_md_is_setext_underline(const char *line, size_t len, size_t content_col, size_t quotes)
 {
   size_t i = 0, q = 0;
-  while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '>')) {
+  while (i < len && (agent_is_blank(line[i]) || line[i] == '>')) {
     q += line[i] == '>';
     i++;
   }
