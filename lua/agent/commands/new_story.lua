@@ -197,9 +197,8 @@ function M.run(opts, ctx)
   stay_inside(ctx.root, path)
   local ok, err = fs.write(path, text)
   if not ok then cli.fail(cli.EXIT.fail, "new-story: " .. err) end
-  local from = (origin == "builtin" or origin == "installed") and "built-in" or origin
   log.info(("created %s/%s (DRAFT) from the %s story template; fill it in, then run 'agent commit-story %s'")
-    :format(reldir, name, from, id))
+    :format(reldir, name, require("agent.commands.list").origin(origin), id))
   if ctx.json then
     io.stdout:write(json.encode({ id = id, scope = scope, title = title, state = "DRAFT", path = path,
       relpath = reldir .. "/" .. name, template = file }), "\n")
