@@ -370,12 +370,12 @@ Reply with only this JSON object, no prose before or after it:
 -- Prompt JSON is agent.json's: keys sorted, so the same document always encodes to the same
 -- bytes (the prompts built from it are cache keys; Lua's table order changes from run to
 -- run), and paths keep their slashes.
-local canonical = require("agent.json").encode
+local json = require("agent.json")
+local canonical = json.encode
 
 local function findings_for_prompt(results)
   local out = {}
   for _, r in ipairs(results or {}) do
-    local json = require("agent.json")
     local entry = { persona = r.name, title = r.title, status = r.status, verdict = r.verdict or cjson.null,
                     summary = r.summary or r.error or "", items = json.array(r.items or {}),
                     checklist = json.array(r.checklist or {}), sections = r.sections or {} }
