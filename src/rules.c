@@ -120,6 +120,12 @@ static void push_yaml_decode(lua_State *L)
     luaL_error(L, "agent.yaml has no decode function");
 }
 
+/* Whether the value at idx is yaml.null (== cjson.null, the NULL light userdata). */
+static int is_null(lua_State *L, int idx)
+{
+  return lua_islightuserdata(L, idx) && lua_touserdata(L, idx) == NULL;
+}
+
 /* Decodes the block yaml[0..n) (file lines from `first`) after the leniency pre-pass.
  * Leaves the meta table and returns 1, or leaves nil, msg and returns 0. */
 static int decode_meta(lua_State *L, const char *yaml, size_t n, long first)
@@ -137,7 +143,7 @@ static int decode_meta(lua_State *L, const char *yaml, size_t n, long first)
     return 0;
   }
   lua_pop(L, 1);
-  if (lua_islightuserdata(L, -1) && lua_touserdata(L, -1) == NULL) {
+  if (is_null(L, -1)) {
     lua_pop(L, 1); /* yaml.null: only comments, or nothing */
     lua_newtable(L);
     return 1;
@@ -155,11 +161,6 @@ static long key_line(const char *yaml, size_t n, long first, const char *key)
 {
   long k = agent_frontmatter_key_line(yaml, n, key);
   return k > 0 ? first + k - 1 : first;
-}
-
-static int is_null(lua_State *L, int idx)
-{
-  return lua_islightuserdata(L, idx) && lua_touserdata(L, idx) == NULL;
 }
 
 /* Appends the globs of the string at idx to the array at `out` (*k items so far). */
