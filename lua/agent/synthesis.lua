@@ -93,7 +93,8 @@ local function section(story, ...)
   local by = {}
   for name, text in pairs(story.sections or {}) do by[name:lower()] = text end
   for _, title in ipairs({ ... }) do
-    local t = text_or_nil(by[title:lower()] and (by[title:lower()]:gsub("<!%-%-.-%-%->", "")))
+    local raw = by[title:lower()]
+    local t = text_or_nil(raw and (raw:gsub("<!%-%-.-%-%->", "")))
     if t then return t end
   end
 end
