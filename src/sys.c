@@ -82,7 +82,7 @@ static int sys_random_id(lua_State *L)
     }
     got += (size_t)r;
   }
-  char out[128];
+  char out[2 * AGENT_RANDOM_ID_MAX_BYTES];
   agent_hex(raw, (size_t)n, out);
   lua_pushlstring(L, out, (size_t)n * 2);
   return 1;
