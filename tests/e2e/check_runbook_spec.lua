@@ -35,7 +35,7 @@ local function render_runbook()
 end
 
 local function repo_with(runbook_text)
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   if runbook_text then t.write(root .. "/" .. RB, runbook_text) end
   return root
 end

@@ -8,9 +8,7 @@ local t = require("testutil")
 
 local STORIES = ".agent/cache/stories"
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 -- Runs the binary away from the user's own scripts (XDG_CONFIG_HOME, AGENT_SCRIPTS).
 local function run(args, opts)

@@ -7,9 +7,7 @@ local json = require("agent").json
 local ID = "INFRA-012"
 local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 -- The body of the ```lang block of docs/<page> whose first line starts with `first`.
 local function example(page, lang, first)

@@ -3,9 +3,7 @@
 -- personas) on temp copies of rules-examples/; each case here failed before its fix.
 local t = require("testutil")
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 local function agent(root, args, opts)
   opts = opts or {}

@@ -50,7 +50,7 @@ end
 
 -- A copy of rules-examples with a panel of two, and the runbook an offline run writes.
 local function repo()
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\npanel:\n  personas: [alpha, beta]\n")
   for _, id in ipairs({ "alpha", "beta" }) do t.write(root .. "/.agent/personas/" .. id .. ".lua", PERSONA:format(id, ITEM)) end
   local r = t.run({ "new-runbook", ID }, { cwd = root })

@@ -15,7 +15,7 @@ local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
 local CANARY = "CANARY-d41d8cd98f00b204" -- a string that must never reach a runbook or stderr
 
 local function repo()
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\n")
   return root
 end

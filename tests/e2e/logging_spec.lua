@@ -22,9 +22,7 @@ local function start_server(root)
   return t.start_server("llm_server.py", { "--key", KEY, "--scenario", scenario })
 end
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 local function run(root, srv, args, env)
   local full = { OPENAI_BASE_URL = srv.url .. "/v1", OPENAI_API_KEY = KEY, ANTHROPIC_API_KEY = false,

@@ -18,9 +18,7 @@ local HEADINGS = {
   "### Documentation", "## Proposed Changes", "## Verification Plan", "## Rollback Plan", "## Context Used",
 }
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 local function agent(root, args, opts)
   opts = opts or {}

@@ -49,9 +49,7 @@ f:close()
 vim.cmd("qall!")
 ]]
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 -- Runs an Ex command in headless nvim from cwd; returns the driver's report.
 local function nvim(cwd, command)

@@ -35,7 +35,7 @@ local function count(srv, needle)
 end
 
 local function repo()
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   t.write(root .. "/.agent/etc/agent.yaml", "agent:\n  provider: offline\n")
   return root
 end

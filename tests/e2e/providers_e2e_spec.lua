@@ -79,7 +79,7 @@ end
 -- A copy of rules-examples with secrets planted in a named file and in an always-apply rule,
 -- and the six built-ins on the panel.
 local function repo(extra_config)
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   local settings = root .. "/src/orders/settings.py"
   t.write(settings, t.read(settings) .. '\nAWS_ACCESS_KEY_ID = "' .. PLANTED[1] .. '"\n')
   local core = root .. "/.agent/rules/000-core.mdc"

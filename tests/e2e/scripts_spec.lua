@@ -25,7 +25,7 @@ panel:
 ]]
 
 local function repo(ids)
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   t.write(root .. "/.agent/etc/agent.yaml", CONFIG:format(table.concat(ids, ", ")))
   return root
 end

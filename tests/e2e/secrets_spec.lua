@@ -60,7 +60,7 @@ local function marks()
 end
 
 local function repo()
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   for path, text in pairs(FILES) do t.write(root .. "/" .. path, text) end
   local story = root .. "/" .. STORY
   local lines = { "", "## Configuration", "", "The change touches these files:", "" }

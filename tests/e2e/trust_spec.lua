@@ -24,7 +24,7 @@ local function server()
 end
 
 local function repo(config)
-  local root = t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
+  local root = t.example_repo()
   t.write(root .. "/.agent/etc/agent.yaml", config)
   return root
 end

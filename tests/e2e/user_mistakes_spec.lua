@@ -6,9 +6,7 @@ local t = require("testutil")
 local ID = "INFRA-012"
 local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 local KEYS = { "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "AGENT_LOG_FORMAT",
   "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "XDG_CONFIG_HOME" }

@@ -10,9 +10,7 @@ local json = agent.json
 local ID = "INFRA-012"
 local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 -- Runs a Lua chunk in a stock lua5.4 with the build's agent.so, from directory cwd; returns
 -- stdout, the chunk's JSON report (written to a file, never stdout), and stderr.

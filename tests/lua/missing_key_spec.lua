@@ -6,9 +6,7 @@ local t = require("testutil")
 local ID = "INFRA-012"
 local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
 
-local function repo()
-  return t.copy_tree(t.src .. "/rules-examples", t.tmpdir() .. "/repo")
-end
+local repo = t.example_repo
 
 describe("a missing API key through require 'agent'", function()
   after_each(t.cleanup)

@@ -61,6 +61,11 @@ function M.copy_tree(src, dst)
   return dst
 end
 
+-- A fresh copy of rules-examples/ (the example repository) in a temporary directory.
+function M.example_repo()
+  return M.copy_tree(M.src .. "/rules-examples", M.tmpdir() .. "/repo")
+end
+
 -- The shell command that runs the agent binary, without redirections. args: array of
 -- words. opts: {cwd=, env={NAME=value|false}, timeout=seconds, prefix={word...} (a command
 -- the binary runs under, such as unshare or strace; placed before valgrind), bin=,
