@@ -38,18 +38,11 @@ local function relative(msg, root) return require("agent.paths").strip(root, msg
 
 -- ---- Loading -----------------------------------------------------------------------------
 
-local function check_strings(p, file, names)
+-- The first of the optional fields `names` that is set to something other than a `kind`.
+local function check_kind(p, file, names, kind)
   for _, k in ipairs(names) do
-    if p[k] ~= nil and type(p[k]) ~= "string" then
-      return ("%s: field '%s' must be a string (got %s)"):format(file, k, type(p[k]))
-    end
-  end
-end
-
-local function check_functions(p, file, names)
-  for _, k in ipairs(names) do
-    if p[k] ~= nil and type(p[k]) ~= "function" then
-      return ("%s: field '%s' must be a function (got %s)"):format(file, k, type(p[k]))
+    if p[k] ~= nil and type(p[k]) ~= kind then
+      return ("%s: field '%s' must be a %s (got %s)"):format(file, k, kind, type(p[k]))
     end
   end
 end
@@ -103,8 +96,8 @@ function M.validate(p, file, expect_id)
   if p.checklist == nil and p.prompt == nil then
     return nil, file .. ": missing required field 'checklist' (or 'prompt')"
   end
-  local err = check_strings(p, file, { "name", "title", "role", "focus", "provider", "model" })
-    or check_functions(p, file, { "prompt", "review", "offline" }) or check_lists(p, file)
+  local err = check_kind(p, file, { "name", "title", "role", "focus", "provider", "model" }, "string")
+    or check_kind(p, file, { "prompt", "review", "offline" }, "function") or check_lists(p, file)
   if err then return nil, err end
   local copy = {}
   for k, v in pairs(p) do copy[k] = v end

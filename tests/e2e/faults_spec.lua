@@ -111,11 +111,7 @@ end
 
 describe("a model server that misbehaves", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   -- Failures: @Alpha gets no usable review, says why in one line, @Beta still reviews, the
   -- runbook is written whole (exit 5) and the previous one is kept byte for byte as .bak.
@@ -304,11 +300,7 @@ local spawn, wait_for = t.spawn, t.wait_for
 
 describe("runs on one story at once", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   it("take turns: the runbook is always exactly one of the runbooks they wrote", function()
     local root = repo()
@@ -351,11 +343,7 @@ end)
 
 describe("a signal in the middle of a run", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   local function cache_entries(root)
     return #entries(root .. "/.agent/cache/panel/" .. ID)

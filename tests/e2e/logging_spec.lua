@@ -82,11 +82,7 @@ local function is_count(v) return type(v) == "number" and v >= 0 and v % 1 == 0 
 
 describe("--log-format json", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   it("new-runbook with a model: one JSON object per line, persona events with their usage, no key", function()
     local root = repo()

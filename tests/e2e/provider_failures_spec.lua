@@ -64,11 +64,7 @@ end
 
 describe("a failure every persona's call shares", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   it("a refused key: exit 1, one line, no synthesis, nothing written, no --force needed next", function()
     srv = start({})
@@ -162,11 +158,7 @@ end)
 
 describe("what a provider failure says", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   it("a 403 that is not about the key shows the server's message, not key advice", function()
     srv = start({ { status = 403, error = { code = "unsupported_country_region_territory", type = "request_forbidden",

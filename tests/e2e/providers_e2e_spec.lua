@@ -143,10 +143,7 @@ end
 
 describe("new-runbook with each provider", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   for _, name in ipairs({ "openai", "anthropic", "gemini", "ollama" }) do
     it(name .. ": a full run, with what was sent checked on the server", function()
@@ -218,10 +215,7 @@ end
 
 describe("new-runbook streams persona replies to the live progress lines", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   local CASES = {
     { "openai" }, { "anthropic" }, { "gemini" },
@@ -266,10 +260,7 @@ end)
 
 describe("new-runbook with a model, failing closed", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   it("marks a persona that returns garbage twice as no usable review, and exits 5", function()
     srv = start(scenario({ { match = "You are @Docs", reply = "Sure! Here is my review: looks good to me." } }))

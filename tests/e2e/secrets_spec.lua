@@ -119,11 +119,7 @@ end
 
 describe("secrets in the repository", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   it("never reach the model server, and the run counts what it redacted by kind", function()
     local root = repo()

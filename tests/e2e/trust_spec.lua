@@ -45,11 +45,7 @@ end
 
 describe("a repository's configuration", function()
   local srv
-  after_each(function()
-    if srv then srv.stop() end
-    srv = nil
-    t.cleanup()
-  end)
+  after_each(t.cleanup) -- stops srv too
 
   it("cannot send the user's API key to a server it names", function()
     srv = server()

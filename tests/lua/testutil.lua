@@ -38,6 +38,7 @@ function M.write(path, data)
 end
 
 local tmpdirs = {}
+local servers = {} -- started by M.start_server, stopped by M.cleanup
 
 -- A fresh temporary directory, removed by M.cleanup() (call it in teardown/finally).
 function M.tmpdir()
@@ -48,7 +49,10 @@ function M.tmpdir()
   return dir
 end
 
+-- Stops every server M.start_server started and removes every M.tmpdir().
 function M.cleanup()
+  for _, server in ipairs(servers) do server.stop() end
+  servers = {}
   for _, d in ipairs(tmpdirs) do
     sh("chmod -R u+rwX " .. M.q(d) .. " 2>/dev/null; rm -rf " .. M.q(d))
   end
@@ -180,7 +184,8 @@ end
 
 -- Starts a python server script from tests/servers/ on an ephemeral loopback port.
 -- The script must accept --port-file PATH (it writes its port there once listening) and
--- any extra args. Returns {port=, url=, pid=, dir=, stop=function}.
+-- any extra args. Returns {port=, url=, pid=, dir=, stop=function}; stop may be called more
+-- than once, and M.cleanup() calls it for every server still running.
 function M.start_server(script, args)
   local dir = M.tmpdir()
   local portfile = dir .. "/port"
@@ -197,7 +202,12 @@ function M.start_server(script, args)
   end
   assert(port, "server " .. script .. " did not start: " .. (M.read(dir .. "/server.log") or ""))
   local server = { port = port, url = "http://127.0.0.1:" .. port, pid = pid, dir = dir }
-  function server.stop() sh("kill " .. pid .. " 2>/dev/null; wait " .. pid .. " 2>/dev/null") end
+  function server.stop()
+    if server.stopped then return end
+    server.stopped = true
+    sh("kill " .. pid .. " 2>/dev/null; wait " .. pid .. " 2>/dev/null")
+  end
+  servers[#servers + 1] = server
   return server
 end
 
