@@ -7,7 +7,6 @@
 -- providers_e2e_spec covers garbage twice, a refused key, the cache, a deadline and a signal
 -- with no runbook yet; this file covers what it leaves out.
 local t = require("testutil")
-local cjson = require("cjson")
 
 local ID = "INFRA-012"
 local RUNBOOK = ".agent/cache/runbooks/INFRA/INFRA-012-runbook.md"
@@ -32,21 +31,10 @@ local function scenario(before)
 end
 
 local function start(rules)
-  local dir = t.tmpdir()
-  local srv = t.start_server("llm_server.py", { "--key", KEY, "--log", dir .. "/requests.jsonl",
-    "--scenario", t.write(dir .. "/scenario.json", cjson.encode(rules)) })
-  srv.log = dir .. "/requests.jsonl"
-  return srv
+  return t.llm_server(rules, { "--key", KEY })
 end
 
-local function requests(srv, match)
-  local out = {}
-  for line in (t.read(srv.log) or ""):gmatch("[^\n]+") do
-    local r = cjson.decode(line)
-    if not match or r.prompt:find(match, 1, true) then out[#out + 1] = r end
-  end
-  return out
-end
+local requests = t.requests
 
 -- A copy of rules-examples with a panel of two, and the runbook an offline run writes.
 local function repo()

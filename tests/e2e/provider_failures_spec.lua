@@ -12,26 +12,13 @@ local KEY = "sk-test-fail-5d1e7b"
 local SYNTH = "You write the implementation runbook"
 
 local function start(rules)
-  local dir = t.tmpdir()
-  local log = dir .. "/requests.jsonl"
-  local srv = t.start_server("llm_server.py", { "--key", KEY, "--log", log, "--scenario",
-    t.write(dir .. "/scenario.json", cjson.encode(rules)) })
-  srv.log = log
-  return srv
+  return t.llm_server(rules, { "--key", KEY })
 end
 
-local function requests(srv)
-  local out = {}
-  for line in (t.read(srv.log) or ""):gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
-  return out
-end
+local requests = t.requests
 
 local function count(srv, needle)
-  local n = 0
-  for _, r in ipairs(requests(srv)) do
-    if r.prompt:find(needle, 1, true) then n = n + 1 end
-  end
-  return n
+  return #requests(srv, needle)
 end
 
 local function repo()

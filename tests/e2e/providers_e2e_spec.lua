@@ -54,26 +54,13 @@ local SYNTHESIS = {
 }
 
 local function start(rules)
-  local dir = t.tmpdir()
-  local file = t.write(dir .. "/scenario.json", cjson.encode(rules))
-  local log = dir .. "/requests.jsonl"
-  local srv = t.start_server("llm_server.py", { "--key", KEY, "--log", log, "--scenario", file })
-  srv.log = log
-  return srv
+  return t.llm_server(rules, { "--key", KEY })
 end
 
-local function requests(srv)
-  local out = {}
-  for line in (t.read(srv.log) or ""):gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
-  return out
-end
+local requests = t.requests
 
 local function persona_requests(srv)
-  local out = {}
-  for _, r in ipairs(requests(srv)) do
-    if r.prompt:find("on a governance panel", 1, true) then out[#out + 1] = r end
-  end
-  return out
+  return requests(srv, "on a governance panel")
 end
 
 -- A copy of rules-examples with secrets planted in a named file and in an always-apply rule,

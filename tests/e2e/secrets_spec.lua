@@ -80,16 +80,12 @@ local function repo()
 end
 
 local function start()
-  local dir = t.tmpdir()
   local rules = {
     { match = "on a governance panel", reply = { verdict = "APPROVE", summary = "Secrets come from the vault.", items = {},
       checklist = { { item = ITEM, status = "met", note = "The story moves the token to the vault." } } } },
     { match = "You write the implementation runbook", reply = { goal = "Idempotent orders.", verification = "pytest", rollback = "Revert." } },
   }
-  local srv = t.start_server("llm_server.py", { "--key", KEY, "--log", dir .. "/requests.jsonl",
-    "--scenario", t.write(dir .. "/scenario.json", cjson.encode(rules)) })
-  srv.log = dir .. "/requests.jsonl"
-  return srv
+  return t.llm_server(rules, { "--key", KEY })
 end
 
 local function run(root, srv, args)

@@ -4,24 +4,11 @@
 -- $XDG_CONFIG_HOME/agent/agent.yaml do both. The loopback model server's request log is the
 -- evidence of what was sent where.
 local t = require("testutil")
-local cjson = require("cjson")
 
 local ID = "INFRA-012"
 local KEY = "sk-test-trust-4e1d0b"
 
--- Requests the server recorded.
-local function requests(srv)
-  local out = {}
-  for line in (t.read(srv.log) or ""):gmatch("[^\n]+") do out[#out + 1] = cjson.decode(line) end
-  return out
-end
-
-local function server()
-  local dir = t.tmpdir()
-  local srv = t.start_server("llm_server.py", { "--log", dir .. "/requests.jsonl" })
-  srv.log = dir .. "/requests.jsonl"
-  return srv
-end
+local requests, server = t.requests, t.llm_server
 
 local function repo(config)
   local root = t.example_repo()

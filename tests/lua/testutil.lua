@@ -211,4 +211,31 @@ function M.start_server(script, args)
   return server
 end
 
+-- Starts tests/servers/llm_server.py with its request log at srv.log: `rules` (when given)
+-- are its scenario, `args` further arguments (such as {"--key", KEY}).
+function M.llm_server(rules, args)
+  local dir = M.tmpdir()
+  local log = dir .. "/requests.jsonl"
+  local argv = { "--log", log }
+  if rules then
+    argv[#argv + 1] = "--scenario"
+    argv[#argv + 1] = M.write(dir .. "/scenario.json", require("cjson").encode(rules))
+  end
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  local srv = M.start_server("llm_server.py", argv)
+  srv.log = log
+  return srv
+end
+
+-- The requests an M.llm_server recorded, decoded; with `match`, those whose prompt holds it.
+function M.requests(srv, match)
+  local cjson = require("cjson")
+  local out = {}
+  for line in (M.read(srv.log) or ""):gmatch("[^\n]+") do
+    local r = cjson.decode(line)
+    if not match or r.prompt:find(match, 1, true) then out[#out + 1] = r end
+  end
+  return out
+end
+
 return M
