@@ -74,9 +74,4 @@ function M.read_head(path, max)
   return data
 end
 
--- Joins path parts with single slashes.
-function M.join(...)
-  return (table.concat({ ... }, "/"):gsub("/+", "/"))
-end
-
 return M
