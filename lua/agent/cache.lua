@@ -110,10 +110,11 @@ function Store:path(call) return self.dir .. "/" .. M.key(call) .. ".json" end
 -- Whether an entry's path stays inside the repository: a symlink planted at the folder or
 -- at an entry must not make the cache read or write a file elsewhere (warned once).
 function Store:inside(path)
-  local ok, why = require("agent.paths").check_inside(self.root, path)
+  local paths = require("agent.paths")
+  local ok, why = paths.check_inside(self.root, path)
   if not ok and not self.warned then
     self.warned = true
-    log.warn(("cache: %s: %s; replies are not cached"):format(path:sub(#self.root + 2), why))
+    log.warn(("cache: %s: %s; replies are not cached"):format(paths.relative(self.root, path), why))
   end
   return ok
 end

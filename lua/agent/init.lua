@@ -153,7 +153,7 @@ function M.new_runbook(t)
     for i, p in ipairs(r.problems) do problems[i] = { line = p.line, message = p.message } end
     return {
       text = r.text, path = r.path,
-      relpath = r.path and r.path:sub(#S.root + 2) or nil,
+      relpath = r.path and require("agent.paths").relative(S.root, r.path) or nil,
       story = story_of(S), provider = S.provider, model = S.model,
       findings = findings(r.results), gate_problems = problems, status = r.status, run_id = log.run_id(),
     }
