@@ -46,6 +46,13 @@ function M.usage_error(message) M.fail(M.EXIT.usage, message) end
 
 function M.is_failure(v) return getmetatable(v) == Failure end
 
+-- The xpcall message handler of one invocation: a failure raised through fail() passes as
+-- it is; anything else is a bug and gets its traceback.
+function M.keep_failure(err)
+  if M.is_failure(err) then return err end
+  return debug.traceback(tostring(err), 2)
+end
+
 -- The session of one invocation (agent.session), or the failure it names.
 function M.setup(cmd, opts)
   local ctx, err, code = require("agent.session").setup(cmd, opts)
@@ -322,10 +329,7 @@ function M.main(argv)
   if name == "--version" or name == "-V" then name = "version" end -- `--version --json`
   if name == nil or name == "--help" or name == "-h" then name = "help" end
   local run = { json = wants_json(argv) }
-  local ok, status = xpcall(dispatch, function(err)
-    if M.is_failure(err) then return err end
-    return debug.traceback(tostring(err), 2)
-  end, name, argv, run)
+  local ok, status = xpcall(dispatch, M.keep_failure, name, argv, run)
   if ok then return status or M.EXIT.ok end
   return failed(argv, status, run.json)
 end

@@ -89,10 +89,7 @@ local function invoke(name, opts, fn)
   log.new_run()
   local ok, res = xpcall(function()
     return fn(opts, cli.setup(cmd, opts))
-  end, function(err)
-    if cli.is_failure(err) then return err end
-    return debug.traceback(tostring(err), 2)
-  end)
+  end, cli.keep_failure)
   if ok then return res end
   if cli.is_failure(res) then return nil, res.message, res.code end
   error(res, 0)
