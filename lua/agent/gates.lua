@@ -350,6 +350,11 @@ end
 
 local function describe(step) return ("[%s] %s"):format(step.op, step.path) end
 
+-- The problem of a step whose file does not exist (naming the step that deleted it).
+local function missing_file(step, f)
+  return ("%s: file does not exist%s"):format(describe(step), f.by and (" (deleted at line " .. f.by .. ")") or "")
+end
+
 local function check_blocks(step, f, add)
   local text = f.text
   for i, b in ipairs(step.blocks) do
@@ -380,7 +385,7 @@ end
 local function check_modify(step, repo, add)
   local f = repo.get(step.path)
   if not f.exists then
-    add(step.line, ("%s: file does not exist%s"):format(describe(step), f.by and (" (deleted at line " .. f.by .. ")") or ""))
+    add(step.line, missing_file(step, f))
   elseif f.dir then
     add(step.line, ("%s: is a directory"):format(describe(step)))
   elseif not f.text then
@@ -408,7 +413,7 @@ end
 local function check_delete(step, repo, add)
   local f = repo.get(step.path)
   if not f.exists then
-    add(step.line, ("%s: file does not exist%s"):format(describe(step), f.by and (" (deleted at line " .. f.by .. ")") or ""))
+    add(step.line, missing_file(step, f))
   end
   if not step.rationale then
     add(step.line, ("%s: no rationale; add a line 'Rationale: ...'"):format(describe(step)))
