@@ -405,13 +405,14 @@ end
 local keys_memo = setmetatable({}, { __mode = "k" })
 
 -- What this persona's prompt actually carried: the render report's `included` list when it
--- has one, else the documents rendered for its role minus what the budget cut.
+-- has one, else the documents rendered for its role minus what the budget cut (both lists
+-- of the names context.render gives items: a document's relpath).
 local function sent_refs(gathered, role, report, story_relpath)
   local dropped, only = {}, nil
-  for _, c in ipairs(report.cut or {}) do dropped[type(c) == "table" and c.relpath or c] = true end
+  for _, name in ipairs(report.cut or {}) do dropped[name] = true end
   if type(report.included) == "table" then
     only = {}
-    for _, p in ipairs(report.included) do only[type(p) == "table" and p.relpath or p] = true end
+    for _, name in ipairs(report.included) do only[name] = true end
   end
   local refs = { paths = {}, names = {}, ids = {} }
   local keys = keys_memo[gathered]
