@@ -495,7 +495,6 @@ local function check_citations(findings, refs)
   return unknown
 end
 M.check_citations = check_citations
-M.sent_refs = sent_refs
 
 -- ---- Reviewing ---------------------------------------------------------------------------
 
