@@ -11,9 +11,7 @@ local function list_json()
       commands[#commands + 1] = { name = cmd.name, summary = cmd.summary, usage = cmd.usage }
     end
   end
-  local exit = {}
-  for kind, code in pairs(cli.EXIT) do exit[kind] = code end
-  return { commands = commands, exit = exit }
+  return { commands = commands, exit = cli.EXIT }
 end
 
 local function list_text()
