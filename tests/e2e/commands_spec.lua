@@ -619,10 +619,7 @@ describe("shell completion", function()
     local function bash(words, cword, setup)
       local script = ("source %s; %s; COMP_WORDS=(%s); COMP_CWORD=%d; _agent; printf '%%s\\n' \"${COMPREPLY[@]}\"")
         :format(t.q(t.src .. "/completions/agent.bash"), setup or ":", words, cword)
-      local p = io.popen(("cd %s && PATH=%s:$PATH bash -c %s"):format(t.q(root), t.q(bindir), t.q(script)))
-      local out = p:read("a")
-      p:close()
-      return lines(out)
+      return lines(t.output(("cd %s && PATH=%s:$PATH bash -c %s"):format(t.q(root), t.q(bindir), t.q(script))))
     end
     assert.are.same({ "INFRA-013", "INFRA-014" }, bash("agent commit-story INFRA-01", 2))
     assert.are.same({ "new-story", "new-runbook" }, bash("agent new-", 1))
@@ -660,9 +657,7 @@ words=(agent which persona sec); CURRENT=4; _agent
 PREFIX=--provider=o; words=(agent panel --provider=o); CURRENT=3; _agent
 PREFIX=--root=.ag; words=(agent panel --root=.ag); CURRENT=3; _agent
 ]]):format(t.q(t.src .. "/completions"))
-    local p = io.popen(("cd %s && PATH=%s:$PATH zsh -f -c %s"):format(t.q(root), t.q(bindir), t.q(script)))
-    local out = lines(p:read("a"))
-    p:close()
+    local out = lines(t.output(("cd %s && PATH=%s:$PATH zsh -f -c %s"):format(t.q(root), t.q(bindir), t.q(script))))
     assert.are.same({
       "INFRA-013:DRAFT: Paginate the order listing",
       "INFRA-014:REVIEW_NEEDED: Publish order events to the warehouse queue",
@@ -763,9 +758,7 @@ describe("the machine interface", function()
     -- groff is no test subject: keep a sanitizer preload (ASan runs of the suite) away from it
     assert(t.sh(("env -u LD_PRELOAD groff -man -ww -z %s 2>%s"):format(t.q(page), t.q(dir .. "/warnings"))))
     assert.are.equal("", t.read(dir .. "/warnings"))
-    local p = io.popen(("env -u LD_PRELOAD groff -man -Tascii -P-cbou %s 2>/dev/null"):format(t.q(page)))
-    local text = p:read("a")
-    p:close()
+    local text = t.output(("env -u LD_PRELOAD groff -man -Tascii -P-cbou %s 2>/dev/null"):format(t.q(page)))
     local commands = text:match("\nCOMMANDS\n(.-)\nOPTIONS\n")
     for _, c in ipairs(doc(run({ "help", "--json" })).commands) do
       assert.matches("\n       " .. c.name:gsub("%-", "%%-") .. "[ \n]", "\n" .. commands, 1, c.name .. " is not in the man page")

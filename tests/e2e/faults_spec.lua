@@ -60,10 +60,8 @@ local function agent(root, url, args, opts)
 end
 
 local function entries(dir)
-  local p = io.popen("ls -A " .. t.q(dir) .. " 2>/dev/null")
   local list = {}
-  for name in p:read("a"):gmatch("[^\n]+") do list[#list + 1] = name end
-  p:close()
+  for name in t.output("ls -A " .. t.q(dir) .. " 2>/dev/null"):gmatch("[^\n]+") do list[#list + 1] = name end
   return list
 end
 

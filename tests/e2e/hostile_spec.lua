@@ -28,12 +28,7 @@ local function agent(root, args, opts)
   return t.run(args, opts)
 end
 
-local function sh_out(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local sh_out = t.output
 
 -- Every entry under dir with its size, mode, mtime (ns) and target: any write shows.
 local function snapshot(dir)

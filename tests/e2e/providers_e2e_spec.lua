@@ -374,10 +374,7 @@ describe("new-runbook with a model, failing closed", function()
         ANTHROPIC_API_KEY = false, OPENAI_BASE_URL = env.OPENAI_BASE_URL, OPENAI_API_KEY = KEY, NO_COLOR = "1" })
       local cache_dir = root .. "/.agent/cache/panel/" .. ID
       local function cached()
-        local c = io.popen("ls " .. t.q(cache_dir) .. " 2>/dev/null | wc -l")
-        local n = tonumber(c:read("a"))
-        c:close()
-        return n
+        return tonumber(t.output("ls " .. t.q(cache_dir) .. " 2>/dev/null | wc -l"))
       end
       -- signal once the other replies are cached and @QA's request hangs, however loaded the machine
       t.wait_for(function()
@@ -392,13 +389,8 @@ describe("new-runbook with a model, failing closed", function()
       assert.matches("interrupted by SIG" .. sig, err)
       assert.matches("@Security: NO USABLE REVIEW: interrupted by SIG" .. sig, err)
       assert.is_nil(t.read(root .. "/" .. RUNBOOK))
-      local p = io.popen("ls -A " .. t.q(root .. "/.agent/cache/runbooks/INFRA"))
-      local entries = p:read("a")
-      p:close()
-      assert.are.equal(".INFRA-012.lock\n", entries) -- no temporary file left behind
-      local c = io.popen("ls " .. t.q(root .. "/.agent/cache/panel/INFRA-012") .. " | wc -l")
-      assert.are.equal(5, tonumber(c:read("a")))
-      c:close()
+      assert.are.equal(".INFRA-012.lock\n", t.output("ls -A " .. t.q(root .. "/.agent/cache/runbooks/INFRA"))) -- no temporary file left behind
+      assert.are.equal(5, tonumber(t.output("ls " .. t.q(root .. "/.agent/cache/panel/INFRA-012") .. " | wc -l")))
     end)
   end
 

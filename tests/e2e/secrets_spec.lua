@@ -107,10 +107,7 @@ local function leaks(text)
 end
 
 local function read_tree(dir)
-  local p = io.popen("find " .. t.q(dir) .. " -type f -exec cat {} + 2>/dev/null")
-  local s = p:read("a")
-  p:close()
-  return s
+  return t.output("find " .. t.q(dir) .. " -type f -exec cat {} + 2>/dev/null")
 end
 
 describe("secrets in the repository", function()

@@ -4,15 +4,9 @@
 -- lowered, and the size caps fail as nil, msg, "toobig".
 local agent = require("agent")
 local t = require("testutil")
-local http, sys, yaml, markdown = agent.http, agent.sys, agent.yaml, agent.markdown
+local http, yaml, markdown = agent.http, agent.yaml, agent.markdown
 
--- This process's descriptors as one sorted listing (see http_spec.lua for the pipe quirk).
-local function open_fds()
-  local p = io.popen("cd /proc/" .. sys.pid() .. "/fd && for f in *; do t=$(readlink $f) && printf '%s -> %s\\n' $f \"$t\"; done")
-  local s = p:read("a")
-  p:close()
-  return (s:gsub("pipe:%[%d+%]", "pipe"))
-end
+local open_fds = t.open_fds
 
 describe("C handles", function()
   local server

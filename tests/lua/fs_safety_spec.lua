@@ -10,10 +10,7 @@ local EINVAL, ELOOP = 22, 40
 local function child(code, seconds)
   local cmd = ("timeout %s env LUA_CPATH=%s lua5.4 -e %s 2>&1; echo status $?"):format(
     seconds or 5, t.q(os.getenv("LUA_CPATH") or ""), t.q(code))
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return out
+  return t.output(cmd)
 end
 
 describe("agent.fs on hostile trees", function()

@@ -21,15 +21,7 @@ local function child_lua(code, env, wrapper)
   return out, status, t.read(dir .. "/stderr")
 end
 
--- This process's open descriptors, as "fd -> target" lines. The listing's own pipe shows up
--- (as one "pipe" either way); popen's other end may still be closing while the shell looks,
--- so entries gone by the time of readlink are left out.
-local function open_fds()
-  local p = io.popen("cd /proc/" .. sys.pid() .. "/fd && for f in *; do t=$(readlink $f) && printf '%s -> %s\\n' $f \"$t\"; done")
-  local s = p:read("a")
-  p:close()
-  return (s:gsub("pipe:%[%d+%]", "pipe"))
-end
+local open_fds = t.open_fds
 
 local function elapsed(fn)
   local t0 = sys.clock()
@@ -436,9 +428,7 @@ describe("agent.http", function()
       local out = dir .. "/out"
       local cmd = ("%s lua %s >%s 2>&1 & pid=$!; sleep 0.5; kill -TERM $pid; wait $pid; echo $?")
         :format(t.q(t.bin), t.q(script), t.q(out))
-      local p = io.popen(cmd)
-      local status = tonumber(p:read("a"))
-      p:close()
+      local status = tonumber(t.output(cmd))
       local text = t.read(out)
       assert.are.equal(143, status, text)
       local a, b, c, msg, ms = text:match("^(%S+) (%S+) (%S+) (.-) (%d+)$")

@@ -18,6 +18,23 @@ local function sh(cmd)
 end
 M.sh = sh
 
+-- Runs a shell command and returns all it wrote to stdout.
+function M.output(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+-- This process's open descriptors, as "fd -> target" lines. The listing's own pipe shows up
+-- (as one "pipe" either way); popen's other end may still be closing while the shell looks,
+-- so entries gone by the time of readlink are left out.
+function M.open_fds()
+  local pid = require("agent").sys.pid()
+  local s = M.output("cd /proc/" .. pid .. "/fd && for f in *; do t=$(readlink $f) && printf '%s -> %s\\n' $f \"$t\"; done")
+  return (s:gsub("pipe:%[%d+%]", "pipe"))
+end
+
 -- Reads a whole file (nil when missing).
 function M.read(path)
   local f = io.open(path, "rb")
