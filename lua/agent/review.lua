@@ -87,7 +87,7 @@ function Progress:draw()
 end
 
 -- A persona's result as the fields of its JSON log event.
-function M.persona_fields(r)
+local function persona_fields(r)
   return log.usage_fields({ event = "persona", persona = r.id, provider = r.provider, model = r.model,
     status = r.status, verdict = r.verdict, error = r.error, cached = r.cached or false,
     attempts = r.attempts }, r.elapsed_ms, r.tokens)
@@ -113,7 +113,7 @@ function Progress:event(kind, i, data)
   elseif kind == "done" then
     row.state, row.key = state_text(data)
     row.elapsed = data.elapsed_ms
-    if not self.live then log.info(("%s: %s (%s)"):format(row.name, row.state, seconds(row.elapsed)), M.persona_fields(data)) end
+    if not self.live then log.info(("%s: %s (%s)"):format(row.name, row.state, seconds(row.elapsed)), persona_fields(data)) end
   end
   self:draw()
 end
