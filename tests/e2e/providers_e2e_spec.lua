@@ -216,7 +216,7 @@ describe("new-runbook streams persona replies to the live progress lines", funct
       for _, rule in ipairs(rules) do rule.chunk_chars, rule.role_every_chunk = 40, case.role_every_chunk end
       srv = start(rules)
       local root = repo()
-      local r = agent(root, name, srv, nil, { TERM = "dumb" }, { prefix = { os.getenv("PYTHON") or "python3", "-c", ON_A_TERMINAL } })
+      local r = agent(root, name, srv, nil, { TERM = "dumb" }, { prefix = { t.python, "-c", ON_A_TERMINAL } })
       assert.are.equal(0, r.code, r.stderr)
       assert.matches("receiving %(%d+ chars%)", r.stderr)
       local personas = persona_requests(srv)
@@ -232,7 +232,7 @@ describe("new-runbook streams persona replies to the live progress lines", funct
   it("ollama: replies arrive whole even on a terminal (its stream is not server-sent events)", function()
     srv = start(scenario())
     local root = repo()
-    local r = agent(root, "ollama", srv, nil, { TERM = "dumb" }, { prefix = { os.getenv("PYTHON") or "python3", "-c", ON_A_TERMINAL } })
+    local r = agent(root, "ollama", srv, nil, { TERM = "dumb" }, { prefix = { t.python, "-c", ON_A_TERMINAL } })
     assert.are.equal(0, r.code, r.stderr)
     for _, req in ipairs(requests(srv)) do assert.is_false(req.body.stream) end
   end)
