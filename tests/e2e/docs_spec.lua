@@ -40,11 +40,6 @@ local function native()
   return "env -u LD_PRELOAD ASAN_OPTIONS=" .. t.q(asan) .. " "
 end
 
-local function cache_value(name)
-  local cache = t.read((os.getenv("AGENT_BUILD") or "") .. "/CMakeCache.txt") or ""
-  return cache:match("\n" .. name .. ":[%w]+=([^\n]*)")
-end
-
 local function index_of(list, v)
   for i, x in ipairs(list) do if x == v then return i end end
 end
@@ -117,7 +112,7 @@ describe("docs/embedding.md", function()
     local cc = assert(example("embedding.md", "sh", "cc verdicts.c -I include"):gsub("\\\n%s*", ""))
     cc = cc:gsub("\n$", ""):gsub("%-I include", "-I " .. t.q(t.src .. "/include"))
       :gsub("build/lib/libagent%.a", t.q(build .. "/lib/libagent.a")):gsub("%-o verdicts", "-o " .. t.q(dir .. "/verdicts"))
-    if cache_value("AGENT_SANITIZE") == "ON" then cc = cc:gsub("^cc ", "cc -fsanitize=address,undefined ") end
+    if t.cmake_cache("AGENT_SANITIZE") == "ON" then cc = cc:gsub("^cc ", "cc -fsanitize=address,undefined ") end
     local out, built = capture("cd " .. t.q(dir) .. " && " .. cc .. " -Wall -Wextra -Werror")
     assert(built, out)
     local ran, ok = capture(native() .. t.q(dir .. "/verdicts") .. " " .. t.q(root) .. " INFRA-013")

@@ -17,11 +17,6 @@ local function capture(cmd)
   return out, ok == true
 end
 
-local function cache_value(name)
-  local cache = t.read(BUILD .. "/CMakeCache.txt") or ""
-  return cache:match("\n" .. name .. ":[%w]+=([^\n]*)")
-end
-
 -- The installed binary, away from any repository and from the user's scripts.
 local function installed(prefix, args, cwd)
   return t.run(args, { bin = prefix .. "/bin/agent", cwd = cwd or t.tmpdir(),
@@ -123,7 +118,7 @@ io.write(agent.version, " ", #doc.a, " ", tostring(agent.fs.exists("/")), "\n")
       assert(ok, flags)
       assert.truthy(flags:find("-I" .. moved, 1, true), flags)
       -- an instrumented libagent.a needs the sanitizer runtime at link time
-      local san = cache_value("AGENT_SANITIZE") == "ON" and "-fsanitize=address,undefined " or ""
+      local san = t.cmake_cache("AGENT_SANITIZE") == "ON" and "-fsanitize=address,undefined " or ""
       local exe = t.tmpdir() .. "/embed"
       local out, built = capture(("cc %s%s -o %s %s"):format(san, t.q(t.src .. "/docs/examples/embed.c"), t.q(exe), flags:gsub("\n", " ")))
       assert(built, out)

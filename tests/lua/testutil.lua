@@ -7,6 +7,12 @@ M.src = os.getenv("AGENT_SRC") or "."
 M.bin = os.getenv("AGENT_BIN") or (M.src .. "/build/bin/agent")
 M.python = os.getenv("PYTHON") or "python3"
 
+-- A setting of the build under test (AGENT_BUILD's CMakeCache.txt), such as AGENT_SANITIZE.
+function M.cmake_cache(name)
+  local cache = M.read((os.getenv("AGENT_BUILD") or "") .. "/CMakeCache.txt") or ""
+  return cache:match("\n" .. name .. ":[%w]+=([^\n]*)")
+end
+
 -- Quotes one word for /bin/sh.
 function M.q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
