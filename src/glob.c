@@ -811,19 +811,7 @@ static int segs_match(const struct agent_glob *g, const struct alt *a, const cha
   }
 }
 
-/* memmem and memrchr are GNU extensions; paths are short, so plain loops do. */
-static const char *find_bytes(const char *s, size_t n, const char *lit, size_t len)
-{
-  for (const char *end = s + n - len, *p = s; p <= end; p++) {
-    p = memchr(p, lit[0], (size_t)(end - p) + 1);
-    if (!p)
-      return NULL;
-    if (memcmp(p, lit, len) == 0)
-      return p;
-  }
-  return NULL;
-}
-
+/* memrchr is a GNU extension; paths are short, so a plain loop does. */
 static const char *find_last(const char *s, size_t n, char c)
 {
   while (n > 0)
@@ -843,7 +831,7 @@ static int has_span(const struct agent_glob *g, struct span sp, const char *s, s
     return memcmp(s, lit, sp.len) == 0;
   if (where > 0)
     return memcmp(s + n - sp.len, lit, sp.len) == 0;
-  return find_bytes(s, n, lit, sp.len) != NULL;
+  return agent_find_bytes(s, n, lit, sp.len) != NULL;
 }
 
 static int alt_match(const struct agent_glob *g, const struct alt *a, const char *s, size_t n)

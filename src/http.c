@@ -428,21 +428,12 @@ static double retry_after_ms(const struct batch *b, const struct xfer *x)
   return v ? agent_http_retry_after_ms(v, n, time(NULL), b->curl->getdate) : -1;
 }
 
-/* Whether needle[0..n) occurs in hay[0..len): bodies are bytes, not C strings. */
-static int mem_contains(const char *hay, size_t len, const char *needle, size_t n)
-{
-  for (size_t i = 0; hay && len >= n && i <= len - n; i++)
-    if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0)
-      return 1;
-  return 0;
-}
-
 /* Whether the response's body holds one of the request's final_if_body strings: an error
  * waiting cannot clear (OpenAI's 429 insufficient_quota), so no retry. */
 static int final_body(const struct xfer *x)
 {
   for (size_t k = 0; k < x->n_final_if; k++)
-    if (mem_contains(x->body.p, x->body.len, x->final_if[k], x->final_if_len[k]))
+    if (agent_find_bytes(x->body.p, x->body.len, x->final_if[k], x->final_if_len[k]))
       return 1;
   return 0;
 }

@@ -94,6 +94,22 @@ size_t agent_excerpt(const char *s, size_t n, size_t max, int *cut)
   return k;
 }
 
+const char *agent_find_bytes(const char *s, size_t n, const char *lit, size_t len)
+{
+  if (len == 0)
+    return s;
+  if (len > n)
+    return NULL;
+  for (const char *end = s + n - len, *p = s; p <= end; p++) {
+    p = memchr(p, lit[0], (size_t)(end - p) + 1);
+    if (!p)
+      return NULL;
+    if (memcmp(p, lit, len) == 0)
+      return p;
+  }
+  return NULL;
+}
+
 void agent_hex(const unsigned char *in, size_t n, char *out)
 {
   static const char digits[] = "0123456789abcdef";

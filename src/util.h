@@ -1,6 +1,6 @@
 /* Small plain-C helpers every module needs once (no Lua): array growth that cannot overflow,
  * a growable byte buffer, the monotonic clock, byte-order marks, blanks, ASCII lower case,
- * bounded decimal numbers, one-line excerpts for messages and hex digits. Tested in
+ * bounded decimal numbers, one-line excerpts for messages, byte search and hex digits. Tested in
  * tests/c/test_util.c. */
 #ifndef AGENT_UTIL_H
 #define AGENT_UTIL_H
@@ -51,6 +51,10 @@ size_t agent_scan_decimal(const char *s, size_t n, long long max, long long *v);
  * most max bytes, cut back to a UTF-8 character boundary. *cut is set when that is not all of
  * s, so the caller can add "...". */
 size_t agent_excerpt(const char *s, size_t n, size_t max, int *cut);
+
+/* The first occurrence of lit[0..len) in s[0..n) (byte strings, not C strings), or NULL; s
+ * itself when len is 0. memmem is a GNU extension, so the project has this one. */
+const char *agent_find_bytes(const char *s, size_t n, const char *lit, size_t len);
 
 /* Writes the 2*n lower-case hex digits of in[0..n) to out (not NUL-terminated). */
 void agent_hex(const unsigned char *in, size_t n, char *out);

@@ -106,6 +106,14 @@ static void test_small(void)
   CHECK(agent_ascii_lower('A') == 'a' && agent_ascii_lower('Z') == 'z');
   CHECK(agent_ascii_lower('a') == 'a' && agent_ascii_lower('@') == '@');
   CHECK(agent_ascii_lower('[') == '[' && agent_ascii_lower('\xC4') == '\xC4');
+  const char *hay = "abcab\0cabd";
+  CHECK(agent_find_bytes(hay, 10, "cab", 3) == hay + 2);
+  CHECK(agent_find_bytes(hay, 10, "\0cabd", 5) == hay + 5);
+  CHECK(agent_find_bytes(hay, 10, "abd", 3) == hay + 7);
+  CHECK(agent_find_bytes(hay, 9, "abd", 3) == NULL); /* its last byte is outside */
+  CHECK(agent_find_bytes(hay, 2, "abc", 3) == NULL);
+  CHECK(agent_find_bytes(hay, 10, "", 0) == hay);
+  CHECK(agent_find_bytes(NULL, 0, "x", 1) == NULL);
   char out[8];
   agent_hex((const unsigned char *)"\x00\x9f\xff\x10", 4, out);
   CHECK(memcmp(out, "009fff10", 8) == 0);
