@@ -205,7 +205,7 @@ local function prose(lines, first, last, skip)
       n = n + 1
     end
   end
-  local s = table.concat(out, "\n"):gsub("^%s+", ""):gsub("%s+$", "")
+  local s = trim(table.concat(out, "\n"))
   return s ~= "" and s or nil
 end
 
