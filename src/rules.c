@@ -249,7 +249,7 @@ static int is_word(const char *s, size_t n, const char *const *words)
 {
   for (; *words; words++) {
     size_t wn = strlen(*words), i = 0;
-    while (i < n && i < wn && (s[i] | 0x20) == (*words)[i])
+    while (i < n && i < wn && agent_ascii_lower(s[i]) == (*words)[i])
       i++;
     if (i == n && i == wn)
       return 1;

@@ -105,6 +105,12 @@ describe("rules.frontmatter", function()
       { fm("---\ndescription: d\nalwaysApply: sometimes\n---\n") })
     assert.are.same({ nil, "frontmatter: line 2: 'alwaysApply' must be true or false, not table" },
       { fm("---\nalwaysApply: [true]\n---\n") })
+    -- case is folded for letters only: the control bytes 0x10 and 0x11 are not '0' and '1'
+    for _, byte in ipairs({ "\\x10", "\\x11" }) do -- YAML escapes, decoded to the bytes
+      local meta, err = fm("---\nalwaysApply: \"" .. byte .. "\"\n---\n")
+      assert.is_nil(meta)
+      assert.matches("^frontmatter: line 2: 'alwaysApply' must be true or false, not '", err)
+    end
   end)
 
   it("refuses globs that are not strings, naming the line of the key", function()
