@@ -91,6 +91,8 @@ function M.new_run()
 end
 
 function M.format() return state.format end
+-- Whether stderr gets colour (setup's color: on a terminal, without --no-color or NO_COLOR).
+function M.color() return state.color end
 function M.enabled(level) return LEVELS[level] >= state.level end
 
 local function iso_time()

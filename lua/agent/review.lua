@@ -27,10 +27,6 @@ end
 
 local function seconds(ms) return ("%.1fs"):format((ms or 0) / 1000) end
 
-local function use_color(opts)
-  return not opts["no-color"] and (sys.getenv("NO_COLOR") or "") == "" and sys.isatty("stderr")
-end
-
 local COLORS = { APPROVE = "32", CHANGES = "33", BLOCK = "31", error = "31", dim = "2" }
 
 -- The one-word-or-so state of a persona for the progress lines (and agent panel's output).
@@ -55,7 +51,7 @@ local Progress = {}
 Progress.__index = Progress
 
 function M.progress(opts, members)
-  local p = setmetatable({ rows = {}, live = false, color = use_color(opts), drawn = 0, t0 = sys.clock() }, Progress)
+  local p = setmetatable({ rows = {}, live = false, color = log.color(), drawn = 0, t0 = sys.clock() }, Progress)
   p.live = human_stderr(opts) and sys.isatty("stderr")
   p.width = 12
   for i, m in ipairs(members) do
