@@ -23,6 +23,14 @@ local function defaults()
 end
 M.defaults = defaults
 
+-- config.limits(config) -> the limits section with every byte cap config leaves unset at its
+-- default (config may be nil, or a partial table a caller built).
+function M.limits(config)
+  local l = defaults().limits
+  for k, v in pairs(config and config.limits or {}) do l[k] = v end
+  return l
+end
+
 M.REPO_FILE = ".agent/etc/agent.yaml"
 
 -- The user's configuration file: $XDG_CONFIG_HOME/agent/agent.yaml, else

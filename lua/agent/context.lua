@@ -77,12 +77,6 @@ local function files_under(ctx, reldir, ext)
   return out
 end
 
-local function limits(config)
-  local l = require("agent.config").defaults().limits
-  for k, v in pairs(config and config.limits or {}) do l[k] = v end
-  return l
-end
-
 -- ---- Rules -------------------------------------------------------------------------------------
 
 local RULE_EXT = { mdc = true, md = true }
@@ -289,7 +283,7 @@ function M.gather(root, story, config)
     budget_tokens = math.type(budget) and budget or nil,
     redact = { emails = red.emails == true, ips = red.ips == true },
   }
-  local ctx = { root = root, real_root = fs.realpath(root) or root, limits = limits(config), g = g }
+  local ctx = { root = root, real_root = fs.realpath(root) or root, limits = require("agent.config").limits(config), g = g }
   function ctx.warn(msg) g.warnings[#g.warnings + 1] = msg end
   g.tree = gather_tree(ctx)
   g.files = gather_files(ctx, story.named_files)

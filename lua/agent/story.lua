@@ -11,10 +11,6 @@ M.STORIES_DIR = ".agent/cache/stories"
 M.COMMIT_HINT = "set its state line to COMMITTED, or run 'agent commit-story %s'"
 local CLOSEST_MAX = 5
 
-local function default_story_bytes()
-  return require("agent.config").defaults().limits.story_bytes
-end
-
 local function hex(bytes) return (bytes:gsub(".", function(c) return ("\\x%02X"):format(c:byte()) end)) end
 
 -- A value safe to quote in a one-line message and in a --json document: control bytes and
@@ -390,7 +386,7 @@ local function read_capped(f, max)
 end
 
 local function story_bytes(config)
-  return config and config.limits and config.limits.story_bytes or default_story_bytes()
+  return require("agent.config").limits(config).story_bytes
 end
 
 -- story.find(root, id [, config]) -> story | nil, msg
