@@ -238,20 +238,13 @@ local function virtual_repo(root_real)
   local files = {}
   local repo = {}
 
-  -- Whether path, or its nearest existing ancestor, resolves inside the root. Asked once
-  -- per path: the answer cannot change while the steps are only simulated.
+  -- Whether path, or its nearest existing ancestor, resolves inside the root, by the one
+  -- rule every write follows (paths.check_inside: a dangling symlink is refused too, as
+  -- applying the step would write through it). Asked once per path: the answer cannot
+  -- change while the steps are only simulated.
   local inside = {}
-  local function resolves_inside(path)
-    local probe = path
-    while true do
-      local real = fs.realpath(root_real .. "/" .. probe)
-      if real then return paths.is_inside(root_real, real) end
-      probe = probe:match("^(.*)/[^/]*$")
-      if not probe then return true end -- only the root itself is left
-    end
-  end
   function repo.inside(path)
-    if inside[path] == nil then inside[path] = resolves_inside(path) end
+    if inside[path] == nil then inside[path] = paths.check_inside(root_real, root_real .. "/" .. path) == true end
     return inside[path]
   end
 

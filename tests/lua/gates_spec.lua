@@ -132,6 +132,8 @@ describe("gates", function()
 
     it("refuses unsafe paths", function()
       assert.is_true(os.execute("ln -s /tmp " .. t.q(root .. "/escape")))
+      -- a dangling link pointing out: applying [NEW] would write through it
+      assert.is_true(os.execute("ln -s /nonexistent-agent-target/evil.py " .. t.q(root .. "/dangling.py")))
       local changes = table.concat({
         "#### [DELETE] ../outside.txt", "Rationale: r", "",
         "#### [DELETE] /etc/passwd", "Rationale: r", "",
@@ -139,6 +141,7 @@ describe("gates", function()
         "#### [DELETE] .git/config", "Rationale: r", "",
         "#### [DELETE] src/./app.py", "Rationale: r", "",
         "#### [NEW] escape/x.py", "```", "x", "```", "",
+        "#### [NEW] dangling.py", "```", "x", "```", "",
       }, "\n")
       assert.are.same({
         at(changes, "../outside") .. ": [DELETE] ../outside.txt: path contains '..'",
@@ -147,6 +150,7 @@ describe("gates", function()
         at(changes, ".git/config") .. ": [DELETE] .git/config: path is inside .git/",
         at(changes, "src/./app.py") .. ": [DELETE] src/./app.py: path contains a '.' component",
         at(changes, "escape/x.py") .. ": [NEW] escape/x.py: path resolves outside the repository",
+        at(changes, "dangling.py") .. ": [NEW] dangling.py: path resolves outside the repository",
       }, check(changes))
     end)
 
