@@ -201,15 +201,24 @@ local function check_placeholders(p, in_code, add)
   end
 end
 
+-- A line with its blockquote markers ("> ", up to three spaces before each) taken off.
+local function unquote(line)
+  local rest, n = line, 1
+  while n > 0 do rest, n = rest:gsub("^ ? ? ?> ?", "", 1) end
+  return rest
+end
+
 -- cmark closes a fence left open at the end of its container; the source shows it: the
--- block's last line is not a fence at least as long as the opening one.
+-- block's last line is not a closing fence (text.closes_fence: at most three spaces in, a
+-- run at least as long as the opening one). Indentation counts from the opening line's, as
+-- the container (a list item) indents both.
 local function check_fences(p, add)
   for _, b in ipairs(p.code_blocks) do
     if b.fence ~= "" then
-      local closing = (p.lines[b.end_line] or ""):gsub("^[%s>]*", "")
-      local ch = b.fence:sub(1, 1)
-      local run = closing:match("^(" .. (ch == "`" and "`" or "~") .. "+)%s*$")
-      if b.end_line == b.line or not run or #run < #b.fence then
+      local opening = unquote(p.lines[b.line] or "")
+      local closing = unquote(p.lines[b.end_line] or "")
+      local shift = math.min(#closing:match("^ *"), #opening:match("^ *"))
+      if b.end_line == b.line or not text_mod.closes_fence(closing:sub(shift + 1), b.fence:sub(1, 1), #b.fence) then
         add(b.line, ("code fence '%s' opened here is never closed"):format(b.fence))
       end
     end

@@ -123,6 +123,13 @@ describe("gates", function()
     it("names a fence that is never closed", function()
       local text = runbook_text() .. "\n````\nleft open\n```\n"
       assert.are.same({ line_of(text, "````") .. ": code fence '````' opened here is never closed" }, found(gates.check(text, root)))
+      -- four spaces in is code, not a closing fence (CommonMark), even on the last line
+      local indented = runbook_text() .. "\n```sh\ncode\n    ```\n"
+      assert.are.same({ line_of(indented, "```sh") .. ": code fence '```' opened here is never closed" },
+        found(gates.check(indented, root)))
+      -- closing fences in a list item and a blockquote count from their container
+      local nested = runbook_text() .. "\n- item\n\n  ```\n  code\n  ```\n\n> ```\n> quoted\n> ```\n"
+      assert.are.same({}, found(gates.check(nested, root)))
     end)
   end)
 
