@@ -51,10 +51,13 @@ function M.relative(root, path)
   return path
 end
 
--- A message with "<root>/" taken off every path it names (nil and non-strings unchanged).
+-- A message with "<root>/" taken off every path it names (nil and non-strings unchanged): where
+-- a path begins (the message's start, after a space, quote, bracket, '=', ':' or ','), never
+-- inside one, so the root's name met again below it stays ("/S/.agent/stories/S/x.md").
 function M.strip(root, msg)
   if not root or type(msg) ~= "string" then return msg end
-  return (msg:gsub(root:gsub("%p", "%%%0") .. "/", ""))
+  local out = (" " .. msg):gsub("([%s'\"`%(%[<=:,])" .. root:gsub("%p", "%%%0") .. "/", "%1")
+  return out:sub(2)
 end
 
 -- The reason of an agent.fs message ("mkdir_p '/x': No such file or directory" -> "No such
