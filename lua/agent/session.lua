@@ -36,12 +36,6 @@ function M.find_root(explicit)
   return nil, "no .agent/ directory in this directory or any parent (run 'agent init' or pass --root DIR)"
 end
 
--- session.check_inside(root, path) -> true | nil, reason: whether a write to path stays in
--- the repository at root (agent.paths.check_inside, the one implementation).
-function M.check_inside(root, path)
-  return require("agent.paths").check_inside(root, path)
-end
-
 -- Sets up logging from the global flags. Returns true, or nil and a usage message.
 local function log_setup(cmd, opts)
   local format, source = opts["log-format"], "--log-format"
