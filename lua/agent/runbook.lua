@@ -10,6 +10,9 @@ local text_mod = require("agent.text")
 
 local M = {}
 
+-- Where runbooks live, from the repository root: <RUNBOOKS_DIR>/<SCOPE>/<ID>-runbook.md.
+M.RUNBOOKS_DIR = ".agent/cache/runbooks"
+
 -- The contract's sections in order (docs/internals.md, "the runbook document"), each with
 -- its required subsections. The template renders exactly these; the gates require them.
 M.SECTIONS = {

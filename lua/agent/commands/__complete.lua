@@ -125,7 +125,7 @@ end
 -- Scope folders of stories and runbooks.
 local function scopes(root)
   local out, seen = {}, {}
-  for _, dir in ipairs({ require("agent.story").STORIES_DIR, ".agent/cache/runbooks" }) do
+  for _, dir in ipairs({ require("agent.story").STORIES_DIR, require("agent.runbook").RUNBOOKS_DIR }) do
     for _, name in ipairs(root and fs.list(root .. "/" .. dir) or {}) do
       local st = fs.stat(root .. "/" .. dir .. "/" .. name)
       if st and st.type == "directory" and not seen[name] then

@@ -34,7 +34,7 @@ local function is_path(arg) return arg:find("/", 1, true) ~= nil or arg:lower():
 -- The runbook file of an ID: <SCOPE>/<ID>-runbook.md with SCOPE the ID's prefix, else the
 -- same name (any case) in any scope folder, since SCOPE is the story's folder.
 local function find_by_id(root, id)
-  local dir = root .. "/.agent/cache/runbooks"
+  local dir = root .. "/" .. runbook.RUNBOOKS_DIR
   local want = id:upper() .. "-runbook.md"
   local scope = id:match("^([^-]+)"):upper()
   if fs.exists(dir .. "/" .. scope .. "/" .. want) then return scope .. "/" .. want end
@@ -58,7 +58,8 @@ function M.locate(ctx, arg)
   end
   local rel, err = find_by_id(ctx.root, arg)
   if not rel then cli.fail(cli.EXIT.fail, err) end
-  return { path = ctx.root .. "/.agent/cache/runbooks/" .. rel, display = ".agent/cache/runbooks/" .. rel, id = arg:upper() }
+  local display = runbook.RUNBOOKS_DIR .. "/" .. rel
+  return { path = ctx.root .. "/" .. display, display = display, id = arg:upper() }
 end
 
 -- Reads the runbook text, or fails (exit 1) naming the file and the reason.

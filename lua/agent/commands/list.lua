@@ -8,7 +8,7 @@ local log = require("agent.log")
 local story = require("agent.story")
 
 local RULES_DIR = ".agent/rules"
-local RUNBOOKS_DIR = ".agent/cache/runbooks"
+local RUNBOOKS_DIR = require("agent.runbook").RUNBOOKS_DIR
 local RUNBOOK_MAX_BYTES = 16 * 1024 * 1024 -- a runbook is read whole to parse its title and status
 
 local M = {

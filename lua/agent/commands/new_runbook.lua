@@ -68,7 +68,7 @@ local function output_path(S)
   if type(scope) ~= "string" or not scope:match("^[%w][%w._-]*$") then
     cli.fail(cli.EXIT.fail, ("%s: cannot tell the story's scope (got '%s')"):format(S.story.relpath or S.story.id, tostring(scope)))
   end
-  local dir = S.root .. "/.agent/cache/runbooks/" .. scope
+  local dir = S.root .. "/" .. require("agent.runbook").RUNBOOKS_DIR .. "/" .. scope
   return dir, dir .. "/" .. S.story.id .. "-runbook.md"
 end
 

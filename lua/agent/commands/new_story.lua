@@ -124,7 +124,7 @@ function M.highest(root, scope)
     if prefix and prefix:upper() == scope then max = math.max(max, tonumber(num)) end
   end
   for _, name in ipairs(names_in(root .. "/" .. story.STORIES_DIR)) do take(name) end
-  for _, name in ipairs(names_in(root .. "/.agent/cache/runbooks")) do take(name) end
+  for _, name in ipairs(names_in(root .. "/" .. require("agent.runbook").RUNBOOKS_DIR)) do take(name) end
   return max
 end
 
