@@ -21,6 +21,9 @@ jobs=1
 merge=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    -t|-b|-j) [ $# -ge 2 ] || { echo "bench/fuzz.sh: $1 needs a value (see bench/fuzz.sh --help)" >&2; exit 2; } ;;
+  esac
+  case "$1" in
     -t) seconds="$2"; shift ;;
     -b) build="$2"; shift ;;
     -j) jobs="$2"; shift ;;

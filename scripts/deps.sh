@@ -9,8 +9,9 @@ build_pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 lua-cjson-dev libyaml
 # completion and man page checks (neovim, zsh, groff, man), the style and export checks
 # (clang-format, nm/readelf from binutils), the hostile-input and disk-fault specs (strace,
 # chattr from e2fsprogs, unshare from util-linux, and mount, which faults_spec runs inside
-# unshare and Debian 12 ships apart from util-linux).
-test_pkgs="lua-busted lua-check python3 fd-find hyperfine cmark neovim git zsh groff-base man-db clang-format binutils strace e2fsprogs util-linux mount"
+# unshare and Debian 12 ships apart from util-linux); valgrind, which http_spec runs a child
+# under to prove a raising callback leaks nothing (and scripts/test.sh --valgrind uses).
+test_pkgs="lua-busted lua-check python3 fd-find hyperfine cmark neovim git zsh groff-base man-db clang-format binutils strace e2fsprogs util-linux mount valgrind"
 
 case "${1:-build}" in
   build) want="$build_pkgs" ;;

@@ -16,17 +16,15 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --asan) mode=asan ;;
     --valgrind) mode=valgrind ;;
-    -R) shift; filter="$1" ;;
-    -B) shift; dir="$1" ;;
+    -R|-B) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
+           if [ "$1" = -R ]; then filter="$2"; else dir="$2"; fi; shift ;;
     *) echo "usage: $0 [--asan|--valgrind] [-R REGEX] [-B BUILD_DIR]" >&2; exit 2 ;;
   esac
   shift
 done
 [ -n "$dir" ] || { [ "$mode" = asan ] && dir=build-asan || dir=build; }
 
-extra=""
-[ "$mode" = valgrind ] && extra="valgrind"
-sh scripts/deps.sh test $extra
+sh scripts/deps.sh test
 
 jobs=$(nproc)
 run_ctest() { # ctest options
