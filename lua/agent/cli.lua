@@ -94,6 +94,8 @@ function M.commands()
   return list
 end
 
+-- cli.find_flag(flag_sets, name, short) -> flag | nil: the flag of that long name or short
+-- letter in the first set declaring it.
 local function find_flag(flags, name, short)
   for _, set in ipairs(flags) do
     for _, f in ipairs(set) do
@@ -101,6 +103,7 @@ local function find_flag(flags, name, short)
     end
   end
 end
+M.find_flag = find_flag
 
 local function convert(cmdname, flag, value)
   if flag.type == "number" then

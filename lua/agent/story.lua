@@ -324,6 +324,8 @@ end
 
 -- Every story file: { {name=, scope=, relpath=, path=} ... }. Stories sit in a scope folder;
 -- a file directly in stories/ takes its scope from the ID's prefix.
+-- story.files(root) -> {{name=, scope=, path=, relpath=}...}: every story file under
+-- STORIES_DIR (in scope folders, or loose), in listing order; dot files and non-.md skipped.
 local function story_files(root)
   local dir = root .. "/" .. M.STORIES_DIR
   local files = {}
@@ -344,6 +346,8 @@ local function story_files(root)
   end
   return files
 end
+
+M.files = story_files
 
 -- Refuses a story reached through a symlink that leaves the repository.
 local function inside_root(real_root, path)

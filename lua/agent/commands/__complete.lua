@@ -59,15 +59,7 @@ local STORY_FILTERS = {
 
 -- Calls fn(path, name) for each story file, in file order by scope folder.
 local function each_story(root, fn)
-  local dir = root .. "/" .. require("agent.story").STORIES_DIR
-  local function visit(path, name)
-    if name:find("%.[mM][dD]$") and not name:find("^%.") then fn(path, name) end
-  end
-  for _, entry in ipairs(fs.list(dir) or {}) do
-    local sub = fs.list(dir .. "/" .. entry)
-    for _, name in ipairs(sub or {}) do visit(dir .. "/" .. entry .. "/" .. name, name) end
-    if not sub then visit(dir .. "/" .. entry, entry) end
-  end
+  for _, f in ipairs(require("agent.story").files(root)) do fn(f.path, f.name) end
 end
 
 -- Story IDs, each with its state and title; only those in a state the command takes.
@@ -197,13 +189,7 @@ end
 -- ---- The command line so far -------------------------------------------------------------
 
 local function find_flag(cmd, word)
-  local name = word:match("^%-%-([^=]+)$")
-  local short = word:match("^%-(%a)$")
-  for _, set in ipairs({ cmd.flags or {}, cli.GLOBAL_FLAGS }) do
-    for _, f in ipairs(set) do
-      if (name and f.name == name) or (short and f.short == short) then return f end
-    end
-  end
+  return cli.find_flag({ cmd.flags or {}, cli.GLOBAL_FLAGS }, word:match("^%-%-([^=]+)$"), word:match("^%-(%a)$"))
 end
 
 -- Reads the words before the current one: positionals, the flag awaiting a value (if any),
