@@ -13,6 +13,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 #define WALK_BOX "agent.WalkResult" /* walk.c's result, owned by Lua while it is pushed */
 #define NAMES_BOX "agent.DirNames"  /* agent_walk_list_dir's names, likewise */
 #define LOCK_T "agent.Lock"
+#define WALK_JOB "agent.WalkJob" /* a walk under way on its own thread (fs.walk_start) */
 
 /* Bytes of the target's name kept in a temp file's name, so the whole name stays within
  * NAME_MAX with the dot, the 16 hex digits and ".tmp" around it. */
@@ -484,36 +488,150 @@ static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
   return pats;
 }
 
-/* fs.walk(root [, {gitignore=, ignore={...}, hidden=, follow=, dirs=, max_files=,
- *   max_ignore_bytes=}]) -> files, errors | nil, msg, errno */
-static int fs_walk(lua_State *L)
+/* Reads fs.walk's options table at arg into *o. Leaves one value on the stack: the array
+ * opts.ignore points into (ignore_opt), or nil. */
+static void walk_opts_arg(lua_State *L, int arg, struct walk_opts *o)
 {
-  const char *root = path_arg(L, 1);
   static const char *const known[] = {"gitignore", "ignore",    "hidden",           "follow",
                                       "dirs",      "max_files", "max_ignore_bytes", NULL};
-  struct walk_opts o = {0};
-  if (opts_arg(L, 2, known)) {
-    o.gitignore = agent_optfield_bool(L, 2, "gitignore", 0);
-    o.hidden = agent_optfield_bool(L, 2, "hidden", 0);
-    o.follow = agent_optfield_bool(L, 2, "follow", 0);
-    o.dirs = agent_optfield_bool(L, 2, "dirs", 0);
-    lua_Integer max = agent_optfield_int(L, 2, "max_files", AGENT_FS_WALK_MAX_FILES);
-    luaL_argcheck(L, max >= 1, 2, "max_files must be at least 1");
-    o.max_files = (size_t)max;
-    max = agent_optfield_int(L, 2, "max_ignore_bytes", AGENT_FS_IGNORE_FILE_MAX);
-    luaL_argcheck(L, max >= 1, 2, "max_ignore_bytes must be at least 1");
-    o.max_ignore_bytes = (size_t)max;
-    o.ignore = ignore_opt(L, 2, &o.nignore);
+  memset(o, 0, sizeof(*o));
+  if (!opts_arg(L, arg, known)) {
+    lua_pushnil(L);
+    return;
   }
-  if (!root)
-    return nul_fail(L, "walk", 1);
-  struct walk_result *r = agent_pushbox(L, sizeof(*r), 0, WALK_BOX);
-  int err = agent_walk_tree(root, &o, r);
+  o->gitignore = agent_optfield_bool(L, arg, "gitignore", 0);
+  o->hidden = agent_optfield_bool(L, arg, "hidden", 0);
+  o->follow = agent_optfield_bool(L, arg, "follow", 0);
+  o->dirs = agent_optfield_bool(L, arg, "dirs", 0);
+  lua_Integer max = agent_optfield_int(L, arg, "max_files", AGENT_FS_WALK_MAX_FILES);
+  luaL_argcheck(L, max >= 1, arg, "max_files must be at least 1");
+  o->max_files = (size_t)max;
+  max = agent_optfield_int(L, arg, "max_ignore_bytes", AGENT_FS_IGNORE_FILE_MAX);
+  luaL_argcheck(L, max >= 1, arg, "max_ignore_bytes must be at least 1");
+  o->max_ignore_bytes = (size_t)max;
+  o->ignore = ignore_opt(L, arg, &o->nignore);
+  if (!o->ignore)
+    lua_pushnil(L);
+}
+
+/* Returns what fs.walk returns for a finished walk: its files and errors, or the failure. */
+static int push_walk(lua_State *L, const char *root, int err, const struct walk_result *r)
+{
   if (err)
     return agent_pusherrno(L, "walk", root, err);
   push_strings(L, &r->files);
   push_strings(L, &r->errors);
   return 2;
+}
+
+/* fs.walk(root [, {gitignore=, ignore={...}, hidden=, follow=, dirs=, max_files=,
+ *   max_ignore_bytes=}]) -> files, errors | nil, msg, errno */
+static int fs_walk(lua_State *L)
+{
+  const char *root = path_arg(L, 1);
+  struct walk_opts o;
+  walk_opts_arg(L, 2, &o);
+  if (!root)
+    return nul_fail(L, "walk", 1);
+  struct walk_result *r = agent_pushbox(L, sizeof(*r), 0, WALK_BOX);
+  return push_walk(L, root, agent_walk_tree(root, &o, r), r);
+}
+
+/* ==== walk_start: a walk on a thread of its own ============================================
+ * The caller does other work (reads files, parses them) while the tree is read, then waits.
+ * The thread reads only root and opts, held by the job (root and the ignore patterns as its
+ * user values, so they outlive the thread: a userdata's user values stay alive until its
+ * finalizer has run), and writes only result and err, which Lua reads after joining. */
+
+struct walk_job {
+  pthread_t thread;
+  int running;     /* the thread was started and not joined yet */
+  int waited;      /* job:wait() has handed the result over */
+  atomic_int stop; /* set by __gc/__close: the walk ends at its next directory */
+  const char *root;
+  struct walk_opts opts;
+  struct walk_result result;
+  int err;
+};
+
+static void *walk_job_main(void *arg)
+{
+  struct walk_job *job = arg;
+  job->err = agent_walk_tree(job->root, &job->opts, &job->result);
+  return NULL;
+}
+
+/* Starts the job's thread with every signal blocked in it, so that SIGINT and SIGTERM still
+ * reach the calling thread. When no thread can start, job:wait() walks on the caller's. */
+static void walk_job_start(struct walk_job *job)
+{
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  job->running = pthread_create(&job->thread, NULL, walk_job_main, job) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static struct walk_job *check_job(lua_State *L)
+{
+  return luaL_checkudata(L, 1, WALK_JOB);
+}
+
+/* fs.walk_start(root [, opts]) -> job: fs.walk's walk, under way on another thread while the
+ * caller goes on; job:wait() returns what fs.walk would have. Options as fs.walk's. */
+static int fs_walk_start(lua_State *L)
+{
+  const char *root = path_arg(L, 1);
+  struct walk_opts o;
+  walk_opts_arg(L, 2, &o); /* stack: root opts? patterns|nil */
+  if (!root)
+    return nul_fail(L, "walk", 1);
+  struct walk_job *job = lua_newuserdatauv(L, sizeof(*job), 2);
+  memset(job, 0, sizeof(*job));
+  luaL_setmetatable(L, WALK_JOB);
+  lua_pushvalue(L, -2);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 2);
+  job->root = root;
+  job->opts = o;
+  job->opts.cancel = &job->stop;
+  walk_job_start(job);
+  return 1;
+}
+
+/* job:wait() -> files, errors | nil, msg, errno: waits for the walk to end (or walks now, if
+ * its thread could not start). Once only: the job hands its result over. */
+static int job_wait(lua_State *L)
+{
+  struct walk_job *job = check_job(L);
+  if (job->waited)
+    return luaL_error(L, "walk job: already waited for");
+  if (job->running) {
+    pthread_join(job->thread, NULL);
+    job->running = 0;
+  } else {
+    job->err = agent_walk_tree(job->root, &job->opts, &job->result);
+  }
+  job->waited = 1;
+  int n = push_walk(L, job->root, job->err, &job->result);
+  agent_walk_result_free(&job->result);
+  return n;
+}
+
+/* job:__close() and job:__gc(): stops the walk if it is still under way, waits for its
+ * thread and frees what it listed; idempotent. */
+static int job_close(lua_State *L)
+{
+  struct walk_job *job = check_job(L);
+  if (job->running) {
+    atomic_store(&job->stop, 1);
+    pthread_join(job->thread, NULL);
+    job->running = 0;
+  }
+  job->waited = 1;
+  agent_walk_result_free(&job->result);
+  return 0;
 }
 
 /* ==== mkdir_p, realpath, remove, rename, cwd ============================================== */
@@ -775,12 +893,24 @@ static const luaL_Reg fs_funcs[] = {
     {"stat", fs_stat},
     {"list", fs_list},
     {"walk", fs_walk},
+    {"walk_start", fs_walk_start},
     {"mkdir_p", fs_mkdir_p},
     {"realpath", fs_realpath},
     {"remove", fs_remove},
     {"rename", fs_rename},
     {"lock", fs_lock},
     {"cwd", fs_cwd},
+    {NULL, NULL},
+};
+
+static const luaL_Reg job_methods[] = {
+    {"wait", job_wait},
+    {NULL, NULL},
+};
+
+static const luaL_Reg job_meta[] = {
+    {"__gc", job_close},
+    {"__close", job_close},
     {NULL, NULL},
 };
 
@@ -803,13 +933,14 @@ static const luaL_Reg walk_box[] = {
 static const luaL_Reg names_box[] = {
     {"__gc", namesbox_close}, {"__close", namesbox_close}, {NULL, NULL}};
 
-/* luaopen_agent_fs(L) -> the agent.fs table; registers the Lock and box classes. */
+/* luaopen_agent_fs(L) -> the agent.fs table; registers the Lock, WalkJob and box classes. */
 int luaopen_agent_fs(lua_State *L)
 {
   agent_newclass(L, FD_BOX, NULL, fd_box);
   agent_newclass(L, WALK_BOX, NULL, walk_box);
   agent_newclass(L, NAMES_BOX, NULL, names_box);
   agent_newclass(L, LOCK_T, lock_methods, lock_meta);
+  agent_newclass(L, WALK_JOB, job_methods, job_meta);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

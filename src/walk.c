@@ -279,7 +279,7 @@ struct walk {
   size_t ntodo, cap_todo;
   size_t busy;   /* workers reading a directory now */
   size_t listed; /* entries listed, counted as each directory is done */
-  int err;       /* ENOMEM: stop and fail */
+  int err;       /* ENOMEM, or ECANCELED (opts->cancel): stop and fail */
   int stopped;   /* more than max_files listed */
 };
 
@@ -677,6 +677,11 @@ static struct dir *trade(struct worker *w)
   }
   while (!wk->err && !wk->stopped && wk->ntodo == 0 && wk->busy > 0)
     pthread_cond_wait(&wk->wake, &wk->lock);
+  if (!wk->err && wk->opts->cancel &&
+      atomic_load_explicit(wk->opts->cancel, memory_order_relaxed)) {
+    wk->err = ECANCELED;
+    pthread_cond_broadcast(&wk->wake);
+  }
   struct dir *d = NULL;
   if (!wk->err && !wk->stopped && wk->ntodo > 0) {
     d = wk->todo[--wk->ntodo];

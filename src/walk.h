@@ -5,6 +5,7 @@
 #ifndef AGENT_WALK_H
 #define AGENT_WALK_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* NUL-terminated strings packed back to back in one buffer, listed by offset. Owned by the
@@ -36,12 +37,14 @@ struct walk_opts {
   int gitignore; /* honour the .gitignore files found in the tree */
   const struct walk_pattern *ignore; /* extra patterns, as in a .gitignore at the root */
   size_t nignore;
-  size_t max_files;        /* stop after this many listed entries (with follow, directories entered
-                              count too); 0: AGENT_FS_WALK_MAX_FILES */
-  size_t threads;          /* readers at most, the caller included (1: the calling thread alone);
-                              0: one per online CPU. Capped at AGENT_FS_WALK_THREADS_MAX. */
-  size_t max_ignore_bytes; /* a larger .gitignore is skipped (reported), as git does;
-                              0: AGENT_FS_IGNORE_FILE_MAX */
+  size_t max_files;         /* stop after this many listed entries (with follow, directories entered
+                               count too); 0: AGENT_FS_WALK_MAX_FILES */
+  size_t threads;           /* readers at most, the caller included (1: the calling thread alone);
+                               0: one per online CPU. Capped at AGENT_FS_WALK_THREADS_MAX. */
+  size_t max_ignore_bytes;  /* a larger .gitignore is skipped (reported), as git does;
+                               0: AGENT_FS_IGNORE_FILE_MAX */
+  const atomic_int *cancel; /* NULL, or a flag another thread may set: the walk then stops
+                               before its next directory and fails with ECANCELED */
 };
 
 struct walk_result {
@@ -50,7 +53,8 @@ struct walk_result {
 };
 
 /* Walks the tree under root. Returns 0 with *out filled (files and errors sorted bytewise), or
- * an errno when root itself cannot be read (*out is then empty) or memory runs out. Either
+ * an errno when root itself cannot be read (*out is then empty), memory runs out or the walk
+ * was cancelled (ECANCELED, opts->cancel). Either
  * way, the caller frees *out with agent_walk_result_free. A tree of more than a few dozen
  * directories is read by a few threads at once (opts->threads); they never outlive the call,
  * and the result is the same. Past max_files the walk stops and keeps the bytewise-first

@@ -114,6 +114,30 @@ function fs.list(dir) end
 ---@return integer? errno when root itself fails
 function fs.walk(root, opts) end
 
+---@class agent.WalkJob
+local WalkJob = {}
+
+---Waits for the walk to end and returns what fs.walk would have returned for it. Once only:
+---the job hands its result over, and a second call raises "walk job: already waited for" (so
+---does a call after the job was closed).
+---@return string[]|nil files
+---@return string[]|string errors
+---@return integer? errno
+function WalkJob:wait() end
+
+---Starts fs.walk(root, opts) on a thread of its own and returns at once, so the caller can
+---read and parse other files while the tree is read (context.gather reads the rules, ADRs
+---and named files meanwhile). The job keeps its own copy of root and opts. Closing the job
+---(`local job <close> = ...`) or collecting it before wait() stops the walk at its next
+---directory and joins its thread. When no thread can be started, wait() walks on the
+---calling thread. Options, raises and the NUL-byte failure are fs.walk's.
+---@param root string
+---@param opts? agent.fs.WalkOpts
+---@return agent.WalkJob|nil job
+---@return string? message for a path with a NUL byte
+---@return integer? errno
+function fs.walk_start(root, opts) end
+
 ---Makes a directory and its missing parents; an existing directory is fine.
 ---Raises when mode is outside 0..0o7777.
 ---@param path string

@@ -116,10 +116,8 @@ local function why_text(why, where)
   return ("glob '%s' matched '%s' in the repo"):format(why.glob, why.path)
 end
 
--- Selects rules: alwaysApply ones, then globs against the files the story names, then globs
--- against the repo tree.
-local function gather_rules(ctx, named, tree)
-  local rules = require("agent.rules")
+-- Reads and parses every rule file; broken ones become skipped_rules entries.
+local function read_rules(ctx)
   local g = ctx.g
   local parsed = {}
   for _, relpath in ipairs(files_under(ctx, RULES_DIR, RULE_EXT)) do
@@ -132,6 +130,14 @@ local function gather_rules(ctx, named, tree)
       ctx.warn(("%s:%s: %s (rule skipped)"):format(relpath, line, reason))
     end
   end
+  return parsed
+end
+
+-- Selects among the parsed rules: alwaysApply ones, then globs against the files the story
+-- names, then globs against the repo tree.
+local function select_rules(ctx, parsed, named, tree)
+  local rules = require("agent.rules")
+  local g = ctx.g
   local chosen = {}
   local sel, why = rules.select(parsed, named)
   for i, rule in ipairs(sel) do chosen[rule] = why_text(why[i], "named") end
@@ -231,14 +237,25 @@ end
 -- The repo as the model should see it: .gitignore honoured, dot files such as .github/ kept,
 -- and .agent/ left out (its rules, ADRs and instructions arrive in their own sections, and its
 -- cache is ours).
-local function gather_tree(ctx)
-  local files, errors = fs.walk(ctx.root, { gitignore = true, hidden = true, ignore = { "/.agent/" } })
+-- The walk runs on a thread of its own (fs.walk_start) while gather reads the rules, ADRs and
+-- named files, and is waited for when rule selection needs the tree. Its warnings go first,
+-- as if it had been read first.
+local function start_tree(ctx)
+  return fs.walk_start(ctx.root, { gitignore = true, hidden = true, ignore = { "/.agent/" } })
+end
+
+local function finish_tree(ctx, job)
+  local files, errors = job:wait()
+  local warnings = {}
   if not files then
-    ctx.warn(("repository tree: %s"):format(errors))
-    return {}
+    warnings[1] = ("repository tree: %s"):format(errors)
+    files = {}
+  else
+    for i = 1, math.min(#errors, 20) do warnings[i] = "repository tree: " .. errors[i] end
+    if #errors > 20 then warnings[#warnings + 1] = ("repository tree: %d more unreadable entries"):format(#errors - 20) end
   end
-  for i = 1, math.min(#errors, 20) do ctx.warn("repository tree: " .. errors[i]) end
-  if #errors > 20 then ctx.warn(("repository tree: %d more unreadable entries"):format(#errors - 20)) end
+  table.move(ctx.g.warnings, 1, #ctx.g.warnings, #warnings + 1, warnings)
+  ctx.g.warnings = warnings
   return files
 end
 
@@ -285,12 +302,14 @@ function M.gather(root, story, config)
   }
   local ctx = { root = root, real_root = fs.realpath(root) or root, limits = require("agent.config").limits(config), g = g }
   function ctx.warn(msg) g.warnings[#g.warnings + 1] = msg end
-  g.tree = gather_tree(ctx)
+  local tree <close> = start_tree(ctx)
   g.files = gather_files(ctx, story.named_files)
-  gather_rules(ctx, story.named_files or {}, g.tree)
+  local parsed = read_rules(ctx)
   gather_adrs(ctx)
   gather_instructions(ctx)
   gather_compliance(ctx)
+  g.tree = finish_tree(ctx, tree)
+  select_rules(ctx, parsed, story.named_files or {}, g.tree)
   return g
 end
 

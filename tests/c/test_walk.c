@@ -2,7 +2,7 @@
  * files, symlink loops, depth beyond PATH_MAX, unreadable entries (with privileges dropped in a
  * forked child when running as root), special files, max_files, one worker against several
  * on a tree big enough for threads, a symlink DAG bounded by max_files, a path component
- * swapped for a symlink mid-walk, and agent_walk_list_dir. */
+ * swapped for a symlink mid-walk, cancellation, and agent_walk_list_dir. */
 #include "agent_limits.h"
 #include "walk.h"
 #include "test.h"
@@ -555,6 +555,32 @@ static void test_threads(void)
   agent_walk_result_free(&r);
 }
 
+/* A walk whose cancel flag is set fails with ECANCELED and lists nothing, whatever the
+ * number of workers; a flag left clear changes nothing. */
+static void test_cancel(void)
+{
+  fresh_root();
+  for (int i = 0; i < 200; i++) {
+    char rel[64];
+    snprintf(rel, sizeof(rel), "d%02d/s%03d/f%d", i % 20, i, i);
+    mk(rel);
+  }
+  atomic_int stop = 0;
+  for (size_t threads = 1; threads <= 2; threads++) {
+    struct walk_opts o = {.threads = threads, .cancel = &stop};
+    struct walk_result r;
+    atomic_store(&stop, 0);
+    CHECK_INT(agent_walk_tree(root, &o, &r), 0);
+    CHECK_INT(r.files.n, 200);
+    agent_walk_result_free(&r);
+    atomic_store(&stop, 1);
+    CHECK_INT(agent_walk_tree(root, &o, &r), ECANCELED);
+    CHECK_INT(r.files.n, 0);
+    CHECK_INT(r.errors.n, 0);
+    agent_walk_result_free(&r);
+  }
+}
+
 static void test_list_dir(void)
 {
   fresh_root();
@@ -586,6 +612,7 @@ int main(void)
   test_symlink_dag();
   test_swapped_component();
   test_bad_roots();
+  test_cancel();
   test_list_dir();
   fresh_root(); /* removes the last tree */
   rmdir(root);

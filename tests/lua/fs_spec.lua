@@ -363,6 +363,47 @@ describe("agent.fs", function()
     end)
   end)
 
+  describe("walk_start", function()
+    it("walks on its own thread and hands over what fs.walk returns, once", function()
+      for i = 1, 300 do t.write(("%s/d%02d/s%03d/f%d.%s"):format(dir, i % 30, i, i, i % 3 == 0 and "log" or "c"), "x") end
+      t.write(dir .. "/.gitignore", "*.log\n")
+      t.write(dir .. "/.hidden", "x")
+      local opts = { gitignore = true, hidden = true, ignore = { "d07/" } }
+      local job = fs.walk_start(dir, opts)
+      opts.ignore[1] = "d08/" -- the job took its own copy of the options
+      local files, errors = job:wait()
+      assert.are.same(fs.walk(dir, { gitignore = true, hidden = true, ignore = { "d07/" } }), files)
+      assert.are.same({}, errors)
+      assert.are.equal(2 + 300 - 100 - 10, #files) -- .gitignore, .hidden; no .log, none of d07/
+      local ok, err = pcall(job.wait, job)
+      assert.is_false(ok)
+      assert.matches("already waited for", err)
+    end)
+
+    it("reports a root it cannot read as fs.walk does, and a NUL byte at once", function()
+      local v, msg, code = fs.walk_start(dir .. "/none"):wait()
+      assert.is_nil(v)
+      assert.are.equal("walk '" .. dir .. "/none': No such file or directory", msg)
+      assert.are.equal(ENOENT, code)
+      v, msg = fs.walk_start("a\0b")
+      assert.is_nil(v)
+      assert.matches("NUL byte", msg)
+      assert.has_error(function() fs.walk_start(dir, { gitingore = true }) end)
+    end)
+
+    it("stops a walk nobody waits for when it is closed or collected", function()
+      for i = 1, 200 do t.write(("%s/d%02d/f%d"):format(dir, i % 20, i), "x") end
+      do local _ <close> = fs.walk_start(dir) end
+      fs.walk_start(dir)
+      collectgarbage()
+      collectgarbage()
+      -- a closed job can no longer be waited for
+      local job = fs.walk_start(dir)
+      getmetatable(job).__close(job)
+      assert.has_error(function() job:wait() end)
+    end)
+  end)
+
   describe("paths with a NUL byte", function()
     it("are refused by every call with a clear message and EINVAL", function()
       local p = dir .. "/a\0b"
