@@ -488,17 +488,19 @@ static const struct walk_pattern *ignore_opt(lua_State *L, int opts, size_t *n)
   return pats;
 }
 
-/* Reads fs.walk's options table at arg into *o. Leaves one value on the stack: the array
- * opts.ignore points into (ignore_opt), or nil. */
-static void walk_opts_arg(lua_State *L, int arg, struct walk_opts *o)
+/* Reads fs.walk's options table at arg into *o, and opts.listing into *listing. Leaves one
+ * value on the stack: the array opts.ignore points into (ignore_opt), or nil. */
+static void walk_opts_arg(lua_State *L, int arg, struct walk_opts *o, int *listing)
 {
-  static const char *const known[] = {"gitignore", "ignore",    "hidden",           "follow",
-                                      "dirs",      "max_files", "max_ignore_bytes", NULL};
+  static const char *const known[] = {"gitignore", "ignore",           "hidden",  "follow", "dirs",
+                                      "max_files", "max_ignore_bytes", "listing", NULL};
   memset(o, 0, sizeof(*o));
+  *listing = 0;
   if (!opts_arg(L, arg, known)) {
     lua_pushnil(L);
     return;
   }
+  *listing = agent_optfield_bool(L, arg, "listing", 0);
   o->gitignore = agent_optfield_bool(L, arg, "gitignore", 0);
   o->hidden = agent_optfield_bool(L, arg, "hidden", 0);
   o->follow = agent_optfield_bool(L, arg, "follow", 0);
@@ -514,27 +516,49 @@ static void walk_opts_arg(lua_State *L, int arg, struct walk_opts *o)
     lua_pushnil(L);
 }
 
-/* Returns what fs.walk returns for a finished walk: its files and errors, or the failure. */
-static int push_walk(lua_State *L, const char *root, int err, const struct walk_result *r)
+/* Pushes the strings of s joined by "\n", as table.concat(array, "\n") would give them: the
+ * packed strings are copied once, with no Lua string made for each. */
+static void push_joined(lua_State *L, const struct walk_strings *s)
+{
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, s->len);
+  size_t at = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    size_t len = strlen(walk_string(s, i));
+    if (i > 0)
+      out[at++] = '\n';
+    memcpy(out + at, walk_string(s, i), len);
+    at += len;
+  }
+  luaL_pushresultsize(&b, at);
+}
+
+/* Returns what fs.walk returns for a finished walk: its files, errors and, with `listing`,
+ * the files joined by "\n"; or the failure. */
+static int push_walk(lua_State *L, const char *root, int err, const struct walk_result *r,
+                     int listing)
 {
   if (err)
     return agent_pusherrno(L, "walk", root, err);
   push_strings(L, &r->files);
   push_strings(L, &r->errors);
-  return 2;
+  if (listing)
+    push_joined(L, &r->files);
+  return listing ? 3 : 2;
 }
 
 /* fs.walk(root [, {gitignore=, ignore={...}, hidden=, follow=, dirs=, max_files=,
- *   max_ignore_bytes=}]) -> files, errors | nil, msg, errno */
+ *   max_ignore_bytes=, listing=}]) -> files, errors [, listing] | nil, msg, errno */
 static int fs_walk(lua_State *L)
 {
   const char *root = path_arg(L, 1);
   struct walk_opts o;
-  walk_opts_arg(L, 2, &o);
+  int listing;
+  walk_opts_arg(L, 2, &o, &listing);
   if (!root)
     return nul_fail(L, "walk", 1);
   struct walk_result *r = agent_pushbox(L, sizeof(*r), 0, WALK_BOX);
-  return push_walk(L, root, agent_walk_tree(root, &o, r), r);
+  return push_walk(L, root, agent_walk_tree(root, &o, r), r, listing);
 }
 
 /* ==== walk_start: a walk on a thread of its own ============================================
@@ -547,6 +571,7 @@ struct walk_job {
   pthread_t thread;
   int running;     /* the thread was started and not joined yet */
   int waited;      /* job:wait() has handed the result over */
+  int listing;     /* opts.listing: wait() also returns the joined listing */
   atomic_int stop; /* set by __gc/__close: the walk ends at its next directory */
   const char *root;
   struct walk_opts opts;
@@ -583,7 +608,8 @@ static int fs_walk_start(lua_State *L)
 {
   const char *root = path_arg(L, 1);
   struct walk_opts o;
-  walk_opts_arg(L, 2, &o); /* stack: root opts? patterns|nil */
+  int listing;
+  walk_opts_arg(L, 2, &o, &listing); /* stack: root opts? patterns|nil */
   if (!root)
     return nul_fail(L, "walk", 1);
   struct walk_job *job = lua_newuserdatauv(L, sizeof(*job), 2);
@@ -595,6 +621,7 @@ static int fs_walk_start(lua_State *L)
   lua_setiuservalue(L, -2, 2);
   job->root = root;
   job->opts = o;
+  job->listing = listing;
   job->opts.cancel = &job->stop;
   walk_job_start(job);
   return 1;
@@ -614,7 +641,7 @@ static int job_wait(lua_State *L)
     job->err = agent_walk_tree(job->root, &job->opts, &job->result);
   }
   job->waited = 1;
-  int n = push_walk(L, job->root, job->err, &job->result);
+  int n = push_walk(L, job->root, job->err, &job->result, job->listing);
   agent_walk_result_free(&job->result);
   return n;
 }

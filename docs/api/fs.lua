@@ -91,6 +91,8 @@ function fs.list(dir) end
 ---bytewise-first of them)
 ---@field max_ignore_bytes? integer a larger .gitignore is skipped and reported in errors, as
 ---git skips one (default 100 MiB)
+---@field listing? boolean also return the files joined by "\n" as a third value: what
+---table.concat(files, "\n") gives, built from the walk's own buffer (default false)
 
 ---Lists the files under root (which may itself be a symlink): iteratively (no depth limit,
 ---paths longer than PATH_MAX included), skipping .git, without stat calls where the file system
@@ -111,7 +113,7 @@ function fs.list(dir) end
 ---@param opts? agent.fs.WalkOpts
 ---@return string[]|nil files e.g. {"README.md", "src/main.c"}
 ---@return string[]|string errors the error messages (never nil), or the failure message
----@return integer? errno when root itself fails
+---@return integer|string|nil errno when root itself fails; with opts.listing, the listing
 function fs.walk(root, opts) end
 
 ---@class agent.WalkJob

@@ -21,6 +21,20 @@ local RULES_DIR, ADRS_DIR = ".agent/rules", ".agent/adrs"
 local INSTRUCTIONS_DIR = ".agent/instructions"
 local COMPLIANCE_DIRS = { ".agent/compliance", ".agent/instructions/compliance" }
 
+-- What rendering derives from a gathered table alone, kept per table, so rendering for six
+-- personas does it once: redacted texts and finished items by key, the tree listing's parts,
+-- and tree items by their number of paths. gather leaves the walk's listing there too.
+local memo = setmetatable({}, { __mode = "k" })
+
+local function memo_of(gathered)
+  local m = memo[gathered]
+  if not m then
+    m = { texts = {}, redacted = {}, items = {}, trees = {} }
+    memo[gathered] = m
+  end
+  return m
+end
+
 -- ---- Reading files safely ------------------------------------------------------------------
 
 -- Whether path resolves (symlinks followed) to something inside the repository.
@@ -241,11 +255,13 @@ end
 -- named files, and is waited for when rule selection needs the tree. Its warnings go first,
 -- as if it had been read first.
 local function start_tree(ctx)
-  return fs.walk_start(ctx.root, { gitignore = true, hidden = true, ignore = { "/.agent/" } })
+  return fs.walk_start(ctx.root, { gitignore = true, hidden = true, ignore = { "/.agent/" }, listing = true })
 end
 
+-- The tree's paths, and its listing (the paths joined by "\n", which the walk builds from its
+-- own buffer faster than table.concat can from 100,000 strings) or nil.
 local function finish_tree(ctx, job)
-  local files, errors = job:wait()
+  local files, errors, listing = job:wait()
   local warnings = {}
   if not files then
     warnings[1] = ("repository tree: %s"):format(errors)
@@ -256,7 +272,7 @@ local function finish_tree(ctx, job)
   end
   table.move(ctx.g.warnings, 1, #ctx.g.warnings, #warnings + 1, warnings)
   ctx.g.warnings = warnings
-  return files
+  return files, listing
 end
 
 local function gather_files(ctx, named)
@@ -308,7 +324,9 @@ function M.gather(root, story, config)
   gather_adrs(ctx)
   gather_instructions(ctx)
   gather_compliance(ctx)
-  g.tree = finish_tree(ctx, tree)
+  local listing
+  g.tree, listing = finish_tree(ctx, tree)
+  memo_of(g).listing = { tree = g.tree, n = #g.tree, text = listing }
   select_rules(ctx, parsed, story.named_files or {}, g.tree)
   return g
 end
@@ -335,20 +353,6 @@ end
 -- A path fit for a heading line: control characters would end or split it.
 local function path_line(p)
   return (tostring(p):gsub("%c", "?"))
-end
-
--- What rendering derives from a gathered table alone, kept per table, so rendering for six
--- personas does it once: redacted texts and finished items by key, the tree listing's parts,
--- and tree items by their number of paths.
-local memo = setmetatable({}, { __mode = "k" })
-
-local function memo_of(gathered)
-  local m = memo[gathered]
-  if not m then
-    m = { texts = {}, redacted = {}, items = {}, trees = {} }
-    memo[gathered] = m
-  end
-  return m
 end
 
 -- context.redact(gathered, text [, opts [, env]]) -> redacted, counts: what redact.text(text,
@@ -535,7 +539,9 @@ end
 local function tree_parts(gathered)
   local m = memo_of(gathered)
   if not m.tree_parts then
-    local raw = table.concat(gathered.tree, "\n")
+    local known = m.listing -- the walk's, while gathered.tree is still the array it listed
+    local raw = known and known.tree == gathered.tree and known.n == #gathered.tree and known.text
+      or table.concat(gathered.tree, "\n")
     if redact.line_local(raw) and not find(raw, "`", 1, true) then
       m.tree_parts = { raw = raw, next = 1, complete = false, text = "", ends = {}, marks = { at = {}, kinds = {} },
         bar = "```" }

@@ -247,6 +247,17 @@ describe("context.render", function()
     assert.is_nil(text:find("Not included for lack of budget", 1, true))
   end)
 
+  it("lists the tree gather read, and a tree a caller put in its place instead", function()
+    local listed = context.render(context.gather(root, story, nil), {})
+    local body = listed:match("## repository tree\n.-\n```text\n(.-)\n```")
+    assert.are.equal(table.concat(g.tree, "\n"), body)
+    local g2 = context.gather(root, story, nil)
+    g2.tree = { "only/this.txt", "and/that.md" }
+    local text = context.render(g2, {})
+    assert.truthy(text:find("\n```text\nonly/this.txt\nand/that.md\n```", 1, true))
+    assert.is_nil(text:find("src/orders/app.py\n", text:find("## repository tree", 1, true), true))
+  end)
+
   it("hands instructions only to their role", function()
     local sec = context.render(g, { role = "security" })
     local qa = context.render(g, { role = "QA" })

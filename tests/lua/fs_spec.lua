@@ -268,6 +268,20 @@ describe("agent.fs", function()
       assert.are.same(kept, (fs.walk(dir, { gitignore = true })))
     end)
 
+    it("joins the files into one listing with listing = true, as table.concat would", function()
+      tree({ "b/c.txt", "a.txt", "b/d/e.txt", "caf\xc3\xa9", "z" })
+      local files, errors, listing = fs.walk(dir, { listing = true })
+      assert.are.same({}, errors)
+      assert.are.equal(table.concat(files, "\n"), listing)
+      assert.are.equal("a.txt\nb/c.txt\nb/d/e.txt\ncaf\xc3\xa9\nz", listing)
+      assert.are.equal(2, select("#", fs.walk(dir)))
+      files, errors, listing = fs.walk(dir, { listing = true, max_files = 2 }) -- cut to two
+      assert.are.equal(1, #errors)
+      assert.are.equal(2, #files)
+      assert.are.equal(table.concat(files, "\n"), listing)
+      assert.are.equal("", select(3, fs.walk(dir .. "/b/d", { listing = true, ignore = { "*" } })))
+    end)
+
     it("stops at max_files and says so", function()
       tree({ "1", "2", "3", "4" })
       local files, errors = fs.walk(dir, { max_files = 2 })
@@ -368,10 +382,11 @@ describe("agent.fs", function()
       for i = 1, 300 do t.write(("%s/d%02d/s%03d/f%d.%s"):format(dir, i % 30, i, i, i % 3 == 0 and "log" or "c"), "x") end
       t.write(dir .. "/.gitignore", "*.log\n")
       t.write(dir .. "/.hidden", "x")
-      local opts = { gitignore = true, hidden = true, ignore = { "d07/" } }
+      local opts = { gitignore = true, hidden = true, ignore = { "d07/" }, listing = true }
       local job = fs.walk_start(dir, opts)
       opts.ignore[1] = "d08/" -- the job took its own copy of the options
-      local files, errors = job:wait()
+      local files, errors, listing = job:wait()
+      assert.are.equal(table.concat(files, "\n"), listing)
       assert.are.same(fs.walk(dir, { gitignore = true, hidden = true, ignore = { "d07/" } }), files)
       assert.are.same({}, errors)
       assert.are.equal(2 + 300 - 100 - 10, #files) -- .gitignore, .hidden; no .log, none of d07/
