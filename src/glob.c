@@ -858,29 +858,37 @@ int agent_glob_match(const struct agent_glob *g, const char *path, size_t len)
 }
 
 /* ==== The path index ======================================================================
- * The paths sorted bytewise (a literal prefix is a binary-searched run of them), three hash
- * tables from a key to the positions of the paths that have it, ascending: by extension, by
- * basename, and by directory name (any segment but the last, for globs like `**` +
- * `/migrations/` + `**`), and the basenames sorted bytewise (a basename's literal prefix, as
- * in `**` + `/file0042.*`, is a binary-searched run of them). Keys are hashed once, in
- * agent_glob_index_add while the path is still in cache, and the tables hold only the 64-bit
- * hashes: two keys that collide share a bucket, which only adds candidates the matcher then
- * rejects. Each table is built the first time a glob needs it. */
+ * The index copies every path into blocks that never move, so an entry points at its bytes
+ * from the start and nothing the caller does with its own strings later can matter. The
+ * paths are sorted bytewise (a literal prefix is a binary-searched run of them), and hash
+ * tables map a key to the ascending positions of the paths that have it: the extension, the
+ * basename, each directory name (any segment but the last, for globs like `**` +
+ * `/migrations/` + `**`) and the basename's first 1, 2, 4, 8 or 16 bytes (for `**` +
+ * `/test_*.py`, looked up by the longest of those lengths the glob's literal covers). Tables
+ * hold 64-bit hashes only: keys that collide share a bucket, and a head shorter than the
+ * glob's literal lets in paths that only start like it; either only adds candidates the
+ * matcher rejects. Each table is built the first time a glob needs it, in one pass over the
+ * sorted paths that takes a run of neighbours sharing a key as one: a folder's files share its
+ * directory names, which are hashed once for the run. */
 
 struct entry {
-  const char *s;
-  uint32_t len;
-  uint32_t input;       /* position in order of adding */
-  uint64_t hbase, hext; /* hashes of the basename and the extension (0: none) */
-  uint32_t dirs, ndirs; /* hashes of its directory names: dir_hash[dirs, dirs + ndirs) */
+  const char *s;  /* the path, after any leading "./", in the index's blocks */
+  uint32_t len;   /* bytes at s */
+  uint32_t input; /* position in order of adding */
+  uint32_t base;  /* where the basename starts in s (just after the last '/', or 0) */
+  uint32_t lead;  /* bytes of "./" dropped before s: the path as added starts at s - lead */
 };
 
-enum key_kind { KEY_EXT, KEY_BASE, KEY_DIR, KEY_KINDS };
+#define HEAD_KINDS 5 /* heads of 1, 2, 4, 8 and 16 bytes */
+
+/* The tables. The head tables come last: KEY_HEAD + k is keyed by a basename's first 2^k
+ * bytes. */
+enum key_kind { KEY_EXT, KEY_BASE, KEY_DIR, KEY_HEAD, KEY_KINDS = KEY_HEAD + HEAD_KINDS };
 
 struct bucket {
   uint64_t h;
   size_t start, count; /* the paths with this key: pos[start, start+count) */
-  size_t last;         /* 1 + the last position counted, so a path counts once per key */
+  size_t last;         /* the end of the last run counted, so a path counts once per key */
 };
 
 struct buckets {
@@ -888,29 +896,25 @@ struct buckets {
   size_t *slots; /* open addressing over a power of two: bucket index + 1, 0 when empty */
   size_t mask;
   struct bucket *b;
-  size_t nb;
-  size_t *pos; /* sorted positions grouped by key */
+  size_t nb, cap_b;
+  uint32_t *pos; /* sorted positions grouped by key */
 };
 
-/* One path's basename, in the table of basenames. */
-struct base_ref {
-  const char *s; /* inside the path */
-  uint32_t len;
-  uint32_t pos;     /* the path's position in sorted order */
-  uint64_t head[2]; /* its first BASE_HEAD bytes, big-endian, zero-padded: sorting reads
-                       these instead of chasing s into 100,000 scattered paths */
-};
+/* Path bytes are copied into blocks of POOL_BLOCK bytes (a longer path gets its own). */
+#define POOL_BLOCK ((size_t)1 << 18)
 
-#define BASE_HEAD 16
+struct block {
+  struct block *next;
+  size_t used, cap;
+  char bytes[];
+};
 
 struct agent_glob_index {
   struct entry *e; /* sorted bytewise by agent_glob_index_build */
   size_t n, cap;
-  uint64_t *dir_hash;
-  size_t ndir, cap_dir;
+  uint32_t *at;         /* at[input] = position, when the paths were not added sorted */
+  struct block *blocks; /* the copies, newest block first */
   struct buckets t[KEY_KINDS];
-  struct base_ref *bases; /* every path's basename, sorted bytewise, then by position */
-  int bases_state;        /* as buckets.state */
 };
 
 struct agent_glob_index *agent_glob_index_new(size_t capacity)
@@ -918,9 +922,8 @@ struct agent_glob_index *agent_glob_index_new(size_t capacity)
   struct agent_glob_index *ix = calloc(1, sizeof(*ix));
   if (!ix)
     return NULL;
-  if (RESERVE(ix->e, ix->cap, capacity ? capacity : 1) ||
-      RESERVE(ix->dir_hash, ix->cap_dir, capacity ? 2 * capacity : 1)) {
-    agent_glob_index_free(ix);
+  if (RESERVE(ix->e, ix->cap, capacity ? capacity : 1)) {
+    free(ix);
     return NULL;
   }
   return ix;
@@ -938,43 +941,63 @@ void agent_glob_index_free(struct agent_glob_index *ix)
 {
   if (!ix)
     return;
-  free(ix->e);
-  free(ix->dir_hash);
+  for (struct block *b = ix->blocks, *next; b; b = next) {
+    next = b->next;
+    free(b);
+  }
   for (int k = 0; k < KEY_KINDS; k++)
     buckets_free(&ix->t[k]);
-  free(ix->bases);
+  free(ix->at);
+  free(ix->e);
   free(ix);
 }
 
-/* FNV-1a, never 0 (0 marks "no extension"). */
-static uint64_t key_hash(const char *s, size_t n)
+/* Copies s[0..n) into the current block, or a new one when it does not fit. NULL when out
+ * of memory. */
+static const char *keep_bytes(struct agent_glob_index *ix, const char *s, size_t n)
 {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-  return h ? h : 1;
+  struct block *b = ix->blocks;
+  if (!b || b->cap - b->used < n) {
+    size_t cap = n > POOL_BLOCK ? n : POOL_BLOCK;
+    b = cap <= SIZE_MAX - sizeof(*b) ? malloc(sizeof(*b) + cap) : NULL;
+    if (!b)
+      return NULL;
+    *b = (struct block){ix->blocks, 0, cap};
+    ix->blocks = b;
+  }
+  char *copy = b->bytes + b->used;
+  if (n)
+    memcpy(copy, s, n);
+  b->used += n;
+  return copy;
+}
+
+/* Where the basename of s[0..n) starts: after its last '/'. Paths mostly come sorted, so a
+ * path usually lies in the previous one's folder; then only the rest needs reading. */
+static size_t base_start(const struct entry *prev, const char *s, size_t n)
+{
+  size_t from = 0;
+  if (prev && prev->base <= n && memcmp(prev->s, s, prev->base) == 0)
+    from = prev->base; /* s starts with a directory part that ends in '/' (or is empty) */
+  for (const char *slash; (slash = memchr(s + from, '/', n - from)) != NULL;)
+    from = (size_t)(slash - s) + 1;
+  return from;
 }
 
 int agent_glob_index_add(struct agent_glob_index *ix, const char *path, size_t len)
 {
-  skip_dot_slash(&path, &len);
-  if (ix->n >= UINT32_MAX || len >= UINT32_MAX || RESERVE(ix->e, ix->cap, ix->n + 1))
+  if (ix->n >= UINT32_MAX || len >= UINT32_MAX ||
+      (ix->n == ix->cap && RESERVE(ix->e, ix->cap, ix->n + 1)))
     return AGENT_GLOB_ENOMEM;
-  struct entry en = {path, (uint32_t)len, (uint32_t)ix->n, 0, 0, (uint32_t)ix->ndir, 0};
-  size_t start = 0;
-  for (const char *slash; (slash = memchr(path + start, '/', len - start)) != NULL;) {
-    size_t end = (size_t)(slash - path);
-    if (RESERVE(ix->dir_hash, ix->cap_dir, ix->ndir + 1) || ix->ndir >= UINT32_MAX)
-      return AGENT_GLOB_ENOMEM;
-    ix->dir_hash[ix->ndir++] = key_hash(path + start, end - start);
-    en.ndirs++;
-    start = end + 1;
-  }
-  en.hbase = key_hash(path + start, len - start);
-  const char *dot = find_last(path + start, len - start, '.');
-  if (dot)
-    en.hext = key_hash(dot + 1, (size_t)(path + len - dot - 1));
-  ix->e[ix->n++] = en;
+  const char *s = keep_bytes(ix, path, len);
+  if (!s)
+    return AGENT_GLOB_ENOMEM;
+  size_t n = len;
+  skip_dot_slash(&s, &n);
+  size_t base = base_start(ix->n ? &ix->e[ix->n - 1] : NULL, s, n);
+  ix->e[ix->n] =
+      (struct entry){s, (uint32_t)n, (uint32_t)ix->n, (uint32_t)base, (uint32_t)(len - n)};
+  ix->n++;
   return AGENT_GLOB_OK;
 }
 
@@ -991,41 +1014,124 @@ static int entry_cmp(const void *pa, const void *pb)
   return c ? c : (a->input > b->input) - (a->input < b->input);
 }
 
-int agent_glob_index_build(struct agent_glob_index *ix)
+/* Sorts the entries unless they came sorted (fs.walk hands over sorted paths) and then notes
+ * where each input went, for agent_glob_index_path. */
+static int sort_entries(struct agent_glob_index *ix)
 {
-  int sorted = 1; /* fs.walk hands over sorted paths: skip the sort then */
-  for (size_t i = 1; i < ix->n && sorted; i++)
-    sorted = entry_cmp(&ix->e[i - 1], &ix->e[i]) < 0;
-  if (!sorted)
-    qsort(ix->e, ix->n, sizeof(*ix->e), entry_cmp);
-  for (int k = 0; k < KEY_KINDS; k++)
-    buckets_free(&ix->t[k]);
-  free(ix->bases);
-  ix->bases = NULL;
-  ix->bases_state = 0;
+  size_t i = 1;
+  while (i < ix->n && entry_cmp(&ix->e[i - 1], &ix->e[i]) < 0)
+    i++;
+  if (i >= ix->n)
+    return AGENT_GLOB_OK;
+  uint32_t *at = malloc(ix->n * sizeof(*at));
+  if (!at)
+    return AGENT_GLOB_ENOMEM;
+  qsort(ix->e, ix->n, sizeof(*ix->e), entry_cmp);
+  for (size_t pos = 0; pos < ix->n; pos++)
+    at[ix->e[pos].input] = (uint32_t)pos;
+  free(ix->at);
+  ix->at = at;
   return AGENT_GLOB_OK;
 }
 
-/* The hashes of a path's keys for a table: its directory names, or its basename, or its
- * extension (none when it has none). */
-static const uint64_t *entry_keys(const struct agent_glob_index *ix, const struct entry *en,
-                                  enum key_kind kind, size_t *n)
+int agent_glob_index_build(struct agent_glob_index *ix)
 {
-  *n = kind == KEY_DIR ? en->ndirs : kind == KEY_BASE ? 1 : en->hext != 0;
-  return kind == KEY_DIR ? ix->dir_hash + en->dirs : kind == KEY_BASE ? &en->hbase : &en->hext;
+  for (int k = 0; k < KEY_KINDS; k++)
+    buckets_free(&ix->t[k]);
+  return sort_entries(ix);
+}
+
+const char *agent_glob_index_path(const struct agent_glob_index *ix, long position, size_t *len)
+{
+  if (position < 0 || (size_t)position >= ix->n)
+    return NULL;
+  const struct entry *e = &ix->e[ix->at ? ix->at[position] : (size_t)position];
+  *len = (size_t)e->len + e->lead;
+  return e->s - e->lead;
+}
+
+/* ---- Keys and tables ---------------------------------------------------------------------- */
+
+/* Eight bytes from s as one word (in the machine's byte order: hashes only meet hashes made
+ * by the same process). */
+static uint64_t load_word(const char *s)
+{
+  uint64_t w;
+  memcpy(&w, s, sizeof(w));
+  return w;
+}
+
+static uint64_t mix_word(uint64_t h, uint64_t w)
+{
+  h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+  return h ^ (h >> 29);
+}
+
+/* A 64-bit hash of s[0..n), a word at a time (FNV-1a's byte at a time was most of the cost
+ * of building the tables); the length seeds it, so "a" and "a\0" differ, and murmur3's
+ * finalizer spreads every byte into the low bits that pick a slot. */
+static uint64_t key_hash(const char *s, size_t n)
+{
+  uint64_t h = 0xcbf29ce484222325ull ^ n;
+  for (; n >= 8; s += 8, n -= 8)
+    h = mix_word(h, load_word(s));
+  if (n) {
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++)
+      w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    h = mix_word(h, w);
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+static size_t head_len(enum key_kind kind)
+{
+  return (size_t)1 << (kind - KEY_HEAD);
+}
+
+/* The head table for a basename literal of len >= 1 bytes: the longest head it covers. */
+static enum key_kind head_kind(size_t len)
+{
+  int k = 0;
+  while (KEY_HEAD + k + 1 < KEY_KINDS && head_len(KEY_HEAD + k + 1) <= len)
+    k++;
+  return KEY_HEAD + k;
+}
+
+/* The one key of the path at e in a table other than KEY_DIR: its extension (after the
+ * basename's last '.'), its basename or its basename's head. 0 when it has none (no '.', a
+ * basename shorter than the head). */
+static int entry_key(const struct entry *e, enum key_kind kind, uint64_t *key)
+{
+  const char *base = e->s + e->base;
+  size_t blen = e->len - e->base;
+  if (kind == KEY_EXT) {
+    const char *dot = find_last(base, blen, '.');
+    if (dot)
+      *key = key_hash(dot + 1, (size_t)(base + blen - dot - 1));
+    return dot != NULL;
+  }
+  if (kind == KEY_BASE) {
+    *key = key_hash(base, blen);
+    return 1;
+  }
+  if (blen < head_len(kind))
+    return 0;
+  *key = key_hash(base, head_len(kind));
+  return 1;
 }
 
 /* The slot holding hash h, or the empty slot where it would go. */
 static size_t *find_slot(const struct buckets *t, uint64_t h)
 {
-  for (size_t i = (size_t)(h ^ (h >> 29)) & t->mask;; i = (i + 1) & t->mask)
+  for (size_t i = (size_t)h & t->mask;; i = (i + 1) & t->mask)
     if (t->slots[i] == 0 || t->b[t->slots[i] - 1].h == h)
       return &t->slots[i];
 }
-
-struct placement {
-  size_t bucket, pos;
-};
 
 /* Doubles the slots and places every bucket again. 0 or AGENT_GLOB_ENOMEM. */
 static int slots_grow(struct buckets *t)
@@ -1042,67 +1148,147 @@ static int slots_grow(struct buckets *t)
   return AGENT_GLOB_OK;
 }
 
-/* One pass over the sorted paths counts the paths per key and notes (bucket, position) for
- * each; then every position goes to its bucket's offset, so each bucket lists positions in
- * ascending order. The slots grow with the keys (at most half full): sized for every key
- * occurrence up front, the directory-name table of 100,000 paths took 8 MB of slots for a
- * few thousand names, and every lookup missed the cache. */
-static int buckets_build(struct buckets *t, const struct agent_glob_index *ix, enum key_kind kind)
+/* A run of neighbouring positions [lo, lo+count) that go to one bucket. */
+struct placement {
+  size_t bucket;
+  uint32_t lo, count;
+};
+
+struct placements {
+  struct placement *v;
+  size_t n, cap;
+};
+
+/* The bucket of key h, made when new. The slots grow with the keys (at most half full):
+ * sized for every path up front, the directory-name table of 100,000 paths took 8 MB of
+ * slots for a few thousand names, and every lookup missed the cache. */
+static struct bucket *bucket_for(struct buckets *t, uint64_t h)
 {
-  size_t total = kind == KEY_DIR ? ix->ndir : ix->n, npl = 0;
-  t->mask = 63;
-  t->slots = calloc(t->mask + 1, sizeof(*t->slots));
-  t->b = malloc((total ? total : 1) * sizeof(*t->b)); /* no more keys than occurrences */
-  t->pos = malloc((total ? total : 1) * sizeof(*t->pos));
-  struct placement *pl = malloc((total ? total : 1) * sizeof(*pl));
-  if (!t->slots || !t->b || !t->pos || !pl) {
-    free(pl);
+  size_t *slot = find_slot(t, h);
+  if (*slot)
+    return &t->b[*slot - 1];
+  if (RESERVE(t->b, t->cap_b, t->nb + 1))
+    return NULL;
+  if (2 * (t->nb + 1) > t->mask + 1) {
+    if (slots_grow(t))
+      return NULL;
+    slot = find_slot(t, h);
+  }
+  t->b[t->nb] = (struct bucket){h, 0, 0, 0};
+  *slot = ++t->nb;
+  return &t->b[t->nb - 1];
+}
+
+/* Files the paths [lo, hi) under key h: once, when a path's directories name it twice
+ * (a/x/x/f). 0 or AGENT_GLOB_ENOMEM. */
+static int add_run(struct buckets *t, struct placements *pl, uint64_t h, size_t lo, size_t hi)
+{
+  struct bucket *b = bucket_for(t, h);
+  if (!b)
     return AGENT_GLOB_ENOMEM;
-  }
-  for (size_t pos = 0; pos < ix->n; pos++) {
-    size_t nk;
-    const uint64_t *keys = entry_keys(ix, &ix->e[pos], kind, &nk);
-    for (size_t i = 0; i < nk; i++) {
-      size_t *slot = find_slot(t, keys[i]);
-      if (*slot == 0) {
-        if (2 * (t->nb + 1) > t->mask + 1) {
-          if (slots_grow(t)) {
-            free(pl);
-            return AGENT_GLOB_ENOMEM;
-          }
-          slot = find_slot(t, keys[i]);
-        }
-        t->b[t->nb] = (struct bucket){keys[i], 0, 0, 0};
-        *slot = ++t->nb;
-      }
-      struct bucket *b = &t->b[*slot - 1];
-      if (b->last != pos + 1) { /* a path counts once per key: a/x/x/f */
-        b->last = pos + 1;
-        b->count++;
-        pl[npl++] = (struct placement){*slot - 1, pos};
-      }
-    }
-  }
-  for (size_t k = 0, start = 0; k < t->nb; k++) {
-    t->b[k].start = start;
-    start += t->b[k].count;
-    t->b[k].count = 0; /* counted again while placing */
-  }
-  for (size_t i = 0; i < npl; i++) {
-    struct bucket *b = &t->b[pl[i].bucket];
-    t->pos[b->start + b->count++] = pl[i].pos;
-  }
-  free(pl);
+  if (b->last == hi)
+    return AGENT_GLOB_OK;
+  if (pl->n == pl->cap && RESERVE(pl->v, pl->cap, pl->n + 1))
+    return AGENT_GLOB_ENOMEM;
+  b->last = hi;
+  b->count += hi - lo;
+  pl->v[pl->n++] = (struct placement){(size_t)(b - t->b), (uint32_t)lo, (uint32_t)(hi - lo)};
   return AGENT_GLOB_OK;
 }
 
-/* A contiguous run of candidates: sorted positions lo..hi, or list[lo..hi) (ascending), or
- * the positions of bases[lo..hi) (in basename order: not ascending). */
+/* Files every path under its one key, neighbours with the same key as one run. */
+static int fill_by_key(struct buckets *t, struct placements *pl, const struct agent_glob_index *ix,
+                       enum key_kind kind)
+{
+  uint64_t key = 0;
+  int has = 0;
+  for (size_t pos = 0, lo = 0; pos <= ix->n; pos++) {
+    uint64_t k = 0;
+    int h = pos < ix->n && entry_key(&ix->e[pos], kind, &k);
+    if (pos < ix->n && h == has && k == key)
+      continue; /* the run goes on */
+    if (has && add_run(t, pl, key, lo, pos))
+      return AGENT_GLOB_ENOMEM;
+    lo = pos;
+    key = k;
+    has = h;
+  }
+  return AGENT_GLOB_OK;
+}
+
+static int same_dir(const struct entry *a, const struct entry *b)
+{
+  return a->base == b->base && memcmp(a->s, b->s, a->base) == 0;
+}
+
+/* Files every path under each of its directory names, a folder's run of files at a time:
+ * the names are hashed once per run, not once per path. */
+static int fill_by_dir(struct buckets *t, struct placements *pl, const struct agent_glob_index *ix)
+{
+  for (size_t lo = 0, hi; lo < ix->n; lo = hi) {
+    const struct entry *e = &ix->e[lo];
+    for (hi = lo + 1; hi < ix->n && same_dir(e, &ix->e[hi]); hi++)
+      ;
+    /* s[base - 1] is the last '/', so every name before it ends at a '/' */
+    for (size_t start = 0, end; start < e->base; start = end + 1) {
+      end = (size_t)((const char *)memchr(e->s + start, '/', e->base - start) - e->s);
+      if (add_run(t, pl, key_hash(e->s + start, end - start), lo, hi))
+        return AGENT_GLOB_ENOMEM;
+    }
+  }
+  return AGENT_GLOB_OK;
+}
+
+/* Gives each bucket its share of pos and writes the filed runs there. The runs come in
+ * ascending order, so each bucket lists its positions in ascending order. */
+static int place_runs(struct buckets *t, const struct placements *pl)
+{
+  size_t total = 0;
+  for (size_t k = 0; k < t->nb; k++) {
+    t->b[k].start = total;
+    total += t->b[k].count;
+    t->b[k].count = 0; /* counted again while placing */
+  }
+  t->pos = malloc((total ? total : 1) * sizeof(*t->pos));
+  if (!t->pos)
+    return AGENT_GLOB_ENOMEM;
+  for (size_t i = 0; i < pl->n; i++) {
+    struct bucket *b = &t->b[pl->v[i].bucket];
+    uint32_t *out = t->pos + b->start + b->count;
+    for (uint32_t j = 0; j < pl->v[i].count; j++)
+      out[j] = pl->v[i].lo + j;
+    b->count += pl->v[i].count;
+  }
+  return AGENT_GLOB_OK;
+}
+
+static int buckets_build(struct buckets *t, const struct agent_glob_index *ix, enum key_kind kind)
+{
+  /* room for a run per path: all a one-key table can file, and the directory table files
+   * one per name of each folder's run */
+  struct placements pl = {NULL, 0, 0};
+  t->mask = 63;
+  t->slots = calloc(t->mask + 1, sizeof(*t->slots));
+  if (!t->slots || RESERVE(pl.v, pl.cap, ix->n + 1))
+    return AGENT_GLOB_ENOMEM;
+  int rc = kind == KEY_DIR ? fill_by_dir(t, &pl, ix) : fill_by_key(t, &pl, ix, kind);
+  if (rc == AGENT_GLOB_OK)
+    rc = place_runs(t, &pl);
+  free(pl.v);
+  return rc;
+}
+
+/* ---- Queries ------------------------------------------------------------------------------ */
+
+/* A contiguous run of candidates, in ascending positions: lo..hi, or list[lo..hi). */
 struct candidates {
-  const size_t *list;
-  const struct base_ref *bases;
+  const uint32_t *list;
   size_t lo, hi;
+  int deferred; /* a table not built yet could have narrowed the run */
 };
+
+/* Candidates tried before building a table that could narrow them (see alt_first). */
+#define SCAN_FIRST 64
 
 /* How s[0..n) compares with key[0..len) when only its first len bytes count: 0 when s starts
  * with the key. */
@@ -1129,141 +1315,8 @@ static size_t bound_sorted(const struct agent_glob_index *ix, const char *key, s
   return lo;
 }
 
-/* The same search over the sorted basenames. */
-static size_t bound_bases(const struct agent_glob_index *ix, const char *key, size_t len, int upper)
-{
-  size_t lo = 0, hi = ix->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = prefix_cmp(ix->bases[mid].s, ix->bases[mid].len, key, len);
-    if (c < 0 || (upper && c == 0))
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-/* Basenames bytewise, then positions. Equal heads mean equal first BASE_HEAD bytes, or one
- * basename is the other plus NUL bytes (padding reads as NUL): unless both run past the
- * heads, the shorter is a prefix of the longer, so lengths decide without reading s. */
-static int base_cmp(const void *pa, const void *pb)
-{
-  const struct base_ref *a = pa, *b = pb;
-  for (size_t w = 0; w < 2; w++)
-    if (a->head[w] != b->head[w])
-      return a->head[w] < b->head[w] ? -1 : 1;
-  int c = a->len > BASE_HEAD && b->len > BASE_HEAD ? bytes_cmp(a->s + BASE_HEAD, a->len - BASE_HEAD,
-                                                               b->s + BASE_HEAD, b->len - BASE_HEAD)
-                                                   : (a->len > b->len) - (a->len < b->len);
-  return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
-}
-
-/* Radix levels before the rest of a run is left to qsort: basenames in one folder tree tend
- * to differ early, and capping the levels caps the recursion. */
-#define BASES_RADIX_DEPTH 16
-#define BASES_RADIX_MIN 32 /* shorter runs go to qsort straight away */
-
-/* Byte `depth` of a basename as a bucket: 0 when the basename ends before it (a prefix sorts
- * first), else the byte + 1. */
-static size_t base_bucket(const struct base_ref *b, size_t depth)
-{
-  if (depth >= b->len)
-    return 0;
-  if (depth < BASE_HEAD)
-    return (size_t)((b->head[depth / 8] >> (8 * (7 - depth % 8))) & 0xff) + 1;
-  return (size_t)(unsigned char)b->s[depth] + 1;
-}
-
-static void base_head(struct base_ref *b)
-{
-  for (size_t w = 0; w < 2; w++) {
-    uint64_t word = 0;
-    for (size_t i = 8 * w; i < 8 * w + 8; i++)
-      word = word << 8 | (i < b->len ? (unsigned char)b->s[i] : 0);
-    b->head[w] = word;
-  }
-}
-
-/* Sorts v[0..n), whose basenames share their first `depth` bytes, as base_cmp orders them: a
- * most-significant-byte radix sort (stable, so equal basenames keep their ascending
- * positions), where a byte every basename shares costs one counting pass and no moves; runs
- * that are short or past BASES_RADIX_DEPTH go to qsort. tmp has room for n. qsort alone
- * compares the shared prefixes again and again (`file0...`): on the 100,000-path bench tree
- * it took twice as long. */
-static void bases_sort(struct base_ref *v, size_t n, size_t depth, struct base_ref *tmp)
-{
-  size_t end[257]; /* bucket sizes, then where each bucket ends */
-  for (;;) {
-    if (n < BASES_RADIX_MIN || depth >= BASES_RADIX_DEPTH) {
-      qsort(v, n, sizeof(*v), base_cmp);
-      return;
-    }
-    memset(end, 0, sizeof(end));
-    for (size_t i = 0; i < n; i++)
-      end[base_bucket(&v[i], depth)]++;
-    size_t b = base_bucket(&v[0], depth);
-    if (end[b] < n)
-      break;
-    if (b == 0)
-      return; /* every basename ends here: all equal, already in position order */
-    depth++;
-  }
-  for (size_t b = 0, at = 0; b < 257; b++) { /* sizes become where each bucket starts */
-    size_t size = end[b];
-    end[b] = at;
-    at += size;
-  }
-  for (size_t i = 0; i < n; i++) /* and, once filled, where each ends */
-    tmp[end[base_bucket(&v[i], depth)]++] = v[i];
-  memcpy(v, tmp, n * sizeof(*v));
-  for (size_t b = 1; b < 257; b++) { /* bucket 0 holds equal basenames, already in order */
-    size_t start = end[b - 1];
-    if (end[b] - start > 1)
-      bases_sort(v + start, end[b] - start, depth + 1, tmp);
-  }
-}
-
-/* Lists every path's basename, sorted. 0 or AGENT_GLOB_ENOMEM. */
-static int bases_build(struct agent_glob_index *ix)
-{
-  ix->bases = malloc((ix->n ? ix->n : 1) * sizeof(*ix->bases));
-  struct base_ref *tmp = malloc((ix->n ? ix->n : 1) * sizeof(*tmp));
-  if (!ix->bases || !tmp) {
-    free(ix->bases);
-    ix->bases = NULL;
-    free(tmp);
-    return AGENT_GLOB_ENOMEM;
-  }
-  for (size_t pos = 0; pos < ix->n; pos++) {
-    const struct entry *en = &ix->e[pos];
-    const char *slash = find_last(en->s, en->len, '/');
-    const char *base = slash ? slash + 1 : en->s;
-    size_t len = (size_t)(en->s + en->len - base);
-    ix->bases[pos] = (struct base_ref){base, (uint32_t)len, (uint32_t)pos, {0, 0}};
-    base_head(&ix->bases[pos]);
-  }
-  bases_sort(ix->bases, ix->n, 0, tmp);
-  free(tmp);
-  return AGENT_GLOB_OK;
-}
-
-/* The run of basenames that start with key[0..len), from the table built on first need. 0
- * when the table could not be built (the caller keeps its wider run). */
-static int base_prefix_run(struct agent_glob_index *ix, const char *key, size_t len,
-                           struct candidates *out)
-{
-  if (ix->bases_state == 0)
-    ix->bases_state = bases_build(ix) == AGENT_GLOB_OK ? 1 : -1;
-  if (ix->bases_state < 0)
-    return 0;
-  *out = (struct candidates){NULL, ix->bases, bound_bases(ix, key, len, 0),
-                             bound_bases(ix, key, len, 1)};
-  return 1;
-}
-
-/* The run of positions whose key is key[0..len), from the table built on first need. 0 when
- * the table could not be built (the caller keeps its wider run). */
+/* The run of positions whose key in table `kind` is key[0..len), from the table built on
+ * first need. 0 when the table could not be built (the caller keeps its wider run). */
 static int bucket_run(struct agent_glob_index *ix, enum key_kind kind, const char *key, size_t len,
                       struct candidates *out)
 {
@@ -1278,7 +1331,7 @@ static int bucket_run(struct agent_glob_index *ix, enum key_kind kind, const cha
   }
   if (t->state < 0)
     return 0;
-  *out = (struct candidates){t->pos, NULL, 0, 0};
+  *out = (struct candidates){t->pos, 0, 0, 0};
   size_t k = *find_slot(t, key_hash(key, len));
   if (k) {
     out->lo = t->b[k - 1].start;
@@ -1288,7 +1341,7 @@ static int bucket_run(struct agent_glob_index *ix, enum key_kind kind, const cha
 }
 
 /* The first k in list[lo..hi) (ascending positions) with list[k] >= pos. */
-static size_t bound_list(const size_t *list, size_t lo, size_t hi, size_t pos)
+static size_t bound_list(const uint32_t *list, size_t lo, size_t hi, size_t pos)
 {
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -1300,74 +1353,96 @@ static size_t bound_list(const size_t *list, size_t lo, size_t hi, size_t pos)
   return lo;
 }
 
-/* Cuts a run of a bucket (ascending positions) to the positions in [lo, hi), the paths with
- * the glob's literal prefix: no other path can match. Without the cut, `services/` + `**` +
- * `/` + `*.py` would try every .py path before the first under services/. */
-static void clip_run(struct candidates *run, size_t lo, size_t hi)
+/* Narrows *best to the bucket of key[0..len) in table `kind` when that is smaller, cut first
+ * to the positions in [plo, phi), the paths with the glob's literal prefix: no other path can
+ * match. Without the cut, `services/` + `**` + `/` + `*.py` would try every .py path before
+ * the first under services/. A table not built yet is built only when `build` is set and the
+ * run is still longer than SCAN_FIRST; otherwise best->deferred notes that it was passed by. */
+static void try_bucket(struct agent_glob_index *ix, enum key_kind kind, const char *key, size_t len,
+                       size_t plo, size_t phi, int build, struct candidates *best)
 {
-  size_t first = bound_list(run->list, run->lo, run->hi, lo);
-  run->hi = bound_list(run->list, first, run->hi, hi);
-  run->lo = first;
+  struct candidates run;
+  if (ix->t[kind].state == 0 && (!build || best->hi - best->lo <= SCAN_FIRST)) {
+    best->deferred = 1;
+    return;
+  }
+  if (!bucket_run(ix, kind, key, len, &run))
+    return;
+  size_t first = bound_list(run.list, run.lo, run.hi, plo);
+  run.hi = bound_list(run.list, first, run.hi, phi);
+  run.lo = first;
+  if (run.hi - run.lo < best->hi - best->lo)
+    *best = (struct candidates){run.list, run.lo, run.hi, best->deferred};
 }
 
-static void keep_smaller(struct candidates *best, const struct candidates *run)
-{
-  if (run->hi - run->lo < best->hi - best->lo)
-    *best = *run;
-}
-
-/* Picks the smallest candidate run the alternative's hints allow: the paths with its literal
- * prefix, with its extension, with its basename, with one of its literal directory names (each
- * bucket cut to the prefix's range), or with its basename's literal prefix. */
+/* Picks the smallest run of candidates at or after position `from` that the alternative's
+ * hints allow: the paths with its literal prefix, its basename, one of its literal directory
+ * names, a basename that starts like its basename's literal, or its extension (each bucket
+ * cut to the prefix's range). The tables come in that order, the usually narrower first, so
+ * that a building pass stops building once the run is short. */
 static struct candidates pick_candidates(struct agent_glob_index *ix, const struct agent_glob *g,
-                                         const struct alt *a)
+                                         const struct alt *a, size_t from, int build)
 {
-  struct candidates best = {NULL, NULL, 0, ix->n}, run;
+  struct candidates best = {NULL, from, ix->n, 0};
   if (a->prefix.len) {
     const char *p = g->pool + a->prefix.off;
-    best.lo = bound_sorted(ix, p, a->prefix.len, 0);
+    size_t lo = bound_sorted(ix, p, a->prefix.len, 0);
+    best.lo = lo > from ? lo : from;
     best.hi = bound_sorted(ix, p, a->prefix.len, 1);
+    if (best.hi < best.lo)
+      best.hi = best.lo;
   }
   const size_t plo = best.lo, phi = best.hi; /* the prefix's range: every match lies in it */
-  if (a->exact_base && bucket_run(ix, KEY_BASE, g->pool + a->suffix.off, a->suffix.len, &run)) {
-    clip_run(&run, plo, phi);
-    keep_smaller(&best, &run);
-  } else if (a->has_ext && bucket_run(ix, KEY_EXT, g->pool + a->ext.off, a->ext.len, &run)) {
-    clip_run(&run, plo, phi);
-    keep_smaller(&best, &run);
-  }
-  for (size_t k = 0; k + 1 < a->nseg && best.hi > best.lo; k++) {
+  if (a->exact_base)
+    try_bucket(ix, KEY_BASE, g->pool + a->suffix.off, a->suffix.len, plo, phi, build, &best);
+  size_t k = 0; /* leading literal directories are in the prefix already: skip them */
+  while (k + 1 < a->nseg && is_lit_seg(g, &g->segs[a->seg + k]))
+    k++;
+  for (; k + 1 < a->nseg && best.hi > best.lo; k++) {
     const struct seg *s = &g->segs[a->seg + k];
     const struct tok *t = &g->toks[s->tok];
-    if (is_lit_seg(g, s) && bucket_run(ix, KEY_DIR, g->pool + t->off, t->len, &run)) {
-      clip_run(&run, plo, phi);
-      keep_smaller(&best, &run);
-    }
+    if (is_lit_seg(g, s))
+      try_bucket(ix, KEY_DIR, g->pool + t->off, t->len, plo, phi, build, &best);
   }
-  if (a->base_prefix.len && best.hi > best.lo &&
-      base_prefix_run(ix, g->pool + a->base_prefix.off, a->base_prefix.len, &run))
-    keep_smaller(&best, &run);
+  if (a->base_prefix.len && best.hi > best.lo) {
+    enum key_kind head = head_kind(a->base_prefix.len);
+    try_bucket(ix, head, g->pool + a->base_prefix.off, head_len(head), plo, phi, build, &best);
+  }
+  if (!a->exact_base && a->has_ext && best.hi > best.lo)
+    try_bucket(ix, KEY_EXT, g->pool + a->ext.off, a->ext.len, plo, phi, build, &best);
   return best;
+}
+
+/* The smallest position before `best` whose path the alternative matches, else best. The
+ * first try uses the tables already built; when one not built yet could narrow the run, only
+ * the first SCAN_FIRST candidates are tried before building it, as matches are often dense
+ * (the first .ts path of a TypeScript repository is a few paths in) and a table costs a pass
+ * over every path. The second try starts after the candidates the first one ruled out. */
+static size_t alt_first(struct agent_glob_index *ix, const struct agent_glob *g,
+                        const struct alt *a, size_t best)
+{
+  size_t from = 0;
+  for (int build = 0;; build = 1) {
+    struct candidates c = pick_candidates(ix, g, a, from, build);
+    size_t stop = !build && c.deferred && c.hi - c.lo > SCAN_FIRST ? c.lo + SCAN_FIRST : c.hi;
+    for (size_t k = c.lo; k < stop; k++) {
+      size_t pos = c.list ? c.list[k] : k;
+      if (pos >= best)
+        return best; /* an earlier alternative already matched a smaller path */
+      if (alt_match(g, a, ix->e[pos].s, ix->e[pos].len))
+        return pos;
+    }
+    if (stop == c.hi)
+      return best;
+    from = (c.list ? c.list[stop - 1] : stop - 1) + 1;
+  }
 }
 
 long agent_glob_index_first(struct agent_glob_index *ix, const struct agent_glob *g)
 {
   size_t best = ix->n;
-  for (size_t i = 0; i < g->nalt; i++) {
-    const struct alt *a = &g->alts[i];
-    struct candidates c = pick_candidates(ix, g, a);
-    int ascending = c.bases == NULL; /* else every candidate must be tried */
-    for (size_t k = c.lo; k < c.hi; k++) {
-      size_t pos = c.bases ? c.bases[k].pos : c.list ? c.list[k] : k;
-      if (pos >= best && ascending)
-        break; /* an earlier alternative (or candidate) already matched a smaller path */
-      if (pos < best && alt_match(g, a, ix->e[pos].s, ix->e[pos].len)) {
-        best = pos;
-        if (ascending)
-          break;
-      }
-    }
-  }
+  for (size_t i = 0; i < g->nalt; i++)
+    best = alt_first(ix, g, &g->alts[i], best);
   return best < ix->n ? (long)ix->e[best].input : -1;
 }
 

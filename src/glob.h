@@ -48,30 +48,36 @@ size_t agent_glob_alternatives(const struct agent_glob *g);
 
 /* ---- Path index -------------------------------------------------------------------------
  * Built once from many paths, then queried by many globs: paths sorted bytewise (a glob's
- * literal prefix is a binary-searched range), hashed by extension, by basename and by
- * directory name (a glob's required suffix or folder picks one bucket), and basenames sorted
- * bytewise (a basename's literal prefix, `**` + `/test_*.py`, is a binary-searched range);
- * each table is built on the first query that needs it. The index borrows the path bytes:
- * they must stay valid and unchanged until agent_glob_index_free. */
+ * literal prefix is a binary-searched range), and hash tables from a key to the paths that
+ * have it, in bytewise order: by extension, basename, directory name and the basename's
+ * first bytes (a glob's required suffix, folder or basename prefix picks one bucket). Each
+ * table is built on the first query that needs it. The index keeps its own copy of every
+ * path: the caller's bytes may change or go as soon as agent_glob_index_add returns. */
 struct agent_glob_index;
 
 /* An empty index sized for `capacity` paths (it grows past that). NULL when out of memory. */
 struct agent_glob_index *agent_glob_index_new(size_t capacity);
 
-/* Adds one path; 0, or AGENT_GLOB_ENOMEM. Positions count from 0 in the order of adding. */
+/* Adds (a copy of) one path; 0, or AGENT_GLOB_ENOMEM. Positions count from 0 in the order of
+ * adding. A leading "./" does not count for sorting or matching. */
 int agent_glob_index_add(struct agent_glob_index *ix, const char *path, size_t len);
 
-/* Sorts and buckets the added paths; call once, after the last add. 0 or AGENT_GLOB_ENOMEM. */
+/* Sorts the added paths (when they were not added sorted already); call once, after the last
+ * add. 0 or AGENT_GLOB_ENOMEM. */
 int agent_glob_index_build(struct agent_glob_index *ix);
 
 /* The position of the bytewise-smallest path g matches, or -1. Tests only candidate paths
- * and stops at the first match. Not const: it may build a bucket table (when memory for
- * one runs out it falls back to a wider run of candidates, with the same answer). */
+ * and stops at the first match. Not const: it may build a table (when memory for one runs
+ * out it falls back to a wider run of candidates, with the same answer). */
 long agent_glob_index_first(struct agent_glob_index *ix, const struct agent_glob *g);
 
 /* The same answer by trying every path in bytewise order: the naive loop, for tests and
  * for measuring what the index saves. */
 long agent_glob_index_scan(const struct agent_glob_index *ix, const struct agent_glob *g);
+
+/* The index's copy of the path added at `position`, exactly as added ("./" included), its
+ * length in *len; valid until agent_glob_index_free. NULL when there is no such position. */
+const char *agent_glob_index_path(const struct agent_glob_index *ix, long position, size_t *len);
 
 void agent_glob_index_free(struct agent_glob_index *ix);
 

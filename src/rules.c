@@ -420,7 +420,7 @@ static int glob_gc(lua_State *L)
 /* ==== rules.select ======================================================================== */
 
 struct index_ud {
-  struct agent_glob_index *ix; /* owned; borrows the path strings of the anchor table */
+  struct agent_glob_index *ix; /* owned */
 };
 
 /* index:__close() and index:__gc(): frees the index; idempotent. */
@@ -432,11 +432,12 @@ static int index_close(lua_State *L)
   return 0;
 }
 
-/* Pushes a to-be-closed index of the strings of the array at `paths`. The index points into
- * those strings, so each is also stored in the table at `anchor`, which no Lua code can
- * reach: the caller's array may change while select runs (a __gc metamethod runs Lua during
- * any allocation), the anchored strings cannot. */
-static struct agent_glob_index *push_index(lua_State *L, int paths, int anchor)
+/* Pushes a to-be-closed index of the strings of the array at `paths`. The index copies each
+ * string while it is on the stack, and matches and reports (why.path) from its copies only:
+ * the caller's array may change while select runs (a __gc metamethod runs Lua during any
+ * allocation), and a string it lets go of may be collected, but the copies stay as they were
+ * read until the index is closed. */
+static struct agent_glob_index *push_index(lua_State *L, int paths)
 {
   lua_Unsigned n = lua_rawlen(L, paths);
   struct index_ud *ud = agent_pushbox(L, sizeof(*ud), 0, INDEX_MT);
@@ -450,9 +451,9 @@ static struct agent_glob_index *push_index(lua_State *L, int paths, int anchor)
                                     luaL_typename(L, -1)));
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    lua_rawseti(L, anchor, (lua_Integer)i); /* stack: ... index */
     if (agent_glob_index_add(ud->ix, s, len))
       luaL_error(L, "select: out of memory");
+    lua_pop(L, 1);
   }
   if (agent_glob_index_build(ud->ix))
     luaL_error(L, "select: out of memory");
@@ -460,7 +461,7 @@ static struct agent_glob_index *push_index(lua_State *L, int paths, int anchor)
 }
 
 struct selection {
-  int rules, paths, anchor, selected, why, problems; /* stack slots */
+  int rules, paths, selected, why, problems; /* stack slots */
   struct agent_glob_index *ix;
   int use_index;
   struct agent_glob_limits lim; /* for every rule's globs */
@@ -549,7 +550,9 @@ static void select_rule(lua_State *L, const struct selection *s, lua_Integer i)
   } else {
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "glob");
-    lua_rawgeti(L, s->anchor, (lua_Integer)pos + 1); /* the string the index matched */
+    size_t len;
+    const char *path = agent_glob_index_path(s->ix, pos, &len); /* the copy that matched */
+    lua_pushlstring(L, path, len);
     lua_setfield(L, -2, "path");
   }
   append(L, s->why);
@@ -573,7 +576,6 @@ static int rules_select(lua_State *L)
     luaL_checktype(L, 3, LUA_TTABLE);
   struct selection s = {1,
                         2,
-                        4,
                         0,
                         0,
                         0,
@@ -581,9 +583,7 @@ static int rules_select(lua_State *L)
                         agent_optfield_bool(L, 3, "index", 1),
                         glob_limits(L, 3, "max_glob_bytes", "max_glob_alternatives")};
   lua_settop(L, 3);
-  lua_Unsigned npaths = lua_rawlen(L, 2);
-  lua_createtable(L, npaths > INT_MAX ? INT_MAX : (int)npaths, 0); /* slot 4: the anchor */
-  s.ix = push_index(L, 2, 4);                                      /* slot 5 */
+  s.ix = push_index(L, 2); /* slot 4 */
   lua_newtable(L);
   s.selected = lua_gettop(L);
   lua_newtable(L);

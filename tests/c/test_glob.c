@@ -539,7 +539,7 @@ static void test_index_agrees(void)
       "x/**/util1",
       "**/b/**/*.md",
       "**/nodir/**",
-      /* a basename with a literal prefix and a wildcard: the sorted-basename table */
+      /* a basename with a literal prefix and a wildcard: the basename-head tables */
       "**/main1.*",
       "**/util*",
       "**/index.test*.ts",
@@ -574,9 +574,9 @@ static void test_index_agrees(void)
   agent_glob_index_free(ix);
 }
 
-/* Basenames that share long prefixes (past the radix sort's levels), end inside another's
- * prefix, repeat, hold bytes over 0x7f, or are empty (a directory's trailing '/'), queried by
- * globs whose basename starts with a literal. */
+/* Basenames that share long prefixes (past the longest head of 16 bytes), end inside
+ * another's prefix, repeat, hold bytes over 0x7f, or are empty (a directory's trailing '/'),
+ * queried by globs whose basename starts with a literal. */
 static void test_index_basename_prefixes(void)
 {
   static const char *dirs[] = {"a", "b/c", "./d", "e/f/g", "h"};
@@ -628,9 +628,9 @@ static void test_index_basename_prefixes(void)
   agent_glob_index_free(ix);
 }
 
-/* Basenames that agree on their first 16 bytes (the sort's cached head), differ only past
- * them, or only by trailing NUL bytes (which the head's padding also reads as NUL), queried
- * through the basename-prefix table and checked against the naive scan. */
+/* Basenames that agree on their first 16 bytes (the longest head), differ only past them,
+ * or only by trailing NUL bytes (a hash that padded a short key with NULs would mix them up),
+ * queried through the basename-head tables and checked against the naive scan. */
 static void test_index_basename_heads(void)
 {
   static const char *const heads[] = {"ab", "abcdefghijklmnop", "abcdefghijklmno", "abcdefgh"};
@@ -654,8 +654,7 @@ static void test_index_basename_heads(void)
 #undef BYTES
   enum { NPATHS = 2000 };
   static char storage[NPATHS][48];
-  /* 24 paths are sorted by comparison alone, 300 by radix down to short runs, 2000 by radix
-   * down to equal basenames */
+  /* a few paths, a few hundred, and enough for runs of equal heads in every table */
   static const int sizes[] = {24, 300, NPATHS};
   for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
     int npaths = sizes[z];
@@ -691,6 +690,169 @@ static void test_index_basename_heads(void)
   }
 }
 
+/* Adds paths[0..n) to a new index and builds it; NULL (a failed check) on any error. */
+static struct agent_glob_index *index_of(const char *const *paths, size_t n)
+{
+  struct agent_glob_index *ix = agent_glob_index_new(n);
+  CHECK(ix != NULL);
+  for (size_t i = 0; ix && i < n; i++)
+    CHECK_INT(agent_glob_index_add(ix, paths[i], strlen(paths[i])), AGENT_GLOB_OK);
+  if (ix)
+    CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
+  return ix;
+}
+
+/* Paths added in shuffled order, some twice, some with "./": the index sorts them, answers as
+ * the scan does, and agent_glob_index_path gives back each path exactly as added, from its
+ * own copy (the caller's buffers are overwritten after adding). */
+static void test_index_unsorted(void)
+{
+  static const char *dirs[] = {"src", "src/ui", "lib", "./lib", "docs", "a/b", "./"};
+  static const char *names[] = {"main.c", "util.h", "README.md", "index.ts", "x", "x.", ".env"};
+  enum { NPATHS = 1500 };
+  static char storage[NPATHS][48], kept[NPATHS][48];
+  static const char *paths[NPATHS];
+  struct agent_glob_index *ix = agent_glob_index_new(8); /* grows */
+  CHECK(ix != NULL);
+  if (!ix)
+    return;
+  for (int i = 0; i < NPATHS; i++) {
+    const char *dir = dirs[rnd(7)];
+    int n = snprintf(storage[i], sizeof(storage[i]), "%s%s%s%u", dir,
+                     strcmp(dir, "./") == 0 ? "" : "/", names[rnd(7)], rnd(40));
+    memcpy(kept[i], storage[i], (size_t)n + 1);
+    paths[i] = kept[i];
+    CHECK_INT(agent_glob_index_add(ix, storage[i], (size_t)n), AGENT_GLOB_OK);
+    memset(storage[i], '#', (size_t)n); /* the index must not read these again */
+  }
+  CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
+  static const char *const patterns[] = {
+      "*.c",     "**/*.h", "src/**",   "lib/*.md",       "**/ui/*",   "a/b/index.ts1*",
+      "x1",      "**/x.3", "*.",       "**/.env1*",      "README.md", "docs/*.{c,h}*",
+      "**/b/**", "/x2",    "./lib/**", "src/ui/main.c3", "*.zz",      "**/x.[0-9]",
+  };
+  check_index(ix, paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
+  size_t len = 0;
+  int same = 1;
+  for (long i = 0; i < NPATHS; i++) {
+    const char *p = agent_glob_index_path(ix, i, &len);
+    same &= p != NULL && len == strlen(kept[i]) && memcmp(p, kept[i], len) == 0;
+  }
+  CHECK(same);
+  CHECK(agent_glob_index_path(ix, -1, &len) == NULL);
+  CHECK(agent_glob_index_path(ix, NPATHS, &len) == NULL);
+  agent_glob_index_free(ix);
+}
+
+/* Sorted paths whose folders come back after a subfolder's files (a/b/c.txt, a/b/c/d.txt,
+ * a/b/e.txt: a/b is two runs), name a folder twice in one chain (x/x/x/f), hold empty
+ * segments or none: the directory table files each path once per name, in order. */
+static void test_index_directory_runs(void)
+{
+  static const char *const paths[] = {
+      "a/b/c.txt",  "a/b/c/d.txt", "a/b/c/e/f.md", "a/b/e.txt", "a/b.c/g.txt",
+      "a//b/h.txt", "b/a/x.txt",   "b/b/b/y.md",   "c.txt",     "c/c.txt",
+      "x/x/x/f",    "x/x/y/x",     "x/y/x/z.txt",  "y/x",       "z",
+  };
+  size_t n = sizeof(paths) / sizeof(paths[0]);
+  static const char *const patterns[] = {
+      "**/b/*.txt",   "**/b/**",  "**/c/*",  "**/c/**/*.md", "a/**/b/*",  "**/x/**",
+      "**/x/*",       "**/x/x/*", "**/y/**", "x/**/x",       "**/e/*.md", "b/**/b/*",
+      "**/b/c/*.txt", "**/b.c/*", "*/x/*",   "**/z/*",
+  };
+  struct agent_glob_index *ix = index_of(paths, n);
+  if (ix)
+    check_index(ix, paths, n, patterns, sizeof(patterns) / sizeof(patterns[0]));
+  agent_glob_index_free(ix);
+}
+
+/* Neighbours that share a key form one run in a table: long runs of one extension, one
+ * basename, one head, broken by paths without the key (no '.', a shorter basename). */
+static void test_index_equal_keys(void)
+{
+  enum { NPATHS = 600 };
+  static char storage[NPATHS][32];
+  static const char *paths[NPATHS];
+  for (int i = 0; i < NPATHS; i++) {
+    int block = i / 50; /* 50 neighbours alike, then the next kind */
+    char *out = storage[i];
+    size_t size = sizeof(storage[i]);
+    switch (block % 6) {
+    case 0: /* one extension */
+      snprintf(out, size, "d%02d/f%03d.c", block, i);
+      break;
+    case 1: /* one basename */
+      snprintf(out, size, "d%02d/same", block);
+      break;
+    case 2: /* no extension */
+      snprintf(out, size, "d%02d/f%03d", block, i);
+      break;
+    case 3: /* one folder, heads alike */
+      snprintf(out, size, "e/f%02d%03d.c", block, i);
+      break;
+    case 4: /* an empty extension */
+      snprintf(out, size, "d%02d/g%03d.", block, i);
+      break;
+    default: /* a basename shorter than most heads */
+      snprintf(out, size, "d%02d/c.c", block);
+      break;
+    }
+    paths[i] = storage[i];
+  }
+  static const char *const patterns[] = {
+      "**/*.c", "d03/*.c", "**/same", "d07/same", "**/f0*", "**/f1?*.c", "e/**/f09*.c",
+      "**/g*.", "**/*.",   "**/c.c",  "d11/c.c",  "**/f",   "**/same*",  "d05/f29*",
+  };
+  struct agent_glob_index *ix = index_of(paths, NPATHS);
+  if (ix)
+    check_index(ix, paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
+  agent_glob_index_free(ix);
+}
+
+/* A table is built only once a few candidates have failed (the first try stops after 64 of
+ * them), so the answer must not depend on where the first match lies relative to that cut,
+ * nor on which tables earlier queries built: the same globs, in two orders, on fresh
+ * indexes, with the only match at every distance from the start of its run. */
+static void test_index_build_order(void)
+{
+  enum { NPATHS = 400 };
+  static char storage[NPATHS][32];
+  static const char *paths[NPATHS];
+  static const int where[] = {0, 1, 62, 63, 64, 65, 66, 128, 200, 399};
+  static const char *const patterns[] = {
+      "**/*.go",   "d/**/*.go",          "**/odd/*", "**/odd/**/*.go", "**/mark*",
+      "**/markx*", "{**/*.go,**/mark*}", "**/*.rs",  "d/**/*.rs",      "**/none/*",
+  };
+  size_t np = sizeof(patterns) / sizeof(patterns[0]);
+  for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
+    for (int i = 0; i < NPATHS; i++) {
+      if (i == where[w])
+        snprintf(storage[i], sizeof(storage[i]), "d/e%03d/odd/mark%03d.go", i, i);
+      else
+        snprintf(storage[i], sizeof(storage[i]), "d/e%03d/f%03d.c", i, i);
+      paths[i] = storage[i];
+    }
+    for (int order = 0; order < 2; order++) {
+      struct agent_glob_index *ix = index_of(paths, NPATHS);
+      if (!ix)
+        return;
+      for (size_t i = 0; i < np; i++) {
+        const char *p = patterns[order ? np - 1 - i : i];
+        struct agent_glob *g = compile_ok(p);
+        if (!g)
+          continue;
+        long fast = agent_glob_index_first(ix, g), slow = agent_glob_index_scan(ix, g);
+        if (fast != slow)
+          fprintf(stderr, "  index differs for '%s' (match at %d, order %d): %ld vs %ld\n", p,
+                  where[w], order, fast, slow);
+        CHECK_INT(fast, slow);
+        agent_glob_free(g);
+      }
+      agent_glob_index_free(ix);
+    }
+  }
+}
+
 int main(void)
 {
   test_limits_per_call();
@@ -702,5 +864,9 @@ int main(void)
   test_index_agrees();
   test_index_basename_prefixes();
   test_index_basename_heads();
+  test_index_unsorted();
+  test_index_directory_runs();
+  test_index_equal_keys();
+  test_index_build_order();
   return TEST_DONE();
 }
