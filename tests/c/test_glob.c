@@ -853,6 +853,62 @@ static void test_index_build_order(void)
   }
 }
 
+/* Random paths over a few letters: many equal names, folders and heads, and runs of
+ * candidates longer than the 64 tried before a table is built. */
+static struct agent_glob_index *random_index(char (*storage)[40], size_t npaths)
+{
+  struct agent_glob_index *ix = agent_glob_index_new(npaths);
+  CHECK(ix != NULL);
+  for (size_t i = 0; ix && i < npaths; i++) {
+    size_t n = 0;
+    for (unsigned seg = 1 + rnd(4); seg > 0; seg--) {
+      for (unsigned k = 1 + rnd(4); k > 0; k--)
+        storage[i][n++] = "aab.b"[rnd(5)];
+      storage[i][n++] = '/';
+    }
+    storage[i][--n] = '\0';
+    CHECK_INT(agent_glob_index_add(ix, storage[i], n), AGENT_GLOB_OK);
+  }
+  if (ix)
+    CHECK_INT(agent_glob_index_build(ix), AGENT_GLOB_OK);
+  return ix;
+}
+
+/* Random patterns (random_pattern's alphabet, some behind `**` + `/`) against random
+ * indexes, each fresh one queried by 20 patterns: the index answers as the scan does,
+ * whichever tables the patterns before happened to build. */
+static void test_index_random(void)
+{
+  enum { NPATHS = 900 };
+  static char storage[NPATHS][40];
+  struct agent_glob_index *ix = NULL;
+  long compared = 0, found = 0, mismatches = 0;
+  for (int iter = 0; iter < 4000; iter++) {
+    if (iter % 20 == 0) {
+      agent_glob_index_free(ix);
+      ix = random_index(storage, NPATHS);
+      if (!ix)
+        return;
+    }
+    char pat[80] = "**/";
+    size_t lead = rnd(2) ? 3 : 0;
+    size_t n = lead + random_pattern(pat + lead);
+    struct agent_glob *g = NULL;
+    char err[128];
+    if (agent_glob_compile(pat, n, &g, err, sizeof(err)) != AGENT_GLOB_OK)
+      continue;
+    long fast = agent_glob_index_first(ix, g), slow = agent_glob_index_scan(ix, g);
+    compared++;
+    found += slow >= 0;
+    if (fast != slow && mismatches++ < 10)
+      fprintf(stderr, "  index differs for '%s': %ld vs %ld\n", pat, fast, slow);
+    agent_glob_free(g);
+  }
+  agent_glob_index_free(ix);
+  CHECK(compared > 2000 && found > compared / 10 && found < compared);
+  CHECK_INT(mismatches, 0);
+}
+
 int main(void)
 {
   test_limits_per_call();
@@ -868,5 +924,6 @@ int main(void)
   test_index_directory_runs();
   test_index_equal_keys();
   test_index_build_order();
+  test_index_random();
   return TEST_DONE();
 }
