@@ -1061,25 +1061,44 @@ static uint64_t load_word(const char *s)
   return w;
 }
 
+static uint64_t load_half(const char *s)
+{
+  uint32_t w;
+  memcpy(&w, s, sizeof(w));
+  return w;
+}
+
+/* s[0..n), 0 < n < 8, as one word that tells apart any two keys of that length: two
+ * overlapping four-byte loads, or the first, middle and last byte. */
+static uint64_t short_word(const char *s, size_t n)
+{
+  if (n >= 4)
+    return load_half(s) << 32 | load_half(s + n - 4);
+  const unsigned char *u = (const unsigned char *)s;
+  return (uint64_t)u[0] << 16 | (uint64_t)u[n / 2] << 8 | u[n - 1];
+}
+
 static uint64_t mix_word(uint64_t h, uint64_t w)
 {
   h = (h ^ w) * 0x9E3779B97F4A7C15ull;
   return h ^ (h >> 29);
 }
 
-/* A 64-bit hash of s[0..n), a word at a time (FNV-1a's byte at a time was most of the cost
- * of building the tables); the length seeds it, so "a" and "a\0" differ, and murmur3's
- * finalizer spreads every byte into the low bits that pick a slot. */
+/* A 64-bit hash of s[0..n), a word at a time where FNV-1a took a byte at a time; the last
+ * bytes as one more word, overlapping the one before (or short_word's for a key under eight
+ * bytes). The length seeds it, so the overlaps are unambiguous and "a" and "a\0" differ, and
+ * murmur3's finalizer spreads every byte into the low bits that pick a slot. */
 static uint64_t key_hash(const char *s, size_t n)
 {
   uint64_t h = 0xcbf29ce484222325ull ^ n;
-  for (; n >= 8; s += 8, n -= 8)
-    h = mix_word(h, load_word(s));
-  if (n) {
-    uint64_t w = 0;
-    for (size_t i = 0; i < n; i++)
-      w |= (uint64_t)(unsigned char)s[i] << (8 * i);
-    h = mix_word(h, w);
+  if (n < 8)
+    h = n ? mix_word(h, short_word(s, n)) : h;
+  else {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      h = mix_word(h, load_word(s + i));
+    if (i < n)
+      h = mix_word(h, load_word(s + n - 8));
   }
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
