@@ -1,14 +1,19 @@
--- Benchmark of rules.select: 100,000 synthetic repository paths x 300 varied rules, through
--- agent.so, with the index (the default) against the naive all-pairs loop ({index=false},
+-- Benchmark of rules.select: 100,000 synthetic repository paths x 300 varied rules (or a
+-- generated bench tree's files and rules), through agent.so, with the index (the default) against the naive all-pairs loop ({index=false},
 -- the same C matcher trying every path for every glob) and a plain Lua loop over
--- rules.glob matchers. Prints medians of CPU time (os.clock: the work is single-threaded,
--- and CPU time is steadier than wall time on a shared machine) and ratios; asserts only that
--- all three agree.
---   LUA_CPATH='build/?.so;;' lua5.4 bench/rules_select.lua [runs=7]
+-- rules.glob matchers, and with the paths handed over unsorted. Prints medians of CPU time
+-- (os.clock: the work is single-threaded, and CPU time is steadier than wall time on a shared
+-- machine) and ratios; asserts only that the methods agree (the index and the naive loop on
+-- every why.glob and why.path too). The first select of the index runs is also shown apart:
+-- it is the one context.gather pays, in a process whose memory is still fresh.
+--   LUA_CPATH='build/?.so;;' lua5.4 bench/rules_select.lua [runs=7] [ROOT]
+-- With ROOT (e.g. bench/out/tree-v2-100000-5000-300-200-50), the paths are its files as
+-- context.gather walks them and the rules those of its .agent/rules/.
 require("agent")
 local rules = require("agent.rules")
 
 local RUNS = tonumber(arg and arg[1]) or 7
+local ROOT = arg and arg[2]
 
 -- A monorepo-shaped tree: packages, services, a web app, docs, infra; sorted, as fs.walk
 -- returns it. The generator is deterministic, so every run measures the same tree.
@@ -84,6 +89,7 @@ local function median(xs)
   return xs[(#xs + 1) // 2]
 end
 
+-- The median CPU time of n runs of fn, its results, and the time of the first run.
 local function time_runs(n, fn)
   local times, result = {}, nil
   for r = 1, n do
@@ -92,7 +98,8 @@ local function time_runs(n, fn)
     result = { fn() }
     times[r] = (os.clock() - t0) * 1000
   end
-  return median(times), result
+  local first = times[1]
+  return median(times), result, first
 end
 
 -- The loop a script would write without select: every glob against every path.
@@ -112,21 +119,75 @@ local function lua_loop(list, paths)
   return selected
 end
 
-local paths, list = make_paths(100000), make_rules()
+-- The same paths in another order, some with a leading "./" (which does not count for
+-- matching, but why.path gives the path back as it was passed).
+local function shuffled(paths)
+  local copy = {}
+  for i, p in ipairs(paths) do copy[i] = i % 5 == 0 and "./" .. p or p end
+  local rng = 777
+  for i = #copy, 2, -1 do
+    rng = (rng * 1103515245 + 12345) % 2147483648
+    local j = rng % i + 1
+    copy[i], copy[j] = copy[j], copy[i]
+  end
+  return copy
+end
+
+local function same_why(a, b)
+  for i = 1, math.max(#a, #b) do
+    local x, y = a[i], b[i]
+    if not (x and y and x.always == y.always and x.glob == y.glob and x.path == y.path) then
+      return false
+    end
+  end
+  return true
+end
+
+-- A bench tree's files (.gitignore honoured, dot files kept, .agent/ left out: as
+-- context.gather walks it) and its rules.
+local function tree_input(root)
+  local fs = require("agent.fs")
+  local paths = assert(fs.walk(root, { gitignore = true, hidden = true, ignore = { "/.agent/" } }))
+  local list = {}
+  for _, name in ipairs(assert(fs.walk(root .. "/.agent/rules"))) do
+    local meta = assert(rules.frontmatter(assert(fs.read(root .. "/.agent/rules/" .. name))))
+    list[#list + 1] = { globs = meta.globs or {}, alwaysApply = meta.alwaysApply == true }
+  end
+  return paths, list
+end
+
+local paths, list
+if ROOT then
+  paths, list = tree_input(ROOT)
+else
+  paths, list = make_paths(100000), make_rules()
+end
+local mixed = shuffled(paths)
+local t_index, r_index, t_first = time_runs(RUNS, function() return rules.select(list, paths) end)
 local t_build = time_runs(RUNS, function() return rules.select({}, paths) end)
-local t_index, r_index = time_runs(RUNS, function() return rules.select(list, paths) end)
+local t_mixed, r_mixed = time_runs(RUNS, function() return rules.select(list, mixed) end)
 local t_naive, r_naive = time_runs(math.max(1, RUNS // 3), function()
   return rules.select(list, paths, { index = false })
 end)
 local t_lua, r_lua = time_runs(1, function() return lua_loop(list, paths) end)
 
 local selected = r_index[1]
-assert(#selected == #r_naive[1] and #selected == #r_lua[1], "the three methods disagree")
-for i = 1, #selected do assert(selected[i] == r_naive[1][i] and selected[i] == r_lua[1][i]) end
+assert(#selected == #r_naive[1] and #selected == #r_lua[1] and #selected == #r_mixed[1],
+  "the methods disagree")
+for i = 1, #selected do
+  assert(selected[i] == r_naive[1][i] and selected[i] == r_lua[1][i] and selected[i] == r_mixed[1][i])
+end
+assert(same_why(r_index[2], r_naive[2]), "the index and the naive loop give different reasons")
+for i, why in ipairs(r_mixed[2]) do -- the same paths, as passed
+  local want = r_index[2][i].path
+  assert(why.path == want or why.path == "./" .. want, "unsorted input: another path")
+end
 
-print(("rules.select: %d paths x %d rules (%d selected), median of %d runs"):format(
-  #paths, #list, #selected, RUNS))
-print(("  index build alone          %8.1f ms"):format(t_build))
+print(("rules.select: %d paths x %d rules (%d selected), %s, median of %d runs"):format(
+  #paths, #list, #selected, ROOT or "synthetic", RUNS))
 print(("  select (index)             %8.1f ms"):format(t_index))
+print(("  the first of those         %8.1f ms   (the process's first select)"):format(t_first))
+print(("  index build alone          %8.1f ms   (no rules)"):format(t_build))
+print(("  select, paths unsorted     %8.1f ms   %5.1fx the index"):format(t_mixed, t_mixed / t_index))
 print(("  select {index=false}       %8.1f ms   %5.1fx the index"):format(t_naive, t_naive / t_index))
 print(("  Lua loop over rules.glob   %8.1f ms   %5.1fx the index"):format(t_lua, t_lua / t_index))
