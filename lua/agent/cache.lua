@@ -72,10 +72,20 @@ end
 
 -- The cache key of a call: what determines the reply, encoded unambiguously. The output
 -- limit counts: a reply cut off at a small one must not answer a call allowed a larger one.
--- A store works a call's key out for every lookup, write and message, and each time costs
--- an encode and a hash of the whole prompt (7 ms for 400 KB): it is kept per call table,
--- with the fields it came from, so a call changed since is keyed afresh.
+-- Each field goes in as a netstring (<length>:<bytes>,), which needs no escaping: encoding a
+-- 400 KB prompt as JSON first took 4.5 of the 6 ms its key cost. A store works a call's key
+-- out for every lookup, write and message: it is kept per call table, with the fields it
+-- came from, so a call changed since is keyed afresh.
 local keys = setmetatable({}, { __mode = "k" })
+
+local function netstrings(fields)
+  local out = {}
+  for i = 1, 5 do
+    local s = tostring(fields[i])
+    out[i] = #s .. ":" .. s .. ","
+  end
+  return table.concat(out)
+end
 
 function M.key(call)
   local fields = { call.provider or "", call.model or "", call.system or "", call.user or "", call.max_tokens or 0 }
@@ -84,7 +94,7 @@ function M.key(call)
       and hit[5] == fields[5] then
     return hit.key
   end
-  fields.key = sys.sha256(json.encode({ table.unpack(fields, 1, 5) }))
+  fields.key = sys.sha256(netstrings(fields))
   keys[call] = fields
   return fields.key
 end

@@ -716,6 +716,9 @@ describe("cache", function()
     assert.matches("^%x+$", k)
     assert.are.equal(64, #k)
     assert.are_not.equal(k, cache.key({ provider = "openai", model = "m", system = "su", user = "" }))
+    -- field boundaries cannot be forged by a field that spells the encoding out
+    assert.are_not.equal(cache.key({ provider = "openai", model = "m", system = "1:s,1:u,", user = "" }),
+      cache.key({ provider = "openai", model = "m", system = "", user = "1:s,1:u," }))
     -- a reply cut off at 100 tokens must not answer the same prompt allowed 8000
     call.max_tokens = 100
     local small = cache.key(call)
