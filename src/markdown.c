@@ -6,6 +6,7 @@
 #include "host.h"
 #include "luax.h"
 #include "markdown_source.h"
+#include "md_arena.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +29,37 @@
 /* cmark's C memory for one call: the document tree, an iterator over it, rendered HTML. A
  * Lua error (a failed allocation while results are built) must not leak them, so they live
  * in a to-be-closed userdata whose __close frees what is still held the moment the error
- * leaves the call. */
+ * leaves the call. parse allocates the tree and the iterator in the arena; to_html uses
+ * cmark's default allocator (malloc). */
 struct md_doc {
   cmark_node *root;
   cmark_iter *iter;
   char *html;
+  struct md_arena arena;
 };
 
 /* Idempotent: called when a call ends, and again by __close and __gc. */
 static void release_doc(struct md_doc *d)
 {
-  if (d->iter)
-    cmark_iter_free(d->iter);
-  if (d->root)
-    cmark_node_free(d->root);
-  free(d->html); /* cmark's default allocator is malloc */
+  if (d->arena.active) {
+    agent_md_arena_end(&d->arena); /* the tree and the iterator with it */
+  } else {
+    if (d->iter)
+      cmark_iter_free(d->iter);
+    if (d->root)
+      cmark_node_free(d->root);
+  }
+  free(d->html);
   memset(d, 0, sizeof(*d));
+}
+
+/* Parses text into d->root, in d's arena. */
+static void parse_in_arena(struct md_doc *d, const char *text, size_t len)
+{
+  cmark_parser *parser = cmark_parser_new_with_mem(PARSE_OPTIONS, agent_md_arena_begin(&d->arena));
+  cmark_parser_feed(parser, text, len);
+  d->root = cmark_parser_finish(parser);
+  cmark_parser_free(parser);
 }
 
 /* __close(doc) and __gc(doc): frees the tree, the iterator and the HTML. */
@@ -378,7 +394,7 @@ static int markdown_parse(lua_State *L)
   if (!text)
     return 3;
   struct md_doc *d = push_doc(L); /* slot 3 */
-  d->root = cmark_parse_document(text, len, PARSE_OPTIONS);
+  parse_in_arena(d, text, len);
   d->iter = d->root ? cmark_iter_new(d->root) : NULL;
   if (!d->iter)
     return luaL_error(L, "markdown: out of memory");

@@ -190,6 +190,40 @@ describe("markdown limits and hostile input", function()
     assert.is_true(ms < 10000, ("took %.0f ms"):format(ms))
   end)
 
+  it("gives the same results when finalizers parse other documents in the middle of a parse", function()
+    -- the collector runs at every allocation, and each finalizer parses a document of its
+    -- own: nested parses on one thread, each in its own arena (src/md_arena.c)
+    local inner = "# Inner\n\n```sh\necho hi\n```\n"
+    local text = ("## A\n\ntext\n\n```lua\nx = 1\n```\n\n"):rep(300)
+    local want = outline(assert(markdown.parse(text)))
+    local nested, bad = 0, 0
+    local function plant(n)
+      for _ = 1, n do
+        setmetatable({}, { __gc = function()
+          local doc = markdown.parse(inner)
+          nested = nested + 1
+          if not doc or #doc.headings ~= 1 or doc.code_blocks[1].text ~= "echo hi\n" then bad = bad + 1 end
+        end })
+      end
+    end
+    collectgarbage("collect")
+    collectgarbage("incremental", 1, 1000) -- a cycle at every allocation (pause 1%)
+    local during = 0
+    for _ = 1, 3 do
+      collectgarbage("stop") -- planted garbage, collected only once the parse runs
+      plant(200)
+      collectgarbage("restart")
+      local before = nested
+      local doc = assert(markdown.parse(text))
+      during = during + (nested - before)
+      assert.are.same(want, outline(doc))
+    end
+    collectgarbage("incremental", 200, 100) -- Lua's defaults
+    collectgarbage()
+    assert.is_true(during > 0, "no finalizer ran during the parses")
+    assert.are.equal(0, bad)
+  end)
+
   it("refuses input over the cap and raises on misuse", function()
     local v, err = markdown.parse("# x\n", { max_bytes = 3 })
     assert.is_nil(v)
