@@ -37,13 +37,9 @@ static struct md_hdr *hdr_of(void *p)
   return (struct md_hdr *)p - 1;
 }
 
-static void *big_alloc(struct md_arena *a, size_t size)
+/* Puts b (holding size bytes) at the head of a's big allocations; returns its memory. */
+static void *big_link(struct md_arena *a, struct md_big *b, size_t size)
 {
-  if (size > SIZE_MAX - sizeof(struct md_big))
-    out_of_memory();
-  struct md_big *b = malloc(sizeof(*b) + size);
-  if (!b)
-    out_of_memory();
   b->prev = NULL;
   b->next = a->big;
   if (a->big)
@@ -51,6 +47,22 @@ static void *big_alloc(struct md_arena *a, size_t size)
   a->big = b;
   b->hdr = (struct md_hdr){size, 1};
   return &b->hdr + 1;
+}
+
+/* b, grown or shrunk to hold size bytes (b == NULL: a new one), or an abort. */
+static struct md_big *big_resize(struct md_big *b, size_t size)
+{
+  if (size > SIZE_MAX - sizeof(*b))
+    out_of_memory();
+  struct md_big *r = realloc(b, sizeof(*b) + size);
+  if (!r)
+    out_of_memory();
+  return r;
+}
+
+static void *big_alloc(struct md_arena *a, size_t size)
+{
+  return big_link(a, big_resize(NULL, size), size);
 }
 
 static struct md_big *big_of(void *p)
@@ -126,19 +138,8 @@ static void *arena_realloc(void *p, size_t size)
     return p;
   if (h->big && size >= MD_BIG_BYTES) {
     struct md_big *b = big_of(p);
-    if (size > SIZE_MAX - sizeof(*b))
-      out_of_memory();
     big_unlink(a, b);
-    struct md_big *moved = realloc(b, sizeof(*b) + size);
-    if (!moved)
-      out_of_memory();
-    moved->prev = NULL;
-    moved->next = a->big;
-    if (a->big)
-      a->big->prev = moved;
-    a->big = moved;
-    moved->hdr.size = size;
-    return &moved->hdr + 1;
+    return big_link(a, big_resize(b, size), size);
   }
   void *q = arena_alloc(a, size);
   memcpy(q, p, h->size);
