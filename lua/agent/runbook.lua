@@ -318,12 +318,9 @@ local function read_title(p, parsed)
   parsed.title = title or h.title
 end
 
--- parse(text) -> parsed | nil, message. parsed = {id, title, title_line, status, status_line,
--- status_form = "line"|"heading", sections = {{title, level, line, end_line}}, steps = {...},
--- problems = {{line, message}}, lines = {source lines}, code_blocks = {agent.markdown blocks}}.
--- docs/runbook-format.md describes steps.
-function M.parse(text)
-  assert(type(text) == "string", "runbook.parse: text must be a string")
+-- What parse and summary share: the markdown, the source lines, the code mask, and parsed
+-- with its title and status. nil, message when the markdown cannot be parsed.
+local function read_head(text)
   local md, err = markdown.parse(text)
   if not md then return nil, err end
   local lines = split_lines(text)
@@ -332,16 +329,36 @@ function M.parse(text)
   for _, node in ipairs(md.headings) do for n = #lines + 1, node.end_line do lines[n] = "" end end
   for _, node in ipairs(md.code_blocks) do for n = #lines + 1, node.end_line do lines[n] = "" end end
   local in_code = code_mask(md.code_blocks)
-  local parsed = { sections = {}, problems = {}, lines = lines, code_blocks = md.code_blocks }
-  local function problem(line, message) parsed.problems[#parsed.problems + 1] = { line = line, message = message } end
-  for _, h in ipairs(md.headings) do
-    parsed.sections[#parsed.sections + 1] = { title = h.title, level = h.level, line = h.line, end_line = h.end_line }
-  end
+  local parsed = {}
   read_title(md, parsed)
   local st = find_status(md.headings, lines, in_code)
   if st then
     parsed.status, parsed.status_raw, parsed.status_line = st.word:upper(), st.word, st.line
     parsed.status_col, parsed.status_form = st.col, st.form
+  end
+  return parsed, md, lines, in_code
+end
+
+-- summary(text) -> {id, title, title_line, status, status_raw, status_line, status_col,
+-- status_form} | nil, message: what parse says of the title and status, without the steps
+-- (about half of parse's time), for listings and shell completion.
+function M.summary(text)
+  assert(type(text) == "string", "runbook.summary: text must be a string")
+  return (read_head(text))
+end
+
+-- parse(text) -> parsed | nil, message. parsed = {id, title, title_line, status, status_line,
+-- status_form = "line"|"heading", sections = {{title, level, line, end_line}}, steps = {...},
+-- problems = {{line, message}}, lines = {source lines}, code_blocks = {agent.markdown blocks}}.
+-- docs/runbook-format.md describes steps.
+function M.parse(text)
+  assert(type(text) == "string", "runbook.parse: text must be a string")
+  local parsed, md, lines, in_code = read_head(text)
+  if not parsed then return nil, md end
+  parsed.sections, parsed.problems, parsed.lines, parsed.code_blocks = {}, {}, lines, md.code_blocks
+  local function problem(line, message) parsed.problems[#parsed.problems + 1] = { line = line, message = message } end
+  for _, h in ipairs(md.headings) do
+    parsed.sections[#parsed.sections + 1] = { title = h.title, level = h.level, line = h.line, end_line = h.end_line }
   end
   parsed.steps = read_steps(md, lines, in_code, md.code_blocks, problem)
   for n, line in ipairs(lines) do

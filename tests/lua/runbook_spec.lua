@@ -119,6 +119,18 @@ describe("runbook.parse status forms", function()
     local p = parse("# A-1: t\n\n```\nStatus: FAKE\n```\n\n## Goal Description\n\nStatus: LATER\n")
     assert.is_nil(p.status)
   end)
+
+  it("says the same in runbook.summary, which reads no steps", function()
+    for _, c in ipairs(cases) do
+      local sm = assert(runbook.summary(c[1]))
+      assert.are.same({ c[2], c[3], c[4], "A-1", "t" }, { sm.status, sm.status_form, sm.status_line, sm.id, sm.title })
+    end
+    local real = fixture("INFRA-184-runbook.md")
+    local sm, p = assert(runbook.summary(real)), parse(real)
+    assert.are.same({ p.id, p.title, p.status, p.status_form, p.status_line }, { sm.id, sm.title, sm.status, sm.status_form, sm.status_line })
+    assert.is_nil(sm.steps)
+    assert.is_nil(runbook.summary("# A-1: t\n\n```\nStatus: FAKE\n```\n").status)
+  end)
 end)
 
 describe("runbook.parse steps", function()
@@ -266,6 +278,11 @@ describe("runbook.parse on arbitrary input", function()
       local text = document(rng)
       local ok, p = pcall(runbook.parse, text)
       assert(ok, p)
+      local summary = runbook.summary(text) -- what parse says of the title and status, no more
+      for _, k in ipairs({ "id", "title", "title_line", "status", "status_raw", "status_line", "status_col", "status_form" }) do
+        assert(summary[k] == p[k], ("summary.%s differs from parse's for:\n%s"):format(k, text))
+      end
+      assert(summary.steps == nil and summary.lines == nil, "summary reads no steps")
       local last = #p.lines + 1
       for _, pr in ipairs(p.problems) do assert(pr.line >= 1 and pr.line <= last, text) end
       for _, s in ipairs(p.steps) do

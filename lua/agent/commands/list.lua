@@ -112,7 +112,7 @@ local function read_runbook(root, f)
   local item = { id = f.rel:match("([^/]+)%-runbook%.md$"), scope = f.scope, path = f.rel }
   local text, err = fs.read(root .. "/" .. f.rel, RUNBOOK_MAX_BYTES)
   local parsed
-  if text then parsed, err = require("agent.runbook").parse(text) end
+  if text then parsed, err = require("agent.runbook").summary(text) end
   if not parsed then
     item.error = err
     return item
