@@ -1,6 +1,7 @@
 -- Where context+prompts spends its time: the phases of bench/context_prompts.lua, each timed
 -- in CPU (os.clock, every thread of the process) and wall time (sys.clock), on stderr. The
--- walk is timed on its own first (fs.walk as gather calls it), then gather as a whole, the
+-- walk is timed on its own first (the walk gather starts, waited for at once), then gather as
+-- a whole (which reads the rules, ADRs and named files while its walk runs), the
 -- first render (which redacts every item and the tree listing as far as the budget reaches),
 -- a second render (what each further persona pays) and panel.review building all prompts.
 -- usage: agent lua bench/context_phases.lua ROOT STORY-ID
@@ -31,7 +32,7 @@ require("agent.script_api").install(root)
 local members = assert(panel.load(root, config))
 lap("setup")
 
-assert(fs.walk(root, { gitignore = true, hidden = true, ignore = { "/.agent/" } }))
+assert(fs.walk_start(root, { gitignore = true, hidden = true, ignore = { "/.agent/" }, listing = true }):wait())
 lap("walk")
 local gathered = context.gather(root, story, config)
 lap("gather")
