@@ -627,13 +627,13 @@ static int fs_walk_start(lua_State *L)
   return 1;
 }
 
-/* job:wait() -> files, errors | nil, msg, errno: waits for the walk to end (or walks now, if
- * its thread could not start). Once only: the job hands its result over. */
+/* job:wait() -> files, errors [, listing] | nil, msg, errno: waits for the walk to end (or
+ * walks now, if its thread could not start). Once only: the job hands its result over. */
 static int job_wait(lua_State *L)
 {
   struct walk_job *job = check_job(L);
   if (job->waited)
-    return luaL_error(L, "walk job: already waited for");
+    return luaL_error(L, "walk job: already waited for, or closed");
   if (job->running) {
     pthread_join(job->thread, NULL);
     job->running = 0;

@@ -19,6 +19,8 @@ struct md_hdr {
   size_t size;
   size_t big;
 };
+/* Allocations start right after their header: it must keep them aligned for any type. */
+_Static_assert(sizeof(struct md_hdr) % alignof(max_align_t) == 0, "md_hdr breaks alignment");
 
 struct md_block {
   struct md_block *next;
@@ -46,8 +48,12 @@ struct md_arena {
 cmark_mem *agent_md_arena_begin(struct md_arena *a);
 
 /* Frees everything allocated in a and makes the arena that was current before it current
- * again. Idempotent; a no-op for an arena never begun. Arenas end in the reverse order of
- * their beginning (a Lua error unwinding through nested calls closes the inner one first). */
+ * again (when a is current). Idempotent; a no-op for an arena never begun. Arenas usually end
+ * in the reverse order of their beginning, but not always: a coroutine that dies in an error
+ * leaves its calls' boxes to the collector, so an arena can stay current, then ended, for a
+ * while. That is harmless only because cmark allocates right after agent_md_arena_begin
+ * (cmark_parser_*, cmark_iter_new) and never while results are built: keep it so, or a
+ * callback may find an arena that is gone. */
 void agent_md_arena_end(struct md_arena *a);
 
 #endif

@@ -119,12 +119,13 @@ function fs.walk(root, opts) end
 ---@class agent.WalkJob
 local WalkJob = {}
 
----Waits for the walk to end and returns what fs.walk would have returned for it. Once only:
----the job hands its result over, and a second call raises "walk job: already waited for" (so
----does a call after the job was closed).
+---Waits for the walk to end and returns what fs.walk would have returned for it (with the
+---listing third when the job was started with listing = true). Once only: the job hands its
+---result over, and a second call, or a call after the job was closed, raises "walk job:
+---already waited for, or closed".
 ---@return string[]|nil files
 ---@return string[]|string errors
----@return integer? errno
+---@return integer|string|nil errno when root fails; with opts.listing, the listing
 function WalkJob:wait() end
 
 ---Starts fs.walk(root, opts) on a thread of its own and returns at once, so the caller can

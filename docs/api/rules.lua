@@ -80,8 +80,9 @@ function rules.glob(pattern, opts) end
 ---Chooses the rules that apply to a set of paths: those with alwaysApply == true, and those
 ---with a glob matching at least one path, in input order. Rules with neither are left out.
 ---The paths are indexed once per call (sorted for literal prefixes; hashed by extension,
----basename and directory name; basenames sorted for a basename's literal prefix, as in
----`**/test_*.py`), so each glob is tried on candidate paths only.
+---basename, directory name and a basename's first 1, 2, 4, 8 or 16 bytes, for a basename's
+---literal prefix as in `**/test_*.py`; each table built only when a glob's first 64
+---candidates did not match), so each glob is tried on candidate paths only.
 ---Wrong argument types raise.
 ---@param rule_list agent.rules.rule[]
 ---@param paths string[] repo-relative paths, e.g. from fs.walk

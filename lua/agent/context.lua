@@ -254,14 +254,16 @@ end
 -- The walk runs on a thread of its own (fs.walk_start) while gather reads the rules, ADRs and
 -- named files, and is waited for when rule selection needs the tree. Its warnings go first,
 -- as if it had been read first.
+-- The job, or nil and why the walk could not start (a root holding a NUL byte).
 local function start_tree(ctx)
   return fs.walk_start(ctx.root, { gitignore = true, hidden = true, ignore = { "/.agent/" }, listing = true })
 end
 
 -- The tree's paths, and its listing (the paths joined by "\n", which the walk builds from its
 -- own buffer faster than table.concat can from 100,000 strings) or nil.
-local function finish_tree(ctx, job)
-  local files, errors, listing = job:wait()
+local function finish_tree(ctx, job, why)
+  local files, errors, listing = nil, why, nil
+  if job then files, errors, listing = job:wait() end
   local warnings = {}
   if not files then
     warnings[1] = ("repository tree: %s"):format(errors)
@@ -318,14 +320,14 @@ function M.gather(root, story, config)
   }
   local ctx = { root = root, real_root = fs.realpath(root) or root, limits = require("agent.config").limits(config), g = g }
   function ctx.warn(msg) g.warnings[#g.warnings + 1] = msg end
-  local tree <close> = start_tree(ctx)
+  local tree <close>, why = start_tree(ctx)
   g.files = gather_files(ctx, story.named_files)
   local parsed = read_rules(ctx)
   gather_adrs(ctx)
   gather_instructions(ctx)
   gather_compliance(ctx)
   local listing
-  g.tree, listing = finish_tree(ctx, tree)
+  g.tree, listing = finish_tree(ctx, tree, why)
   memo_of(g).listing = { tree = g.tree, n = #g.tree, text = listing }
   select_rules(ctx, parsed, story.named_files or {}, g.tree)
   return g
