@@ -33,6 +33,7 @@
 #define NAMES_BOX "agent.DirNames"  /* agent_walk_list_dir's names, likewise */
 #define LOCK_T "agent.Lock"
 #define WALK_JOB "agent.WalkJob" /* a walk under way on its own thread (fs.walk_start) */
+#define WALK_JOIN_POLL_MS 20     /* how often job:wait() looks for SIGINT/SIGTERM */
 
 /* Bytes of the target's name kept in a temp file's name, so the whole name stays within
  * NAME_MAX with the dot, the 16 hex digits and ".tmp" around it. */
@@ -597,6 +598,27 @@ static void walk_job_start(struct walk_job *job)
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Joins the job's thread. A SIGINT or SIGTERM that arrives meanwhile cancels the walk, which
+ * then stops at its next directory, so an interrupt is not held up by a large tree (the
+ * caller sees the walk fail with ECANCELED and the host's flag says why). */
+static void join_job(struct walk_job *job)
+{
+  for (;;) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += WALK_JOIN_POLL_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(job->thread, NULL, &until) == 0)
+      break;
+    if (agent_signal_pending())
+      atomic_store(&job->stop, 1);
+  }
+  job->running = 0;
+}
+
 static struct walk_job *check_job(lua_State *L)
 {
   return luaL_checkudata(L, 1, WALK_JOB);
@@ -634,12 +656,10 @@ static int job_wait(lua_State *L)
   struct walk_job *job = check_job(L);
   if (job->waited)
     return luaL_error(L, "walk job: already waited for, or closed");
-  if (job->running) {
-    pthread_join(job->thread, NULL);
-    job->running = 0;
-  } else {
+  if (job->running)
+    join_job(job);
+  else
     job->err = agent_walk_tree(job->root, &job->opts, &job->result);
-  }
   job->waited = 1;
   int n = push_walk(L, job->root, job->err, &job->result, job->listing);
   agent_walk_result_free(&job->result);

@@ -120,7 +120,9 @@ function fs.walk(root, opts) end
 local WalkJob = {}
 
 ---Waits for the walk to end and returns what fs.walk would have returned for it (with the
----listing third when the job was started with listing = true). Once only: the job hands its
+---listing third when the job was started with listing = true). A SIGINT or SIGTERM while it
+---waits stops the walk at its next folder: nil, "walk '<root>': Operation canceled",
+---ECANCELED. Once only: the job hands its
 ---result over, and a second call, or a call after the job was closed, raises "walk job:
 ---already waited for, or closed".
 ---@return string[]|nil files

@@ -390,4 +390,29 @@ describe("a signal in the middle of a run", function()
     one_runbook(root, t.read(root .. "/" .. RUNBOOK))
     no_leftovers(root, true)
   end)
+
+  it("SIGINT while a walk job is waited for: the walk stops at its next folder, 130", function()
+    -- 23 folders, each linking twice to the next: followed, that is 2^22 folders to enter,
+    -- many seconds of walking; the job must stop within moments of the signal
+    local dir = t.tmpdir()
+    local cmds = {}
+    for i = 0, 22 do cmds[#cmds + 1] = ("mkdir %s/d%d"):format(t.q(dir), i) end
+    for i = 0, 21 do
+      cmds[#cmds + 1] = ("ln -s ../d%d %s/d%d/a && ln -s ../d%d %s/d%d/b"):format(i + 1, t.q(dir), i, i + 1, t.q(dir), i)
+    end
+    assert.is_true(t.sh(table.concat(cmds, " && ")))
+    t.write(dir .. "/walk.lua", ([[
+      local fs = require("agent.fs")
+      local job = fs.walk_start(%q, { follow = true })
+      io.open(%q, "w"):close()
+      local files, err = job:wait()
+      print(files and ("finished: " .. #files) or err)
+    ]]):format(dir .. "/d0", dir .. "/started"))
+    local job = spawn(dir, { "lua", dir .. "/walk.lua" }, { NO_COLOR = "1" })
+    wait_for(function() return t.read(dir .. "/started") ~= nil end, "the walk to start")
+    os.execute("sleep 0.2; kill -INT " .. job.pid)
+    local r = job.finish(VALGRIND and 60 or 10) -- uncancelled, the walk would take far longer
+    assert.are.equal(130, r.code, r.stderr)
+    assert.are.equal("walk '" .. dir .. "/d0': Operation canceled\n", r.stdout)
+  end)
 end)
