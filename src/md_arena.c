@@ -136,18 +136,13 @@ static void *arena_realloc(void *p, size_t size)
   struct md_hdr *h = hdr_of(p);
   if (size <= h->size || grow_in_place(a, h, size))
     return p;
-  if (h->big && size >= MD_BIG_BYTES) {
+  if (h->big) { /* it held MD_BIG_BYTES or more and must grow: it stays big */
     struct md_big *b = big_of(p);
     big_unlink(a, b);
     return big_link(a, big_resize(b, size), size);
   }
   void *q = arena_alloc(a, size);
   memcpy(q, p, h->size);
-  if (h->big) {
-    struct md_big *b = big_of(p);
-    big_unlink(a, b);
-    free(b);
-  }
   return q;
 }
 
