@@ -224,11 +224,7 @@ static int in_authority(const char *url, const char *host, size_t n)
 {
   const char *sep = strstr(url, "://");
   const char *auth = sep ? sep + 3 : url;
-  size_t len = strcspn(auth, "/?#");
-  for (size_t i = 0; n > 0 && len >= n && i <= len - n; i++)
-    if (memcmp(auth + i, host, n) == 0)
-      return 1;
-  return 0;
+  return n > 0 && agent_find_bytes(auth, strcspn(auth, "/?#"), host, n) != NULL;
 }
 
 int agent_http_detail_redundant(const char *detail, const char *url)
