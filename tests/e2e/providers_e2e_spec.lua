@@ -255,10 +255,7 @@ describe("new-runbook with a model, failing closed", function()
     local r = agent(root, "openai", srv)
     assert.are.equal(5, r.code, r.stderr)
     assert.matches("@Docs: NO USABLE REVIEW: no JSON object", r.stderr)
-    local docs = {}
-    for _, req in ipairs(requests(srv)) do
-      if req.prompt:find("You are @Docs", 1, true) then docs[#docs + 1] = req end
-    end
+    local docs = requests(srv, "You are @Docs")
     assert.are.equal(2, #docs)
     assert.is_nil(docs[1].prompt:find("Your previous reply could not be used", 1, true))
     assert.is_truthy(docs[2].prompt:find("Your previous reply could not be used: no JSON object", 1, true))
@@ -282,11 +279,7 @@ describe("new-runbook with a model, failing closed", function()
       assert.are.equal(5, r.code, r.stderr)
       assert.matches("@Security: NO USABLE REVIEW: " .. said, r.stderr)
       assert.is_nil(r.stderr:find("no JSON object", 1, true))
-      local asked = 0
-      for _, req in ipairs(requests(srv)) do
-        if req.prompt:find("You are @Security", 1, true) then asked = asked + 1 end
-      end
-      assert.are.equal(1, asked)
+      assert.are.equal(1, #requests(srv, "You are @Security"))
       assert.is_truthy(t.read(root .. "/" .. RUNBOOK):find("**@Security** (Security (CISO)): no usable review: " .. name, 1, true))
     end)
   end
@@ -314,11 +307,7 @@ describe("new-runbook with a model, failing closed", function()
     local text = t.read(root .. "/" .. RUNBOOK)
     assert.matches("Change this file for INFRA%-012", text) -- the offline derivation
     assert.matches("%[x%] %*%*@Security%*%*", text) -- the panel's reviews stand
-    local synth = 0
-    for _, req in ipairs(requests(srv)) do
-      if req.prompt:find("You write the implementation runbook", 1, true) then synth = synth + 1 end
-    end
-    assert.are.equal(2, synth) -- asked once, retried once
+    assert.are.equal(2, #requests(srv, "You write the implementation runbook")) -- asked once, retried once
   end)
 
   it("names the key variable when the key is refused, never the key, and writes nothing", function()
@@ -378,9 +367,7 @@ describe("new-runbook with a model, failing closed", function()
       end
       -- signal once the other replies are cached and @QA's request hangs, however loaded the machine
       t.wait_for(function()
-        local qa = false
-        for _, req in ipairs(requests(srv)) do qa = qa or req.prompt:find("You are @QA", 1, true) ~= nil end
-        return qa and cached() >= 5
+        return #requests(srv, "You are @QA") > 0 and cached() >= 5
       end, "@QA's request and the other replies")
       os.execute("kill -" .. sig .. " " .. job.pid)
       local r = job.finish()
@@ -401,10 +388,7 @@ describe("new-runbook with a model, failing closed", function()
     local root = repo()
     local r = agent(root, "openai", srv)
     assert.are.equal(0, r.code, r.stderr)
-    local synth = {}
-    for _, req in ipairs(requests(srv)) do
-      if req.prompt:find("You write the implementation runbook", 1, true) then synth[#synth + 1] = req end
-    end
+    local synth = requests(srv, "You write the implementation runbook")
     assert.are.equal(2, #synth)
     assert.is_truthy(synth[2].prompt:find("MODIFY src/orders/settings.py: SEARCH block 1 is not in the file as sent", 1, true))
     assert.is_nil(t.read(root .. "/" .. RUNBOOK):find("nonexistent_function", 1, true))
@@ -420,14 +404,9 @@ describe("new-runbook with a model, failing closed", function()
     local root = repo()
     local r = agent(root, "openai", srv)
     assert.are.equal(4, r.code, r.stderr)
-    local repairs = 0
-    for _, req in ipairs(requests(srv)) do
-      if req.prompt:find("Problems the gates found", 1, true) then
-        repairs = repairs + 1
-        assert.is_truthy(req.prompt:find("src/orders/settings.py", 1, true))
-      end
-    end
-    assert.are.equal(1, repairs)
+    local repairs = requests(srv, "Problems the gates found")
+    for _, req in ipairs(repairs) do assert.is_truthy(req.prompt:find("src/orders/settings.py", 1, true)) end
+    assert.are.equal(1, #repairs)
     local text = t.read(root .. "/" .. RUNBOOK)
     assert.matches("\n## Gate Report\n", text)
     assert.matches("src/orders/models%.py", text:match("## Gate Report\n(.*)$"))
