@@ -574,14 +574,10 @@ static int rules_select(lua_State *L)
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
-  struct selection s = {1,
-                        2,
-                        0,
-                        0,
-                        0,
-                        NULL,
-                        agent_optfield_bool(L, 3, "index", 1),
-                        glob_limits(L, 3, "max_glob_bytes", "max_glob_alternatives")};
+  struct selection s = {.rules = 1,
+                        .paths = 2,
+                        .use_index = agent_optfield_bool(L, 3, "index", 1),
+                        .lim = glob_limits(L, 3, "max_glob_bytes", "max_glob_alternatives")};
   lua_settop(L, 3);
   s.ix = push_index(L, 2); /* slot 4 */
   lua_newtable(L);
