@@ -143,6 +143,16 @@ function M.run(args, opts)
   return { code = code, stdout = M.read(dir .. "/stdout") or "", stderr = M.read(dir .. "/stderr") or "" }
 end
 
+-- M.run in directory root (unless opts.cwd names another) with NO_COLOR=1, so messages are
+-- matched without colour codes. opts and opts.env are M.run's; they are filled in place.
+function M.agent(root, args, opts)
+  opts = opts or {}
+  opts.cwd = opts.cwd or root
+  opts.env = opts.env or {}
+  opts.env.NO_COLOR = "1"
+  return M.run(args, opts)
+end
+
 -- Starts agent in the background. Returns {pid= (agent's own: env and valgrind exec it),
 -- dir=, finish=function() -> {code, stdout, stderr}}.
 function M.spawn(root, args, env)
