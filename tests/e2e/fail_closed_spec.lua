@@ -5,13 +5,7 @@ local t = require("testutil")
 
 local repo = t.example_repo
 
-local function agent(root, args, opts)
-  opts = opts or {}
-  opts.cwd = opts.cwd or root
-  opts.env = opts.env or {}
-  opts.env.NO_COLOR = "1"
-  return t.run(args, opts)
-end
+local agent = t.agent
 
 local function story(root, id, text)
   local scope = id:match("^(%a+)")

@@ -20,13 +20,7 @@ local function repo()
   return root
 end
 
-local function agent(root, args, opts)
-  opts = opts or {}
-  opts.cwd = root
-  opts.env = opts.env or {}
-  opts.env.NO_COLOR = "1"
-  return t.run(args, opts)
-end
+local agent = t.agent
 
 local sh_out = t.output
 

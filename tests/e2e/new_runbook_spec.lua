@@ -20,13 +20,7 @@ local HEADINGS = {
 
 local repo = t.example_repo
 
-local function agent(root, args, opts)
-  opts = opts or {}
-  opts.cwd = opts.cwd or root
-  opts.env = opts.env or {}
-  opts.env.NO_COLOR = "1"
-  return t.run(args, opts)
-end
+local agent = t.agent
 
 -- Replaces (or appends to) the repo's agent.yaml.
 local function config(root, extra)
