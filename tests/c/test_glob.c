@@ -702,6 +702,16 @@ static struct agent_glob_index *index_of(const char *const *paths, size_t n)
   return ix;
 }
 
+/* check_index on a fresh index of paths[0..n). */
+static void check_index_of(const char *const *paths, size_t n, const char *const *patterns,
+                           size_t npatterns)
+{
+  struct agent_glob_index *ix = index_of(paths, n);
+  if (ix)
+    check_index(ix, paths, n, patterns, npatterns);
+  agent_glob_index_free(ix);
+}
+
 /* Paths added in shuffled order, some twice, some with "./": the index sorts them, answers as
  * the scan does, and agent_glob_index_path gives back each path exactly as added, from its
  * own copy (the caller's buffers are overwritten after adding). */
@@ -760,10 +770,7 @@ static void test_index_directory_runs(void)
       "**/x/*",       "**/x/x/*", "**/y/**", "x/**/x",       "**/e/*.md", "b/**/b/*",
       "**/b/c/*.txt", "**/b.c/*", "*/x/*",   "**/z/*",
   };
-  struct agent_glob_index *ix = index_of(paths, n);
-  if (ix)
-    check_index(ix, paths, n, patterns, sizeof(patterns) / sizeof(patterns[0]));
-  agent_glob_index_free(ix);
+  check_index_of(paths, n, patterns, sizeof(patterns) / sizeof(patterns[0]));
 }
 
 /* Neighbours that share a key form one run in a table: long runs of one extension, one
@@ -803,10 +810,7 @@ static void test_index_equal_keys(void)
       "**/*.c", "d03/*.c", "**/same", "d07/same", "**/f0*", "**/f1?*.c", "e/**/f09*.c",
       "**/g*.", "**/*.",   "**/c.c",  "d11/c.c",  "**/f",   "**/same*",  "d05/f29*",
   };
-  struct agent_glob_index *ix = index_of(paths, NPATHS);
-  if (ix)
-    check_index(ix, paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
-  agent_glob_index_free(ix);
+  check_index_of(paths, NPATHS, patterns, sizeof(patterns) / sizeof(patterns[0]));
 }
 
 /* A table is built only once a few candidates have failed (the first try stops after 64 of
