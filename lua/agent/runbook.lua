@@ -13,6 +13,14 @@ local M = {}
 -- Where runbooks live, from the repository root: <RUNBOOKS_DIR>/<SCOPE>/<ID>-runbook.md.
 M.RUNBOOKS_DIR = ".agent/cache/runbooks"
 
+-- lock_path(path) -> the lock file of the runbook at path (<dir>/<ID>-runbook.md ->
+-- <dir>/.<ID>.lock), held by new-runbook while it writes the runbook and by accept while it
+-- rewrites it; nil for a path not named that way.
+function M.lock_path(path)
+  local dir, id = path:match("^(.*)/([^/]+)%-runbook%.md$")
+  return dir and (dir .. "/." .. id .. ".lock") or nil
+end
+
 -- The contract's sections in order (docs/internals.md, "the runbook document"), each with
 -- its required subsections. The template renders exactly these; the gates require them.
 M.SECTIONS = {

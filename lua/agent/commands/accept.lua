@@ -21,7 +21,7 @@ end
 -- The lock new-runbook holds while it writes this runbook, so accept never reads half a run.
 local function lock(ctx, where)
   if not fs.lock then return nil end
-  local lock_path = require("agent.commands.new_runbook").lock_path(where.path)
+  local lock_path = runbook.lock_path(where.path)
   if not lock_path then return nil end
   stay_inside(ctx, where, lock_path)
   local handle, err = fs.lock(lock_path, { wait = true, timeout_ms = LOCK_WAIT_MS })

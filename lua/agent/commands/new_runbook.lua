@@ -86,18 +86,10 @@ local function stay_inside(S, targets)
   end
 end
 
--- The lock file of the runbook at path (<dir>/<ID>-runbook.md -> <dir>/.<ID>.lock): held by
--- new-runbook while it writes the runbook and by accept while it rewrites it. nil for a path
--- not named that way.
-function M.lock_path(path)
-  local dir, id = path:match("^(.*)/([^/]+)%-runbook%.md$")
-  return dir and (dir .. "/." .. id .. ".lock") or nil
-end
-
 -- Takes the story's lock, waiting for another run that holds it, then checks again that no
 -- runbook appeared meanwhile. The lock is released when the returned handle is closed.
 local function take_lock(S, dir, path)
-  local lock_path = M.lock_path(path)
+  local lock_path = require("agent.runbook").lock_path(path)
   stay_inside(S, { dir, lock_path, path, path .. ".bak" })
   refuse_existing(S, path)
   local ok, err = fs.mkdir_p(dir)
