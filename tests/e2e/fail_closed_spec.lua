@@ -68,16 +68,23 @@ local FILLED = {
   [38] = "Revert the release; the idempotency table can stay.",
 }
 
+-- FILLED's lines with `more` (line number -> text) on top.
+local function filled(more)
+  local lines = {}
+  for k, v in pairs(FILLED) do lines[k] = v end
+  for k, v in pairs(more) do lines[k] = v end
+  return lines
+end
+
 describe("template placeholders", function()
   after_each(t.cleanup)
 
   it("commit-story refuses every line still holding one, at its own line", function()
     local root = repo()
-    local lines = {}
-    for k, v in pairs(FILLED) do lines[k] = v end
-    lines[13] = "As a **client developer**, I want **<capability>** so that **<benefit>**."
-    lines[17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned."
-    local path, id = fill(root, "INFRA", "Half filled", lines)
+    local path, id = fill(root, "INFRA", "Half filled", filled({
+      [13] = "As a **client developer**, I want **<capability>** so that **<benefit>**.",
+      [17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned.",
+    }))
     local r = agent(root, { "commit-story", id })
     assert.are.equal(4, r.code, r.stderr)
     local rel = path:sub(#root + 2)
@@ -90,12 +97,11 @@ describe("template placeholders", function()
 
   it("are reported by the gates, each one, and never taken as evidence by the judge", function()
     local root = repo()
-    local lines = {}
-    for k, v in pairs(FILLED) do lines[k] = v end
-    lines[5] = "COMMITTED" -- as if committed by hand, past commit-story
-    lines[13] = "As a **client developer**, I want **retries to be safe** so that **orders are never doubled**."
-    lines[17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned."
-    local _, id = fill(root, "INFRA", "Half filled", lines)
+    local _, id = fill(root, "INFRA", "Half filled", filled({
+      [5] = "COMMITTED", -- as if committed by hand, past commit-story
+      [13] = "As a **client developer**, I want **retries to be safe** so that **orders are never doubled**.",
+      [17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned.",
+    }))
     local r = agent(root, { "panel", id, "--json" })
     local doc = assert(require("cjson").decode(r.stdout))
     for _, p in ipairs(doc.personas) do
@@ -118,15 +124,14 @@ describe("the story template's HTML comments", function()
 
   it("are never evidence, and a section holding only one is empty", function()
     local root = repo()
-    local lines = {}
-    for k, v in pairs(FILLED) do lines[k] = v end
-    lines[5] = "COMMITTED"
-    lines[13] = "As a **client developer**, I want **retries to be safe** so that **orders are never doubled**."
-    lines[17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned."
-    lines[18] = "- [ ] **Negative Test**: a reused key with another body is refused with 422."
-    lines[34] = "<!-- How each acceptance criterion is tested:\n  unit, integration and negative tests. -->"
-    lines[38] = "<!-- How to undo the change safely: switches, reverts, data repair. -->"
-    local _, id = fill(root, "INFRA", "Commented", lines)
+    local _, id = fill(root, "INFRA", "Commented", filled({
+      [5] = "COMMITTED",
+      [13] = "As a **client developer**, I want **retries to be safe** so that **orders are never doubled**.",
+      [17] = "- [ ] **AC-1**: Given a key, when the request repeats, then the first reply is returned.",
+      [18] = "- [ ] **Negative Test**: a reused key with another body is refused with 422.",
+      [34] = "<!-- How each acceptance criterion is tested:\n  unit, integration and negative tests. -->",
+      [38] = "<!-- How to undo the change safely: switches, reverts, data repair. -->",
+    }))
     local r = agent(root, { "panel", id, "--json" })
     local doc = assert(require("cjson").decode(r.stdout))
     local notes = 0
