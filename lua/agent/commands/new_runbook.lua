@@ -228,7 +228,7 @@ end
 -- --force over a runbook past PROPOSED (ACCEPTED, IMPLEMENTED...) takes its approval away:
 -- said on stderr, since the new one must go through review and accept again.
 local function warn_replaced(S, path, old)
-  local status = (require("agent.runbook").parse(old) or {}).status
+  local status = (require("agent.runbook").summary(old) or {}).status
   if status and status ~= "PROPOSED" then
     log.warn(("%s was %s; it is replaced by a PROPOSED runbook that must be accepted again (the %s one is kept "
       .. "as %s.bak)"):format(relpath(S, path), status, status, relpath(S, path)))
@@ -306,7 +306,7 @@ local function summary_json(S, path, text, results, extra, problems, status)
   for i, p in ipairs(problems) do gate[i] = { line = p.line, message = p.message } end
   return json.encode({
     path = path or json.null, relpath = path and relpath(S, path) or json.null, story = { id = S.story.id, title = S.story.title, scope = S.story.scope, relpath = S.story.relpath },
-    status = (require("agent.runbook").parse(text) or {}).status or json.null, provider = S.provider, model = S.model, verdicts = verdicts, timings = timings,
+    status = (require("agent.runbook").summary(text) or {}).status or json.null, provider = S.provider, model = S.model, verdicts = verdicts, timings = timings,
     tokens = tokens, redactions = S.redactions, gate_problems = gate, personas = personas,
     exit = status, runbook = S.opts["dry-run"] and text or nil,
   })
