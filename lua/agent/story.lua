@@ -322,10 +322,9 @@ local function is_dir(path)
   return st and st.type == "directory"
 end
 
--- Every story file: { {name=, scope=, relpath=, path=} ... }. Stories sit in a scope folder;
--- a file directly in stories/ takes its scope from the ID's prefix.
 -- story.files(root) -> {{name=, scope=, path=, relpath=}...}: every story file under
--- STORIES_DIR (in scope folders, or loose), in listing order; dot files and non-.md skipped.
+-- STORIES_DIR, in listing order; dot files and non-.md skipped. Stories sit in a scope folder;
+-- a file directly in stories/ takes its scope from the ID's prefix.
 local function story_files(root)
   local dir = root .. "/" .. M.STORIES_DIR
   local files = {}
