@@ -3,7 +3,9 @@
 # usage: scripts/deps.sh build|test|all [extra-package...]
 set -eu
 
-build_pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 lua-cjson-dev libyaml-dev libcmark-dev libcurl4-openssl-dev"
+# ca-certificates: the CA bundle libcurl checks every provider's HTTPS certificate against
+# (/etc/ssl/certs/ca-certificates.crt); libcurl4-openssl-dev only recommends it.
+build_pkgs="cmake make gcc pkg-config liblua5.4-dev lua5.4 lua-cjson-dev libyaml-dev libcmark-dev libcurl4-openssl-dev ca-certificates"
 # What the test suite runs besides the build: busted and luacheck, the model and HTTP test
 # servers (python3), the benchmarks' references (fd, hyperfine, cmark), the editor, shell
 # completion and man page checks (neovim, zsh, groff, man), the style and export checks
