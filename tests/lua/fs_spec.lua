@@ -14,8 +14,18 @@ local IS_ROOT = (function()
 end)()
 
 -- Runs Lua code in a child process with the same agent.so; returns its stdout and success.
+-- A LUA_CPATH holding a copy of agent.so that any user can load: a child that drops its
+-- privileges may not reach the build folder (a clone under /root, mode 0700).
+local function shared_cpath()
+  local so = assert(package.searchpath("agent", os.getenv("LUA_CPATH") or package.cpath))
+  local dir = t.tmpdir()
+  assert(t.sh(("chmod 755 %s && cp %s %s/agent.so && chmod 644 %s/agent.so"):format(t.q(dir), t.q(so), t.q(dir), t.q(dir))))
+  return dir .. "/?.so"
+end
+
+-- Runs code in a fresh lua5.4 that loads agent.so; prefix (a command such as setpriv) runs it.
 local function child(code, prefix)
-  local cpath = os.getenv("LUA_CPATH") or ""
+  local cpath = prefix and shared_cpath() or os.getenv("LUA_CPATH") or ""
   local cmd = ("%s env LUA_CPATH=%s %s -e %s 2>&1"):format(prefix or "", t.q(cpath), LUA, t.q(code))
   local p = io.popen(cmd)
   local out = p:read("a")
