@@ -410,6 +410,18 @@ describe("providers", function()
       assert.are.equal("whole reply", reply.text)
     end)
 
+    it("forgets what a cut-off completion said when another begins: a refusal, a broken chunk, usage", function()
+      local reply = assert(assemble("openai", {
+        oa_chunk("a", { role = "assistant", refusal = "I can't" }),
+        { event = "message", data = "{not json" },
+        data({ id = "a", choices = {}, usage = { prompt_tokens = 99, completion_tokens = 9 } }),
+        oa_chunk("b", { role = "assistant", content = "whole" }), oa_chunk("b", {}, "stop"),
+        { event = "message", data = "[DONE]" },
+      }))
+      assert.are.equal("whole", reply.text)
+      assert.are.same({}, reply.usage)
+    end)
+
     -- Ollama's /v1 repeats delta.role in every chunk (ollama/ollama#7626).
     it("keeps an openai stream's text when every chunk repeats the role", function()
       local reply = assert(assemble("openai", {

@@ -157,9 +157,12 @@ function M.decode_chunk(provider, state, data)
   return doc
 end
 
--- Forgets what a stream assembled so far (a new attempt's reply starts).
+-- Forgets what a stream assembled so far (a new attempt's reply starts): its text, its end,
+-- and what the cut-off attempt said besides (a refusal, a broken chunk, its usage), which
+-- must not be charged to the reply that replaces it.
 function M.restart(state)
   state.parts, state.chars, state.finish, state.done = {}, 0, nil, nil
+  state.refusal, state.error, state.error_kind, state.input, state.output = nil, nil, nil, nil, nil
 end
 
 -- Appends streamed text to state.
